@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages relief needs to build and test, only when one
+# is missing (nothing is installed or upgraded when all are present).
+# usage: scripts/deps.sh [build|test]
+set -eu
+pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev"
+if [ "${1:-build}" = test ]; then
+  pkgs="$pkgs python3 python3-jsonschema valgrind"
+fi
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing Debian packages:$missing" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q || true
+$SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,236 @@
+/*
+ * detect.c - multi-label hazard detection from the kb cue lexicons.
+ *
+ * Cues are matched on folded word tokens (whole words, '*' prefixes, hashtag
+ * halves). A cue is dropped when it sits inside a `not:` phrase or inside a
+ * longer cue, or is negated ("no fire"); it counts a third when a non-event
+ * or past-time phrase is near ("fire drill", "last year's flood"). Each
+ * distinct cue counts once; a hazard is reported when its summed weight
+ * reaches the kb threshold.
+ */
+#include "guide_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NEG_WINDOW 3
+#define NONEVENT_WINDOW 5
+
+typedef lex_match match;
+typedef lex_match_vec match_vec;
+
+static int push_match(match_vec *v, uint32_t phrase, size_t start, size_t end)
+{
+    for (size_t i = 0; i < v->n; i++) /* hashtag halves can repeat a match */
+        if (v->m[i].phrase == phrase && v->m[i].start == start)
+            return 0;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 32;
+        match *p = realloc(v->m, cap * sizeof *p);
+        if (!p)
+            return -1;
+        v->m = p;
+        v->cap = cap;
+    }
+    v->m[v->n++] = (match){phrase, (uint32_t)start, (uint32_t)end, false};
+    return 0;
+}
+
+static bool word_eq(const char *tok, const char *word, bool prefix)
+{
+    return prefix ? strncmp(tok, word, strlen(word)) == 0 : strcmp(tok, word) == 0;
+}
+
+/* Does phrase p match at token i? Returns the end token or 0. The first
+ * word was already matched by the index lookup. */
+static size_t match_rest(const kb_phrase *p, const token_list *t, size_t i)
+{
+    size_t j = i + 1;
+    for (size_t w = 1; w < p->n_words; w++, j++) {
+        if (j >= t->n || t->tok[j].sentence != t->tok[i].sentence)
+            return 0;
+        if (!word_eq(tok_str(t, j), p->words[w], p->prefix[w]))
+            return 0;
+    }
+    return j;
+}
+
+static int try_bucket(const kb_lexicon *kb, const kb_bucket *b, const token_list *t, size_t i,
+                      bool single_only, match_vec *out)
+{
+    if (!b)
+        return 0;
+    for (uint32_t k = 0; k < b->n; k++) {
+        const kb_phrase *p = &kb->phrases[b->ids[k]];
+        if (single_only && p->n_words != 1)
+            continue;
+        size_t end = match_rest(p, t, i);
+        if (end && push_match(out, b->ids[k], i, end) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int lexicon_find(const kb_lexicon *kb, const token_list *t, match_vec *out)
+{
+    char key[256];
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->tok[i].kind != TOK_WORD && t->tok[i].norm_len == 0)
+            continue;
+        const char *w = tok_str(t, i);
+        size_t len = t->tok[i].norm_len;
+        if (try_bucket(kb, kb_index_find(&kb->exact, w), t, i, false, out) < 0)
+            return -1;
+        for (size_t k = 0; k < kb->n_prefix_lens; k++) {
+            size_t pl = kb->prefix_lens[k];
+            if (pl > len || pl >= sizeof key)
+                continue;
+            memcpy(key, w, pl);
+            key[pl] = '\0';
+            if (try_bucket(kb, kb_index_find(&kb->prefix, key), t, i, false, out) < 0)
+                return -1;
+        }
+        /* "#yycflood", "#prayforboston": a hashtag's head or tail may be a cue. */
+        if (t->tok[i].hashtag && len >= 6 && len < sizeof key) {
+            for (size_t cut = 3; cut + 3 <= len; cut++) {
+                if (try_bucket(kb, kb_index_find(&kb->exact, w + cut), t, i, true, out) < 0)
+                    return -1;
+                memcpy(key, w, cut);
+                key[cut] = '\0';
+                if (try_bucket(kb, kb_index_find(&kb->exact, key), t, i, true, out) < 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Marks token positions where any of the phrases in list ends (end_at) or
+ * starts (start_at); simple scan, the lists are short. */
+static void mark_phrases(const kb_phrase *list, size_t n, const token_list *t, uint8_t *start_at,
+                         uint8_t *end_at)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const char *w = tok_str(t, i);
+        for (size_t k = 0; k < n; k++) {
+            const kb_phrase *p = &list[k];
+            if (!word_eq(w, p->words[0], p->prefix[0]))
+                continue;
+            size_t end = p->n_words == 1 ? i + 1 : match_rest(p, t, i);
+            if (!end)
+                continue;
+            start_at[i] = 1;
+            end_at[end - 1] = 1;
+        }
+    }
+}
+
+static bool is_contraction_not(const token_list *t, size_t i)
+{
+    /* "don't", "isn't", "can't": tokenised as "don" + "t". */
+    if (i == 0 || strcmp(tok_str(t, i), "t") || t->tok[i].sep != '\'' || !t->tok[i].glued)
+        return false;
+    const char *prev = tok_str(t, i - 1);
+    size_t n = t->tok[i - 1].norm_len;
+    return n && prev[n - 1] == 'n';
+}
+
+int guide_detect(const relief_kb *kb, const token_list *t, arena *a, detect_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (t->n == 0)
+        return 0;
+    match_vec mv = {0};
+    uint8_t *flags = calloc(t->n, 4);
+    if (!flags || lexicon_find(&kb->cues, t, &mv) < 0) {
+        free(flags);
+        free(mv.m);
+        return -1;
+    }
+    uint8_t *neg_end = flags, *ne_start = flags + t->n, *ne_end = flags + 2 * t->n;
+    uint8_t *scratch = flags + 3 * t->n;
+    mark_phrases(kb->negation, kb->n_negation, t, scratch, neg_end);
+    for (size_t i = 0; i < t->n; i++)
+        if (is_contraction_not(t, i))
+            neg_end[i] = 1;
+    mark_phrases(kb->nonevent, kb->n_nonevent, t, ne_start, ne_end);
+
+    /* Drop cues inside not-phrases and inside longer cues. */
+    for (size_t i = 0; i < mv.n; i++) {
+        match *m = &mv.m[i];
+        const kb_phrase *p = &kb->cues.phrases[m->phrase];
+        if (p->hazard < 0) {
+            m->dropped = true;
+            for (size_t j = 0; j < mv.n; j++) {
+                match *c = &mv.m[j];
+                if (kb->cues.phrases[c->phrase].hazard >= 0 && c->start >= m->start && c->end <= m->end)
+                    c->dropped = true;
+            }
+            continue;
+        }
+        for (size_t j = 0; j < mv.n; j++) {
+            const match *o = &mv.m[j];
+            if (j == i || kb->cues.phrases[o->phrase].hazard < 0)
+                continue;
+            if (o->start <= m->start && o->end >= m->end && (o->end - o->start) > (m->end - m->start))
+                m->dropped = true;
+        }
+    }
+
+    /* Count each distinct cue phrase once per hazard. */
+    for (size_t i = 0; i < mv.n; i++) {
+        match *m = &mv.m[i];
+        if (m->dropped)
+            continue;
+        const kb_phrase *p = &kb->cues.phrases[m->phrase];
+        uint32_t sent = t->tok[m->start].sentence;
+        bool negated = false;
+        for (size_t k = m->start > NEG_WINDOW ? m->start - NEG_WINDOW : 0; k < m->start; k++)
+            if (neg_end[k] && t->tok[k].sentence == sent)
+                negated = true;
+        if (negated)
+            continue;
+        const char *modifier = NULL;
+        size_t lo = m->start > NONEVENT_WINDOW ? m->start - NONEVENT_WINDOW : 0;
+        size_t hi = m->end + NONEVENT_WINDOW < t->n ? m->end + NONEVENT_WINDOW : t->n;
+        for (size_t k = lo; k < hi && !modifier; k++) {
+            if (t->tok[k].sentence != sent)
+                continue;
+            if ((ne_end[k] && k < m->start) || (ne_start[k] && k >= m->end))
+                modifier = "non-event or past";
+        }
+        double w = p->weight / (modifier ? 3.0 : 1.0);
+        int h = p->hazard;
+        /* Same phrase already counted for this hazard? keep the larger weight. */
+        bool dup = false;
+        for (size_t k = 0; k < out->n_hits[h]; k++) {
+            if (out->hits[h][k].cue == p->display) {
+                if (w > out->hits[h][k].weight) {
+                    out->score[h] += w - out->hits[h][k].weight;
+                    out->hits[h][k].weight = w;
+                    out->hits[h][k].modifier = modifier;
+                }
+                dup = true;
+            }
+        }
+        if (dup)
+            continue;
+        relief_cue_hit *nh = arena_calloc(a, out->n_hits[h] + 1, sizeof *nh);
+        if (!nh) {
+            free(flags);
+            free(mv.m);
+            return -1;
+        }
+        if (out->n_hits[h])
+            memcpy(nh, out->hits[h], out->n_hits[h] * sizeof *nh);
+        nh[out->n_hits[h]] = (relief_cue_hit){p->display, {t->tok[m->start].start, t->tok[m->end - 1].end},
+                                              w, modifier};
+        out->hits[h] = nh;
+        out->n_hits[h]++;
+        out->score[h] += w;
+    }
+    free(flags);
+    free(mv.m);
+    return 0;
+}

@@ -1,0 +1,208 @@
+/*
+ * guide_int.h - internal structures of the guidance engine shared by its
+ * modules (kb loader, detector, extractor, planner, needs, renderer).
+ */
+#ifndef RELIEF_GUIDE_INT_H
+#define RELIEF_GUIDE_INT_H
+
+#include "relief/guide.h"
+#include "../util/arena.h"
+#include "text.h"
+
+#include <stdint.h>
+
+/* ---- conditions ("when:" and "applies:" in kb files) ---- */
+
+enum {
+    F_TIME, F_PEOPLE, F_DAYS, F_INJURED, F_DEAD, F_MISSING, F_TRAPPED,
+    F_VG_FIRST,                                   /* + relief_vulnerable */
+    F_INFRA_FIRST = F_VG_FIRST + RELIEF_VG_COUNT, /* + relief_infra */
+    F_COASTAL = F_INFRA_FIRST + RELIEF_INFRA_COUNT,
+    F_NIGHT,
+    F_HAZARD_FIRST,                               /* + relief_hazard */
+    F_COUNT = F_HAZARD_FIRST + RELIEF_HZ_COUNT
+};
+
+typedef enum { C_TRUE, C_FACT, C_CMP, C_NOT, C_AND, C_OR } cond_kind;
+typedef enum { OP_LT, OP_LE, OP_GT, OP_GE, OP_EQ } cond_op;
+
+typedef struct cond {
+    cond_kind kind;
+    int fact;
+    cond_op op;
+    double value;
+    struct cond *a, *b;
+} cond;
+
+/* What conditions are evaluated against. */
+typedef struct {
+    const relief_facts *facts;
+    int days;
+    uint32_t hazards;   /* bit h set when hazard h is in the plan */
+} cond_env;
+
+/* Parses a condition into the arena. Returns NULL and writes a message to
+ * err (cap bytes) on a syntax error. */
+cond *cond_parse(arena *a, const char *text, char *err, size_t cap);
+bool cond_eval(const cond *c, const cond_env *env);
+
+/* ---- knowledge base ---- */
+
+typedef struct {
+    const char *id;       /* may be NULL */
+    int phase, role, priority;
+    bool urgent;
+    const cond *when;     /* NULL = always */
+    const char *text;
+    const char *source;
+} kb_step;
+
+typedef struct {
+    int hazard;
+    const cond *when;
+    const char *note;
+} kb_secondary;
+
+typedef struct {
+    bool loaded;
+    const char *name;
+    const char *glide;
+    kb_secondary *secondary;
+    size_t n_secondary;
+    kb_step *steps;
+    size_t n_steps;
+} kb_hazard;
+
+typedef struct {
+    const char *id, *name;
+    const cond *applies;
+    kb_step *steps;
+    size_t n_steps;
+} kb_protocol;
+
+/* A lexicon phrase: words in folded form; prefix[i] when word i ended in '*'. */
+typedef struct {
+    int hazard;           /* -1 for a `not:` phrase */
+    uint8_t weight;
+    uint8_t n_words;
+    const char **words;
+    bool *prefix;
+    const char *display;  /* as written in the kb */
+} kb_phrase;
+
+/* Index of phrases by their first word (exact or prefix). */
+typedef struct {
+    const char *key;
+    uint32_t *ids;        /* phrase indices */
+    uint32_t n, cap;
+} kb_bucket;
+
+typedef struct {
+    kb_bucket *slots;     /* open addressing, power of two */
+    size_t cap, used;
+} kb_index;
+
+/* A phrase list with its first-word index. */
+typedef struct {
+    kb_phrase *phrases;
+    size_t n_phrases;
+    kb_index exact, prefix;
+    uint8_t prefix_lens[64]; /* first-word lengths used by prefix phrases */
+    size_t n_prefix_lens;
+} kb_lexicon;
+
+/* Word classes of kb/extract.kb, used by fact extraction. */
+typedef enum {
+    LX_VG_FIRST = 0,                              /* + relief_vulnerable */
+    LX_INFRA_FIRST = LX_VG_FIRST + RELIEF_VG_COUNT, /* + relief_infra */
+    LX_DAMAGE = LX_INFRA_FIRST + RELIEF_INFRA_COUNT,
+    LX_INFRA_OUT,     /* phrases that alone say a system is out ("blackout") -> see kb */
+    LX_COASTAL, LX_NIGHT,
+    LX_PEOPLE, LX_HOUSEHOLD,
+    LX_INJURED, LX_DEAD, LX_MISSING, LX_TRAPPED,
+    LX_RESOURCE, LX_HAVE,
+    LX_TIME_BEFORE,   /* within, in, next, dans, en ... */
+    LX_AGO,           /* ago, hace, il y a */
+    LX_UNIT_MIN, LX_UNIT_HOUR, LX_UNIT_DAY,
+    LX_LOC_PREP,      /* in, at, near, en, a, pres de ... */
+    LX_STREET,        /* street, st, avenue, calle, rue ... */
+    LX_COUNT
+} lex_class;
+
+typedef struct {
+    const char *id, *label, *unit, *basis, *standard, *note;
+    double rate;          /* amount per unit of population */
+    double per_n;         /* "1 per 50 people": per_n = 50 */
+    bool per_household;
+    int time;             /* 0 none, 1 per day, 2 per month */
+    bool count;           /* a count (ceil) rather than an amount */
+    double round_to;      /* 0 = none */
+} kb_need;
+
+struct relief_kb {
+    arena mem;
+    kb_hazard hazards[RELIEF_HZ_COUNT];
+    kb_protocol *protocols;
+    size_t n_protocols;
+
+    kb_lexicon cues;      /* hazard cues (hazard >= 0) and not-phrases (-1) */
+    kb_lexicon lex;       /* extraction word classes (hazard = lex_class) */
+
+    kb_phrase *negation;  /* single or multi-word negators */
+    size_t n_negation;
+    kb_phrase *nonevent;  /* non-event and past-time phrases */
+    size_t n_nonevent;
+    double threshold;
+
+    kb_need *needs;
+    size_t n_needs;
+    double household_size;
+};
+
+/* Finds the bucket for key, or NULL. */
+const kb_bucket *kb_index_find(const kb_index *ix, const char *key);
+
+/* Returns the lex_class for an extract.kb class name, or -1. */
+int lex_class_from_name(const char *name);
+
+/* A phrase found in a token list. */
+typedef struct {
+    uint32_t phrase;
+    uint32_t start, end;   /* token range [start, end) */
+    bool dropped;
+} lex_match;
+
+typedef struct {
+    lex_match *m;
+    size_t n, cap;
+} lex_match_vec;
+
+/* Finds every phrase of lex in the tokens (whole words, prefixes, hashtag
+ * halves). The caller frees out->m. Returns -1 on OOM. */
+int lexicon_find(const kb_lexicon *lex, const token_list *t, lex_match_vec *out);
+
+/* ---- pipeline stages ---- */
+
+typedef struct {
+    double score[RELIEF_HZ_COUNT];
+    relief_cue_hit *hits[RELIEF_HZ_COUNT];
+    size_t n_hits[RELIEF_HZ_COUNT];
+} detect_result;
+
+/* Detects hazards; hit arrays go into the arena. Returns -1 on OOM. */
+int guide_detect(const relief_kb *kb, const token_list *toks, arena *a, detect_result *out);
+
+/* Extracts facts from the tokens; strings go into the arena. -1 on OOM. */
+int guide_extract(const relief_kb *kb, const char *text, const token_list *toks, arena *a,
+                  long long now, relief_facts *out);
+
+/* Fills plan->steps and plan->notes from detections and facts. -1 on OOM. */
+int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a);
+
+/* Fills plan->needs for the facts' population. -1 on OOM. */
+int guide_needs(const relief_kb *kb, relief_plan *plan, arena *a);
+
+/* Default population when none is stated (needs are then per 1,000 people). */
+#define GUIDE_DEFAULT_PEOPLE 1000
+
+#endif
