@@ -318,7 +318,7 @@ static bool is_filler(const char *w)
 {
     static const char *const fill[] = {"more", "other", "people", "of", "the", "were", "are", "have", "been",
                                        "being", "reported", "confirmed", "now", "already", "still", "local",
-                                       "de", "les", "los", "las", "personas", "personnes", "y", "et", "and",
+                                       "de", "les", "los", "las", "personas", "personnes",
                                        "elderly", "young", "vulnerable", "reportedly", "believed", "feared"};
     for (size_t i = 0; i < sizeof fill / sizeof fill[0]; i++)
         if (!strcmp(w, fill[i]))
@@ -360,6 +360,21 @@ static void extract_number(xctx *x, size_t i)
     if (j < t->n && (!strcmp(W(x, j), "pm") || !strcmp(W(x, j), "am")))
         return;
 
+    /* "killing 12", "death toll rises to 40", "injuring 3". */
+    /* Not across punctuation: "12 injured, 3 dead" gives 3 dead, not 3 injured. */
+    for (size_t back = 1; back <= 4 && back <= i && !t->tok[i].sep; back++) {
+        size_t s = i - back;
+        if (t->tok[s].sentence != sent)
+            break;
+        size_t e;
+        relief_quantity *cq = casualty_after(x, s, &e);
+        if (cq && e <= i && (e == i || !strcmp(W(x, e), "to") || !strcmp(W(x, e), "at") ||
+                             !strcmp(W(x, e), "of") || !strcmp(W(x, e), "rises") || !strcmp(W(x, e), "reaches") ||
+                             !strcmp(W(x, e), "climbs") || !strcmp(W(x, e), "stands"))) {
+            set_qty(cq, v, span_of(x, s, j), true);
+            return;
+        }
+    }
     /* Skip up to two filler words: "3,000 more people", "12 of the residents". */
     size_t k = j;
     for (int skip = 0; skip < 3 && k < t->n && t->tok[k].sentence == sent; skip++) {
@@ -398,20 +413,6 @@ static void extract_number(xctx *x, size_t i)
         if (!is_filler(W(x, k)))
             break;
         k++;
-    }
-    /* "killing 12", "death toll rises to 40", "injuring 3". */
-    for (size_t back = 1; back <= 4 && back <= i; back++) {
-        size_t s = i - back;
-        if (t->tok[s].sentence != sent)
-            break;
-        size_t e;
-        relief_quantity *cq = casualty_after(x, s, &e);
-        if (cq && e <= i && (e == i || !strcmp(W(x, e), "to") || !strcmp(W(x, e), "at") ||
-                             !strcmp(W(x, e), "of") || !strcmp(W(x, e), "rises") || !strcmp(W(x, e), "reaches") ||
-                             !strcmp(W(x, e), "climbs") || !strcmp(W(x, e), "stands"))) {
-            set_qty(cq, v, span_of(x, s, j), true);
-            return;
-        }
     }
     /* "population of 3,000", "3,000 residents" handled above. */
     if (i >= 2 && !strcmp(W(x, i - 1), "of") && !strcmp(W(x, i - 2), "population"))

@@ -74,11 +74,11 @@ static int add_steps(cand_vec *v, const kb_step *steps, size_t n, const cond_env
              * after the first phase and never jump the queue. */
             if (c->phase == RELIEF_PHASE_IMMEDIATE)
                 c->phase = RELIEF_PHASE_2H;
-        } else if (steps[i].urgent && f->time_s.known && f->time_s.value <= SHORT_TIME_S &&
-            c->phase != RELIEF_PHASE_IMMEDIATE) {
+        } else if (f->time_s.known && f->time_s.value <= SHORT_TIME_S &&
+                   (steps[i].urgent || (group == 0 && steps[i].priority == 1 && c->phase == RELIEF_PHASE_2H))) {
+            /* Short timeline: life-safety steps and the hazard's most urgent
+             * second-phase steps all happen now, ahead of everything else. */
             c->phase = RELIEF_PHASE_IMMEDIATE;
-            c->moved = 1;
-        } else if (steps[i].urgent && f->time_s.known && f->time_s.value <= SHORT_TIME_S) {
             c->moved = 1;
         }
         v->n++;

@@ -1,0 +1,210 @@
+/*
+ * test_kb.c - knowledge-base loading: the shipped kb loads from its
+ * directory and matches the embedded copy; every class of malformed file is
+ * rejected with an error naming the file and the line.
+ *
+ * usage: test_kb KB_DIR
+ */
+#include "check.h"
+#include "relief/guide.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        *len = (size_t)n;
+    }
+    return buf;
+}
+
+static void put(const char *rel, const char *data, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, rel);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len) {
+        perror(path);
+        exit(2);
+    }
+    fclose(f);
+}
+
+static void copy_dir(const char *src, const char *sub)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", src, sub);
+    DIR *d = opendir(path);
+    if (!d) {
+        perror(path);
+        exit(2);
+    }
+    char dst[512];
+    snprintf(dst, sizeof dst, "%s/%s", tmpdir, sub);
+    mkdir(dst, 0700);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char in[1024], rel[600];
+        snprintf(in, sizeof in, "%s/%s", path, e->d_name);
+        snprintf(rel, sizeof rel, "%s/%s", sub, e->d_name);
+        size_t len;
+        char *data = slurp(in, &len);
+        if (data)
+            put(rel, data, len);
+        free(data);
+    }
+    closedir(d);
+}
+
+/* Replaces hazards/flood.kb with content and expects an error containing want. */
+static void expect_error(const char *rel, const char *content, const char *want)
+{
+    char orig_path[512];
+    snprintf(orig_path, sizeof orig_path, "%s/%s", tmpdir, rel);
+    size_t olen = 0;
+    char *orig = slurp(orig_path, &olen);
+    put(rel, content, strlen(content));
+    char *err = NULL;
+    relief_kb *kb = relief_kb_load_dir(tmpdir, &err);
+    CHECK_MSG(kb == NULL, "expected failure for %s", want);
+    CHECK_MSG(err && strstr(err, want), "error '%s' lacks '%s'", err ? err : "(null)", want);
+    relief_kb_free(kb);
+    free(err);
+    if (orig)
+        put(rel, orig, olen);
+    else
+        unlink(orig_path);
+    free(orig);
+}
+
+#define HEAD "[hazard]\nid: flood\nname: Flood\n\n[cues]\nen 3: flood\n\n"
+#define STEP "[step]\nphase: immediate\nrole: operations\ndo: Move people to high ground.\nsource: NWS\n"
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_kb KB_DIR\n");
+        return 2;
+    }
+    const char *kbdir = argv[1];
+    char *err = NULL;
+
+    /* The shipped kb loads from disk and from the embedded copy. */
+    relief_kb *disk = relief_kb_load_dir(kbdir, &err);
+    CHECK_MSG(disk != NULL, "%s", err ? err : "");
+    free(err);
+    relief_kb *emb = relief_kb_load_embedded(&err);
+    CHECK_MSG(emb != NULL, "%s", err ? err : "");
+    free(err);
+    if (disk && emb) {
+        for (int h = 0; h < RELIEF_HZ_COUNT; h++)
+            CHECK(relief_kb_step_count(disk, h) == relief_kb_step_count(emb, h));
+        CHECK(relief_kb_protocol_count(disk) == relief_kb_protocol_count(emb));
+    }
+    relief_kb_free(disk);
+    relief_kb_free(emb);
+
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/relief-test-kb-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    copy_dir(kbdir, "hazards");
+    copy_dir(kbdir, "protocols");
+
+    /* A directory override changes the plan: a minimal flood file loads. */
+    put("hazards/flood.kb", HEAD STEP, strlen(HEAD STEP));
+    relief_kb *small = relief_kb_load_dir(tmpdir, &err);
+    CHECK_MSG(small != NULL, "%s", err ? err : "");
+    free(err);
+    if (small)
+        CHECK(relief_kb_step_count(small, RELIEF_HZ_FLOOD) == 1);
+    relief_kb_free(small);
+
+    const char *F = "hazards/flood.kb";
+    expect_error(F, HEAD STEP "[step]\nphase: soon\nrole: operations\ndo: x.\nsource: y\n",
+                 "flood.kb:14: unknown phase 'soon'");
+    expect_error(F, HEAD "[step]\nphase: immediate\nrole: mayor\ndo: x.\nsource: y\n", "flood.kb:10: unknown role 'mayor'");
+    expect_error(F, HEAD "[step]\nphase: immediate\nrole: operations\ndo: x.\n", "flood.kb:8: [step] is missing required key 'source'");
+    expect_error(F, HEAD STEP "when: trapped and\n", "flood.kb:13: missing fact");
+    expect_error(F, HEAD STEP "when: flooded\n", "flood.kb:13: unknown fact 'flooded'");
+    expect_error(F, HEAD STEP "when: time < 1week\n", "flood.kb:13: unknown time unit");
+    expect_error(F, HEAD STEP "when: (trapped\n", "flood.kb:13: expected ')'");
+    expect_error(F, HEAD STEP "priority: 9\n", "flood.kb:13: priority must be 1 to 5");
+    expect_error(F, HEAD STEP "color: red\n", "flood.kb:13: unknown key 'color'");
+    expect_error(F, HEAD STEP "do: again\n", "flood.kb:13: key 'do' repeated");
+    expect_error(F, HEAD "[stepp]\n", "flood.kb:8: unknown section [stepp]");
+    expect_error(F, HEAD "[step\n", "flood.kb:8: malformed section header");
+    expect_error(F, HEAD "just some words\n", "flood.kb:8: expected 'key: value'");
+    expect_error(F, "phase: immediate\n", "flood.kb:1: 'phase:' outside any section");
+    expect_error(F, HEAD "[step]\nphase:\n", "flood.kb:9: empty value");
+    expect_error(F, "[hazard]\nid: tornado\nname: x\n[cues]\nen 3: x\n" STEP, "does not match the file name");
+    expect_error(F, "[hazard]\nid: flood\nname: x\n" STEP, "hazard file has no [cues] section");
+    expect_error(F, "[hazard]\nid: flood\nname: x\n[cues]\nen 3: x\n", "hazard 'flood' has no steps");
+    expect_error(F, "[hazard]\nid: flood\nname: x\n[cues]\nde 3: flut\n" STEP, "flood.kb:5: unknown cue language 'de'");
+    expect_error(F, "[hazard]\nid: flood\nname: x\n[cues]\nen 7: x\n" STEP, "flood.kb:5: cue weight must be 1, 2 or 3");
+    expect_error(F, "[hazard]\nid: flood\nname: x\n[cues]\nen 3: a,, b\n" STEP, "flood.kb:5: empty phrase");
+    expect_error(F, "[hazard]\nid: flood\nname: x\n[cues]\nen 3: fl*\n" STEP, "shorter than 3 letters");
+    expect_error(F, "[hazard]\nid: flood\nname: x\nsecondary: lava | always | x\n[cues]\nen 3: x\n" STEP,
+                 "flood.kb:4: unknown secondary hazard 'lava'");
+    expect_error(F, "[hazard]\nid: flood\nname: x\nsecondary: tsunami | always\n[cues]\nen 3: x\n" STEP,
+                 "flood.kb:4: secondary must be");
+    /* NUL: strlen stops at the NUL, so write it explicitly. */
+    {
+        const char nul[] = HEAD "[step]\nphase: immediate\0\n";
+        put(F, nul, sizeof nul - 1);
+        relief_kb *k = relief_kb_load_dir(tmpdir, &err);
+        CHECK(k == NULL && err && strstr(err, "NUL byte"));
+        relief_kb_free(k);
+        free(err);
+        put(F, HEAD STEP, strlen(HEAD STEP));
+    }
+    expect_error("protocols/ics.kb", "[protocol]\nid: ics\nname: x\napplies: sometimes\n" STEP,
+                 "ics.kb:4: unknown fact 'sometimes'");
+    expect_error("protocols/ics.kb", "[hazard]\nid: flood\n", "a protocol file must start with [protocol]");
+    expect_error("needs.kb", "[need]\nid: w\nlabel: W\nquantity: lots of water\nstandard: S\n", "needs.kb:4: quantity must read");
+    expect_error("needs.kb", "[need]\nid: w\nlabel: W\nquantity: 15 L per person per week\nstandard: S\n", "needs.kb:4: quantity must read");
+    expect_error("detect.kb", "[detect]\nthreshold: -1\nnegation: no\n", "detect.kb:2: threshold must be");
+    expect_error("extract.kb", "[lexicon]\nclass: robots\nwords: r2d2\n", "extract.kb:2: unknown lexicon class 'robots'");
+
+    /* A missing hazard file is named. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/hazards/volcano.kb", tmpdir);
+    unlink(path);
+    relief_kb *k = relief_kb_load_dir(tmpdir, &err);
+    CHECK(k == NULL && err && strstr(err, "no file for hazard 'volcano'"));
+    relief_kb_free(k);
+    free(err);
+    /* A missing directory is named. */
+    k = relief_kb_load_dir("/nonexistent/relief-kb", &err);
+    CHECK(k == NULL && err && strstr(err, "/nonexistent/relief-kb/hazards"));
+    relief_kb_free(k);
+    free(err);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    return check_summary("test_kb");
+}
