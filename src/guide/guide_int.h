@@ -55,6 +55,7 @@ typedef struct {
     const cond *when;     /* NULL = always */
     const char *text;
     const char *source;
+    uint32_t dedup;       /* equal for steps that are the same action (same id or same text) */
 } kb_step;
 
 typedef struct {
@@ -154,6 +155,7 @@ struct relief_kb {
     size_t n_nonevent;
     double threshold;
 
+    uint32_t n_dedup;     /* number of distinct dedup keys */
     kb_need *needs;
     size_t n_needs;
     double household_size;

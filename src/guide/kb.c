@@ -891,6 +891,51 @@ static int build_index(loader *L, kb_lexicon *lx)
     return 0;
 }
 
+/* Gives every step a dedup key shared by steps with the same id or the
+ * same text, so the planner de-duplicates with a bitmap instead of string
+ * comparisons on every report. */
+static int assign_dedup_keys(loader *L)
+{
+    relief_kb *kb = L->kb;
+    size_t total = 0;
+    for (int h = 0; h < RELIEF_HZ_COUNT; h++)
+        total += kb->hazards[h].n_steps;
+    for (size_t i = 0; i < kb->n_protocols; i++)
+        total += kb->protocols[i].n_steps;
+    size_t cap = 64;
+    while (cap < total * 4 + 16)
+        cap *= 2;
+    kb_index ix = {calloc(cap, sizeof(kb_bucket)), cap, 0};
+    if (!ix.slots)
+        return oom(L);
+    uint32_t next = 0;
+    int rc = 0;
+    for (size_t g = 0; g < RELIEF_HZ_COUNT + kb->n_protocols && rc == 0; g++) {
+        kb_step *steps = g < RELIEF_HZ_COUNT ? kb->hazards[g].steps : kb->protocols[g - RELIEF_HZ_COUNT].steps;
+        size_t n = g < RELIEF_HZ_COUNT ? kb->hazards[g].n_steps : kb->protocols[g - RELIEF_HZ_COUNT].n_steps;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            kb_step *st = &steps[i];
+            /* ids and texts live in one table; prefix ids so they cannot
+             * collide with a text. */
+            char *idkey = st->id ? arena_printf(&kb->mem, "\x01%s", st->id) : NULL;
+            if (st->id && !idkey) {
+                rc = oom(L);
+                break;
+            }
+            const kb_bucket *b = idkey ? kb_index_find(&ix, idkey) : NULL;
+            if (!b)
+                b = kb_index_find(&ix, st->text);
+            st->dedup = b ? b->ids[0] : next++;
+            if ((idkey && !kb_index_find(&ix, idkey) && index_add(&ix, idkey, st->dedup) < 0) ||
+                (!kb_index_find(&ix, st->text) && index_add(&ix, st->text, st->dedup) < 0))
+                rc = oom(L);
+        }
+    }
+    index_free(&ix);
+    kb->n_dedup = next;
+    return rc;
+}
+
 /* ---- public entry points ---- */
 
 static void loader_init(loader *L, relief_kb *kb)
@@ -951,7 +996,7 @@ static int finish(loader *L)
     kb->needs = vec_to_arena(&L->needs, a, &kb->n_needs);
     if (a->failed)
         return oom(L);
-    if (build_index(L, &kb->cues) < 0)
+    if (build_index(L, &kb->cues) < 0 || assign_dedup_keys(L) < 0)
         return -1;
     return build_index(L, &kb->lex);
 }

@@ -86,19 +86,17 @@ static int add_steps(cand_vec *v, const kb_step *steps, size_t n, const cond_env
     return 0;
 }
 
-/* Steps with the same id, or the same text, are one step: keep the first
- * in plan order (earliest phase, highest priority). */
-static size_t dedupe(cand *c, size_t n)
+/* Steps with the same id, or the same text, are one step (kb dedup key):
+ * keep the first in plan order (earliest phase, highest priority). */
+static size_t dedupe(cand *c, size_t n, uint8_t *seen)
 {
     size_t out = 0;
     for (size_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < out && !dup; j++) {
-            const kb_step *a = c[i].st, *b = c[j].st;
-            dup = (a->id && b->id && !strcmp(a->id, b->id)) || !strcmp(a->text, b->text);
-        }
-        if (!dup)
-            c[out++] = c[i];
+        uint32_t k = c[i].st->dedup;
+        if (seen[k >> 3] & (1u << (k & 7)))
+            continue;
+        seen[k >> 3] |= (uint8_t)(1u << (k & 7));
+        c[out++] = c[i];
     }
     return out;
 }
@@ -160,7 +158,13 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
         return -1;
     }
     qsort(v.c, v.n, sizeof *v.c, cmp_cand);
-    size_t n = dedupe(v.c, v.n);
+    uint8_t *seen = calloc(kb->n_dedup / 8 + 1, 1);
+    if (!seen) {
+        free(v.c);
+        return -1;
+    }
+    size_t n = dedupe(v.c, v.n, seen);
+    free(seen);
     plan->steps = arena_calloc(a, n ? n : 1, sizeof *plan->steps);
     if (!plan->steps) {
         free(v.c);

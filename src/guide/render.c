@@ -4,7 +4,7 @@
  */
 #include "guide_int.h"
 
-#include <jansson.h>
+#include <utf8proc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +38,19 @@ static void sb_addn(sbuf *b, const char *s, size_t n)
     memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = '\0';
+}
+
+static void sb_reserve(sbuf *b, size_t cap)
+{
+    if (b->p || cap == 0)
+        return;
+    b->p = malloc(cap);
+    if (!b->p) {
+        b->failed = 1;
+        return;
+    }
+    b->cap = cap;
+    b->p[0] = '\0';
 }
 
 static void sb_add(sbuf *b, const char *s)
@@ -351,150 +364,310 @@ static char *render_textual(const relief_plan *p, bool md, int flags)
     return sb_finish(b);
 }
 
-/* ---- JSON ---- */
+/* ---- JSON ----
+ * Written directly into the output buffer rather than through a jansson
+ * DOM: a plan carries ~100 steps of text, and building then dumping a tree
+ * cost ~15x the whole plan computation (bench/bench_guide.c). Only writing
+ * is done here; all JSON parsing in relief uses jansson. */
 
-static json_t *jspan(relief_span sp)
+static void jw_str(sbuf *b, const char *s, size_t n)
 {
-    return json_pack("[II]", (json_int_t)sp.start, (json_int_t)sp.end);
+    sb_addn(b, "\"", 1);
+    size_t run = 0; /* bytes [i - run, i) need no escaping */
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            run++;
+            i++;
+            continue;
+        }
+        sb_addn(b, s + i - run, run);
+        run = 0;
+        if (c >= 0x80) {
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+            if (k > 0) {
+                sb_addn(b, s + i, (size_t)k);
+                i += (size_t)k;
+            } else {
+                sb_add(b, "\\ufffd"); /* invalid UTF-8 byte */
+                i++;
+            }
+            continue;
+        }
+        char esc[8];
+        switch (c) {
+        case '"': sb_add(b, "\\\""); break;
+        case '\\': sb_add(b, "\\\\"); break;
+        case '\n': sb_add(b, "\\n"); break;
+        case '\t': sb_add(b, "\\t"); break;
+        case '\r': sb_add(b, "\\r"); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            sb_add(b, esc);
+        }
+        i++;
+    }
+    sb_addn(b, s + i - run, run);
+    sb_addn(b, "\"", 1);
 }
 
-static json_t *jqty(const relief_quantity *q)
+static void jw_int(sbuf *b, long v)
 {
-    if (!q->known && !q->mentioned)
-        return json_null();
-    return json_pack("{s:o,s:o}", "value", q->known ? json_real(q->value) : json_null(), "span", jspan(q->span));
+    char tmp[24];
+    size_t n = 0;
+    bool neg = v < 0;
+    unsigned long u = neg ? 0ul - (unsigned long)v : (unsigned long)v;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (neg)
+        tmp[sizeof tmp - 1 - n++] = '-';
+    sb_addn(b, tmp + sizeof tmp - n, n);
 }
 
-static json_t *jstr_or_null(const char *s)
+static void jw_cstr(sbuf *b, const char *s)
 {
-    return s ? json_string(s) : json_null();
+    if (s)
+        jw_str(b, s, strlen(s));
+    else
+        sb_add(b, "null");
 }
 
-/* json_string fails on invalid UTF-8; report slices may be invalid. */
-static json_t *jtext(const char *s, size_t n)
+static void jw_num(sbuf *b, double v)
 {
-    json_t *j = json_stringn(s, n);
-    if (j)
-        return j;
-    char *c = malloc(n + 1);
-    if (!c)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-    c[n] = '\0';
-    j = json_stringn(c, n);
-    free(c);
-    return j;
+    if (!isfinite(v))
+        sb_add(b, "null");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        sb_printf(b, "%.0f", v);
+    else
+        sb_printf(b, "%.6g", v);
 }
 
-static json_t *render_json_obj(const relief_plan *p)
+static void jw_key(sbuf *b, const char *k, bool *first)
 {
-    json_t *root = json_object();
-    json_object_set_new(root, "schema", json_string(RELIEF_JSON_SCHEMA_VERSION));
-    json_object_set_new(root, "report", jtext(p->report, p->report_len));
-    json_t *hz = json_array();
+    if (!*first)
+        sb_addn(b, ",", 1);
+    *first = false;
+    sb_addn(b, "\"", 1);
+    sb_add(b, k);
+    sb_addn(b, "\":", 2);
+}
+
+static void jw_span(sbuf *b, relief_span sp)
+{
+    sb_printf(b, "[%zu,%zu]", sp.start, sp.end);
+}
+
+static void jw_qty(sbuf *b, const relief_quantity *q)
+{
+    if (!q->known && !q->mentioned) {
+        sb_add(b, "null");
+        return;
+    }
+    sb_add(b, "{\"value\":");
+    if (q->known)
+        jw_num(b, q->value);
+    else
+        sb_add(b, "null");
+    sb_add(b, ",\"span\":");
+    jw_span(b, q->span);
+    sb_add(b, "}");
+}
+
+static char *render_json(const relief_plan *p)
+{
+    sbuf b = {0};
+    sb_reserve(&b, 4096 + p->report_len * 2 + p->n_steps * 512);
+    bool f = true;
+    sb_add(&b, "{");
+    jw_key(&b, "schema", &f);
+    jw_cstr(&b, RELIEF_JSON_SCHEMA_VERSION);
+    jw_key(&b, "report", &f);
+    jw_str(&b, p->report, p->report_len);
+    jw_key(&b, "hazards", &f);
+    sb_add(&b, "[");
     for (size_t i = 0; i < p->n_detections; i++) {
         const relief_detection *d = &p->detections[i];
-        json_t *cues = json_array();
-        for (size_t k = 0; k < d->n_cues; k++)
-            json_array_append_new(cues, json_pack("{s:s,s:o,s:f,s:o}", "cue", d->cues[k].cue, "span",
-                                                  jspan(d->cues[k].span), "weight", d->cues[k].weight, "modifier",
-                                                  jstr_or_null(d->cues[k].modifier)));
-        json_array_append_new(hz, json_pack("{s:s,s:f,s:f,s:b,s:o}", "id", relief_hazard_name(d->hazard),
-                                            "confidence", d->confidence, "score", d->score, "secondary",
-                                            d->secondary, "cues", cues));
-    }
-    json_object_set_new(root, "hazards", hz);
-
-    const relief_facts *f = &p->facts;
-    json_t *facts = json_object();
-    json_object_set_new(facts, "time_available_s", jqty(&f->time_s));
-    json_object_set_new(facts, "people", jqty(&f->people));
-    json_object_set_new(facts, "people_from_households", json_boolean(f->people_from_households));
-    json_object_set_new(facts, "injured", jqty(&f->injured));
-    json_object_set_new(facts, "dead", jqty(&f->dead));
-    json_object_set_new(facts, "missing", jqty(&f->missing));
-    json_object_set_new(facts, "trapped", jqty(&f->trapped));
-    json_t *vg = json_array();
-    for (int g = 0; g < RELIEF_VG_COUNT; g++)
-        if (f->vulnerable[g].present)
-            json_array_append_new(vg, json_pack("{s:s,s:o}", "group", relief_vulnerable_name(g), "span",
-                                                jspan(f->vulnerable[g].span)));
-    json_object_set_new(facts, "vulnerable", vg);
-    json_t *inf = json_array();
-    for (int s = 0; s < RELIEF_INFRA_COUNT; s++)
-        if (f->infra[s].present)
-            json_array_append_new(inf, json_pack("{s:s,s:s,s:o}", "system", relief_infra_name(s), "status",
-                                                 "affected", "span", jspan(f->infra[s].span)));
-    json_object_set_new(facts, "infrastructure", inf);
-    json_t *locs = json_array();
-    static const char *const kinds[] = {"place", "address", "coordinates"};
-    for (size_t i = 0; i < f->n_locations; i++) {
-        const relief_location *l = &f->locations[i];
-        json_t *o = json_pack("{s:s,s:o,s:o}", "kind", kinds[l->kind], "text", jtext(l->text, strlen(l->text)),
-                              "span", jspan(l->span));
-        if (l->kind == RELIEF_LOC_COORDS) {
-            json_object_set_new(o, "lat", json_real(l->lat));
-            json_object_set_new(o, "lon", json_real(l->lon));
+        bool g = true;
+        sb_add(&b, i ? ",{" : "{");
+        jw_key(&b, "id", &g);
+        jw_cstr(&b, relief_hazard_name(d->hazard));
+        jw_key(&b, "confidence", &g);
+        jw_num(&b, d->confidence);
+        jw_key(&b, "score", &g);
+        jw_num(&b, d->score);
+        jw_key(&b, "secondary", &g);
+        sb_add(&b, d->secondary ? "true" : "false");
+        jw_key(&b, "cues", &g);
+        sb_add(&b, "[");
+        for (size_t k = 0; k < d->n_cues; k++) {
+            sb_add(&b, k ? ",{\"cue\":" : "{\"cue\":");
+            jw_cstr(&b, d->cues[k].cue);
+            sb_add(&b, ",\"span\":");
+            jw_span(&b, d->cues[k].span);
+            sb_add(&b, ",\"weight\":");
+            jw_num(&b, d->cues[k].weight);
+            sb_add(&b, ",\"modifier\":");
+            jw_cstr(&b, d->cues[k].modifier);
+            sb_add(&b, "}");
         }
-        json_array_append_new(locs, o);
+        sb_add(&b, "]}");
     }
-    json_object_set_new(facts, "locations", locs);
-    json_t *res = json_array();
-    for (size_t i = 0; i < f->n_resources; i++)
-        json_array_append_new(res, json_pack("{s:o,s:o}", "text", jtext(f->resources[i].text, strlen(f->resources[i].text)),
-                                             "span", jspan(f->resources[i].span)));
-    json_object_set_new(facts, "resources", res);
-    json_object_set_new(facts, "coastal", json_boolean(f->coastal.present));
-    json_object_set_new(facts, "night", json_boolean(f->night.present));
-    json_object_set_new(root, "facts", facts);
+    sb_add(&b, "]");
 
-    json_t *steps = json_array();
+    const relief_facts *fa = &p->facts;
+    jw_key(&b, "facts", &f);
+    bool g = true;
+    sb_add(&b, "{");
+    static const char *const qnames[] = {"time_available_s", "people", "injured", "dead", "missing", "trapped"};
+    const relief_quantity *qs[] = {&fa->time_s, &fa->people, &fa->injured, &fa->dead, &fa->missing, &fa->trapped};
+    for (int i = 0; i < 6; i++) {
+        jw_key(&b, qnames[i], &g);
+        jw_qty(&b, qs[i]);
+        if (i == 1) {
+            jw_key(&b, "people_from_households", &g);
+            sb_add(&b, fa->people_from_households ? "true" : "false");
+        }
+    }
+    jw_key(&b, "vulnerable", &g);
+    sb_add(&b, "[");
+    bool first = true;
+    for (int v = 0; v < RELIEF_VG_COUNT; v++) {
+        if (!fa->vulnerable[v].present)
+            continue;
+        sb_add(&b, first ? "{\"group\":" : ",{\"group\":");
+        first = false;
+        jw_cstr(&b, relief_vulnerable_name(v));
+        sb_add(&b, ",\"span\":");
+        jw_span(&b, fa->vulnerable[v].span);
+        sb_add(&b, "}");
+    }
+    sb_add(&b, "]");
+    jw_key(&b, "infrastructure", &g);
+    sb_add(&b, "[");
+    first = true;
+    for (int s = 0; s < RELIEF_INFRA_COUNT; s++) {
+        if (!fa->infra[s].present)
+            continue;
+        sb_add(&b, first ? "{\"system\":" : ",{\"system\":");
+        first = false;
+        jw_cstr(&b, relief_infra_name(s));
+        sb_add(&b, ",\"status\":\"affected\",\"span\":");
+        jw_span(&b, fa->infra[s].span);
+        sb_add(&b, "}");
+    }
+    sb_add(&b, "]");
+    jw_key(&b, "locations", &g);
+    sb_add(&b, "[");
+    static const char *const kinds[] = {"place", "address", "coordinates"};
+    for (size_t i = 0; i < fa->n_locations; i++) {
+        const relief_location *l = &fa->locations[i];
+        sb_add(&b, i ? ",{\"kind\":" : "{\"kind\":");
+        jw_cstr(&b, kinds[l->kind]);
+        sb_add(&b, ",\"text\":");
+        jw_cstr(&b, l->text);
+        sb_add(&b, ",\"span\":");
+        jw_span(&b, l->span);
+        if (l->kind == RELIEF_LOC_COORDS) {
+            sb_add(&b, ",\"lat\":");
+            jw_num(&b, l->lat);
+            sb_add(&b, ",\"lon\":");
+            jw_num(&b, l->lon);
+        }
+        sb_add(&b, "}");
+    }
+    sb_add(&b, "]");
+    jw_key(&b, "resources", &g);
+    sb_add(&b, "[");
+    for (size_t i = 0; i < fa->n_resources; i++) {
+        sb_add(&b, i ? ",{\"text\":" : "{\"text\":");
+        jw_cstr(&b, fa->resources[i].text);
+        sb_add(&b, ",\"span\":");
+        jw_span(&b, fa->resources[i].span);
+        sb_add(&b, "}");
+    }
+    sb_add(&b, "]");
+    jw_key(&b, "coastal", &g);
+    sb_add(&b, fa->coastal.present ? "true" : "false");
+    jw_key(&b, "night", &g);
+    sb_add(&b, fa->night.present ? "true" : "false");
+    sb_add(&b, "}");
+
+    jw_key(&b, "steps", &f);
+    sb_add(&b, "[");
     for (size_t i = 0; i < p->n_steps; i++) {
         const relief_step *s = &p->steps[i];
-        json_array_append_new(steps, json_pack("{s:i,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:o,s:o}", "number", s->number,
-                                               "phase", relief_phase_name(s->phase), "phase_title",
-                                               relief_phase_title(s->phase), "role", relief_role_name(s->role),
-                                               "priority", s->priority, "text", s->text, "source", s->source,
-                                               "origin", s->origin, "id", jstr_or_null(s->id), "note",
-                                               jstr_or_null(s->note)));
+        /* No printf on this path: it runs ~100 times per plan. */
+        sb_add(&b, i ? ",{\"number\":" : "{\"number\":");
+        jw_int(&b, s->number);
+        sb_add(&b, ",\"phase\":\"");
+        sb_add(&b, relief_phase_name(s->phase));
+        sb_add(&b, "\",\"phase_title\":\"");
+        sb_add(&b, relief_phase_title(s->phase));
+        sb_add(&b, "\",\"role\":\"");
+        sb_add(&b, relief_role_name(s->role));
+        sb_add(&b, "\",\"priority\":");
+        jw_int(&b, s->priority);
+        sb_add(&b, ",\"text\":");
+        jw_cstr(&b, s->text);
+        sb_add(&b, ",\"source\":");
+        jw_cstr(&b, s->source);
+        sb_add(&b, ",\"origin\":");
+        jw_cstr(&b, s->origin);
+        sb_add(&b, ",\"id\":");
+        jw_cstr(&b, s->id);
+        sb_add(&b, ",\"note\":");
+        jw_cstr(&b, s->note);
+        sb_add(&b, "}");
     }
-    json_object_set_new(root, "steps", steps);
+    sb_add(&b, "]");
 
-    bool stated = f->people.known && f->people.value >= 1;
-    json_t *items = json_array();
+    bool stated = fa->people.known && fa->people.value >= 1;
+    jw_key(&b, "needs", &f);
+    sb_add(&b, "{\"people\":");
+    jw_num(&b, stated ? floor(fa->people.value) : (double)GUIDE_DEFAULT_PEOPLE);
+    sb_printf(&b, ",\"people_stated\":%s,\"days\":%d,\"household_size\":", stated ? "true" : "false", p->days);
+    jw_num(&b, p->household_size);
+    sb_add(&b, ",\"items\":[");
     for (size_t i = 0; i < p->n_needs; i++) {
         const relief_need *n = &p->needs[i];
-        json_array_append_new(items, json_pack("{s:s,s:s,s:f,s:s,s:s,s:s,s:o}", "id", n->id, "label", n->label,
-                                               "amount", n->amount, "unit", n->unit, "basis", n->basis, "standard",
-                                               n->standard, "note", jstr_or_null(n->note)));
+        sb_add(&b, i ? ",{\"id\":" : "{\"id\":");
+        jw_cstr(&b, n->id);
+        sb_add(&b, ",\"label\":");
+        jw_cstr(&b, n->label);
+        sb_add(&b, ",\"amount\":");
+        jw_num(&b, n->amount);
+        sb_add(&b, ",\"unit\":");
+        jw_cstr(&b, n->unit);
+        sb_add(&b, ",\"basis\":");
+        jw_cstr(&b, n->basis);
+        sb_add(&b, ",\"standard\":");
+        jw_cstr(&b, n->standard);
+        sb_add(&b, ",\"note\":");
+        jw_cstr(&b, n->note);
+        sb_add(&b, "}");
     }
-    json_object_set_new(root, "needs",
-                        json_pack("{s:f,s:b,s:i,s:f,s:o}", "people",
-                                  stated ? floor(f->people.value) : (double)GUIDE_DEFAULT_PEOPLE, "people_stated",
-                                  stated, "days", p->days, "household_size", p->household_size, "items", items));
-    json_t *notes = json_array();
-    for (size_t i = 0; i < p->n_notes; i++)
-        json_array_append_new(notes, json_string(p->notes[i]));
-    json_object_set_new(root, "notes", notes);
-    json_object_set_new(root, "elapsed_us", json_real(p->elapsed_us));
-    return root;
-}
-
-json_t *relief_plan_to_json(const relief_plan *p)
-{
-    return render_json_obj(p);
+    sb_add(&b, "]}");
+    jw_key(&b, "notes", &f);
+    sb_add(&b, "[");
+    for (size_t i = 0; i < p->n_notes; i++) {
+        if (i)
+            sb_add(&b, ",");
+        jw_cstr(&b, p->notes[i]);
+    }
+    sb_add(&b, "]");
+    jw_key(&b, "elapsed_us", &f);
+    sb_printf(&b, "%.1f", p->elapsed_us);
+    sb_add(&b, "}");
+    return sb_finish(&b);
 }
 
 char *relief_plan_render(const relief_plan *p, relief_format fmt, int flags)
 {
-    if (fmt == RELIEF_FMT_JSON) {
-        json_t *j = render_json_obj(p);
-        if (!j)
-            return NULL;
-        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(j);
-        return s;
-    }
+    if (fmt == RELIEF_FMT_JSON)
+        return render_json(p);
     return render_textual(p, fmt == RELIEF_FMT_MARKDOWN, flags);
 }
