@@ -2,8 +2,8 @@
  * detect.c - multi-label hazard detection from the kb cue lexicons.
  *
  * Cues are matched on folded word tokens (whole words, '*' prefixes, hashtag
- * halves). A cue is dropped when it sits inside a `not:` phrase or inside a
- * longer cue, or is negated ("no fire"); it counts a third when a non-event
+ * halves). A cue is dropped when it sits inside a `not:` phrase of its own
+ * hazard or inside a longer cue of any hazard, or is negated ("no fire"); it counts a third when a non-event
  * or past-time phrase is near ("fire drill", "last year's flood"). Each
  * distinct cue counts once; a hazard is reported when its summed weight
  * reaches the kb threshold.
@@ -164,7 +164,7 @@ int guide_detect(const relief_kb *kb, const token_list *t, arena *a, detect_resu
             m->dropped = true;
             for (size_t j = 0; j < mv.n; j++) {
                 match *c = &mv.m[j];
-                if (kb->cues.phrases[c->phrase].hazard >= 0 && c->start >= m->start && c->end <= m->end)
+                if (kb->cues.phrases[c->phrase].hazard == p->owner && c->start >= m->start && c->end <= m->end)
                     c->dropped = true;
             }
             continue;

@@ -84,6 +84,7 @@ typedef struct {
 /* A lexicon phrase: words in folded form; prefix[i] when word i ended in '*'. */
 typedef struct {
     int hazard;           /* -1 for a `not:` phrase */
+    int owner;            /* for a `not:` phrase: the hazard whose cues it cancels */
     uint8_t weight;
     uint8_t n_words;
     const char **words;

@@ -411,8 +411,11 @@ static int parse_cues(loader *L, const section *s, int hazard)
     for (size_t i = 0; i < s->n; i++) {
         const field *f = &s->f[i];
         if (!strcmp(f->key, "not")) {
+            size_t first = L->phrases.n;
             if (parse_phrase_list(L, f->line, f->value, -1, 0, &L->phrases) < 0)
                 return -1;
+            for (size_t k = first; k < L->phrases.n; k++)
+                ((kb_phrase *)L->phrases.p)[k].owner = hazard;
             continue;
         }
         char lang[16];
