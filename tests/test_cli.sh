@@ -90,7 +90,7 @@ if [ -f "$shared/eval/hazard_messages_dev.jsonl" ]; then
   awk -v f="$f1" 'BEGIN{exit !(f >= 0.85)}' && ok || bad "dev macro-F1 $f1 < 0.85"
 fi
 
-if command -v valgrind >/dev/null 2>&1; then
+if [ -z "${RELIEF_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then
   valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
     "$relief" --format json --explain "Tornado hit Moore, 24 dead, school collapsed, 200 families homeless" \
     >/dev/null 2>"$tmp/vg"

@@ -11,3 +11,6 @@ target_link_libraries(test_kb PRIVATE reliefguide)
 add_test(NAME kb COMMAND test_kb ${CMAKE_SOURCE_DIR}/kb)
 
 add_test(NAME cli COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_cli.sh $<TARGET_FILE:relief> ${CMAKE_SOURCE_DIR} ${RELIEF_SHARED})
+if(RELIEF_SANITIZE)
+  set_tests_properties(cli PROPERTIES ENVIRONMENT "RELIEF_NO_VALGRIND=1")
+endif()

@@ -602,7 +602,8 @@ int guide_extract(const relief_kb *kb, const char *text, const token_list *t, ar
         return 0;
     if (lexicon_find(&kb->lex, t, &x.mv) < 0)
         return -1;
-    qsort(x.mv.m, x.mv.n, sizeof *x.mv.m, cmp_match);
+    if (x.mv.n)
+        qsort(x.mv.m, x.mv.n, sizeof *x.mv.m, cmp_match);
     x.first = malloc(t->n * sizeof *x.first);
     if (!x.first) {
         free(x.mv.m);

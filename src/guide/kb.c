@@ -1157,7 +1157,7 @@ static int load_subdir(loader *L, const char *dir, const char *sub, file_kind ki
         }
     }
     closedir(d);
-    if (rc == 0)
+    if (rc == 0 && names.n)
         qsort(names.p, names.n, sizeof(char *), cmp_str);
     for (size_t i = 0; i < names.n; i++) {
         char *nm = ((char **)names.p)[i];

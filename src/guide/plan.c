@@ -157,7 +157,8 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
         free(v.c);
         return -1;
     }
-    qsort(v.c, v.n, sizeof *v.c, cmp_cand);
+    if (v.n)
+        qsort(v.c, v.n, sizeof *v.c, cmp_cand);
     uint8_t *seen = calloc(kb->n_dedup / 8 + 1, 1);
     if (!seen) {
         free(v.c);
