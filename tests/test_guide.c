@@ -344,9 +344,13 @@ static void test_plan(void)
 static void test_kb_coverage(void)
 {
     /* Every hazard has >= 10 steps and covers every phase (checked through plans with every fact set). */
-    for (int h = 0; h < RELIEF_HZ_COUNT; h++)
+    for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         CHECK_MSG(relief_kb_step_count(kb, h) >= 10, "%s has %zu steps", relief_hazard_name(h),
                   relief_kb_step_count(kb, h));
+        for (int ph = 0; ph < RELIEF_PHASE_COUNT; ph++)
+            CHECK_MSG(relief_kb_phase_step_count(kb, h, ph) > 0, "%s has no %s step", relief_hazard_name(h),
+                      relief_phase_name(ph));
+    }
     CHECK(relief_kb_protocol_count(kb) >= 5);
 }
 

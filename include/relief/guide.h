@@ -207,8 +207,10 @@ relief_kb *relief_kb_load_dir(const char *dir, char **err);
 /* Frees a kb; NULL is allowed. */
 void relief_kb_free(relief_kb *kb);
 
-/* Counts for checks and the CLI's kb-check. */
+/* Counts for checks and the CLI's kb-check: steps of a hazard (0 for an
+ * out-of-range hazard), and of a hazard in one phase. */
 size_t relief_kb_step_count(const relief_kb *kb, int hazard);
+size_t relief_kb_phase_step_count(const relief_kb *kb, int hazard, int phase);
 size_t relief_kb_protocol_count(const relief_kb *kb);
 
 typedef struct {

@@ -137,7 +137,10 @@ static int kb_check(const relief_kb *kb)
 {
     size_t total = 0;
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
-        printf("%-20s %3zu steps\n", relief_hazard_name(h), relief_kb_step_count(kb, h));
+        printf("%-20s %3zu steps (", relief_hazard_name(h), relief_kb_step_count(kb, h));
+        for (int ph = 0; ph < RELIEF_PHASE_COUNT; ph++)
+            printf("%s%s %zu", ph ? ", " : "", relief_phase_name(ph), relief_kb_phase_step_count(kb, h, ph));
+        printf(")\n");
         total += relief_kb_step_count(kb, h);
     }
     printf("protocols: %zu; hazard steps: %zu\nknowledge base OK\n", relief_kb_protocol_count(kb), total);

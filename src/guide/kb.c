@@ -1237,6 +1237,14 @@ size_t relief_kb_step_count(const relief_kb *kb, int hazard)
     return hazard >= 0 && hazard < RELIEF_HZ_COUNT ? kb->hazards[hazard].n_steps : 0;
 }
 
+size_t relief_kb_phase_step_count(const relief_kb *kb, int hazard, int phase)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < relief_kb_step_count(kb, hazard); i++)
+        n += kb->hazards[hazard].steps[i].phase == phase;
+    return n;
+}
+
 size_t relief_kb_protocol_count(const relief_kb *kb)
 {
     return kb->n_protocols;
