@@ -18,4 +18,9 @@ enum {
  * line "macro-F1: 0.xxx". Returns an exit code. */
 int cli_eval(const relief_kb *kb, const char *path, FILE *out);
 
+/* Engine tools (llm_cmds.c); argv excludes the command name. */
+int cli_model_info(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_logits(int argc, char **argv);
+
 #endif

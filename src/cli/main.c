@@ -27,6 +27,9 @@ static void usage(FILE *f)
           "       relief --example [OPTIONS]      plan for a built-in example report\n"
           "       relief eval FILE.jsonl          score hazard detection (prints macro-F1 last)\n"
           "       relief kb-check [--kb DIR]      validate a knowledge base and print counts\n"
+          "       relief model-info FILE.gguf     model architecture, hyper-parameters, tensor types\n"
+          "       relief tokenize --model FILE [--special] < text    token ids on one line\n"
+          "       relief logits --model FILE --tokens-file IDS --out OUT.f32   raw float32 logits\n"
           "options:\n"
           "  --format text|md|json   output format (default text)\n"
           "  --kb DIR                knowledge base directory instead of the built-in one\n"
@@ -149,6 +152,15 @@ static int kb_check(const relief_kb *kb)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1) {
+        /* Engine commands take their own options. */
+        if (!strcmp(argv[1], "model-info"))
+            return cli_model_info(argc - 2, argv + 2);
+        if (!strcmp(argv[1], "tokenize"))
+            return cli_tokenize(argc - 2, argv + 2);
+        if (!strcmp(argv[1], "logits"))
+            return cli_logits(argc - 2, argv + 2);
+    }
     options o = {.fmt = RELIEF_FMT_TEXT, .days = 3};
     const char *command = NULL;
     int first_arg = 0;

@@ -1,0 +1,258 @@
+/*
+ * llm_cmds.c - command-line tools around the inference engine:
+ *   relief model-info FILE.gguf [--tensors]
+ *   relief tokenize --model FILE [--special]        (text on stdin)
+ *   relief logits --model FILE --tokens-file IDS --out OUT.f32
+ * Each returns an exit code (cli.h).
+ */
+#include "cli.h"
+#include "llm/gguf.h"
+#include "llm/tokenizer.h"
+#include "relief/llm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *read_stream(FILE *f, size_t *len, size_t limit)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            if (cap >= limit) {
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
+            char *p = realloc(buf, cap * 2);
+            if (!p) {
+                free(buf);
+                return NULL;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (buf)
+        *len = n;
+    return buf;
+}
+
+static const char *opt_value(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name))
+            return argv[i + 1];
+    return NULL;
+}
+
+static bool opt_flag(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], name))
+            return true;
+    return false;
+}
+
+int cli_model_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++)
+        if (argv[i][0] != '-')
+            path = argv[i];
+    if (!path) {
+        fprintf(stderr, "usage: relief model-info FILE.gguf [--tensors]\n");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    gguf_file *g = gguf_open(path, err, sizeof err);
+    if (!g) {
+        fprintf(stderr, "relief: %s\n", err);
+        return EXIT_FAIL;
+    }
+    printf("file: %s\nsize: %.2f GB; GGUF version %u; %llu tensors; %llu metadata keys\n", path, g->size / 1e9,
+           g->version, (unsigned long long)g->n_tensors, (unsigned long long)g->n_kv);
+    struct { uint64_t n, bytes; } by_type[64] = {{0, 0}};
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        uint32_t t = g->tensors[i].type < 64 ? g->tensors[i].type : 63;
+        by_type[t].n++;
+        by_type[t].bytes += g->tensors[i].nbytes;
+    }
+    printf("tensor types:");
+    for (uint32_t t = 0; t < 64; t++)
+        if (by_type[t].n)
+            printf(" %s x%llu (%.1f MB)", ggml_type_name(t) ? ggml_type_name(t) : "?", (unsigned long long)by_type[t].n,
+                   by_type[t].bytes / 1e6);
+    printf("\n");
+    if (opt_flag(argc, argv, "--tensors"))
+        for (uint64_t i = 0; i < g->n_tensors; i++) {
+            const gguf_tensor *t = &g->tensors[i];
+            printf("  %-36s %-8s [%llu, %llu, %llu] %llu bytes\n", t->name, ggml_type_name(t->type),
+                   (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
+                   (unsigned long long)t->nbytes);
+        }
+    gguf_close(g);
+    relief_model_params mp = {.no_warmup = true, .quiet = true};
+    relief_model *m = relief_model_load(path, &mp, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "relief: not a usable gpt-oss model: %s\n", err);
+        return EXIT_FAIL;
+    }
+    const relief_model_info *h = relief_model_get_info(m);
+    printf("architecture: %s\nlayers: %u\nembedding: %u\nattention heads: %u (kv heads %u, head size %u)\n"
+           "experts: %u (%u per token), expert width %u\nsliding window: %u (every layer l with l %% %u < %u)\n"
+           "context: %u (YaRN factor %g from %u; rope base %g; beta fast %g, slow %g)\nrms epsilon: %g\n"
+           "vocabulary: %u\nweights: %.2f GB\n",
+           h->arch, h->n_layer, h->n_embd, h->n_head, h->n_head_kv, h->head_dim, h->n_expert, h->n_expert_used,
+           h->n_ff_expert, h->sliding_window, h->swa_pattern, h->swa_pattern - 1, h->ctx_train,
+           (double)h->rope_scale, h->yarn_orig_ctx, (double)h->rope_base, (double)h->yarn_beta_fast,
+           (double)h->yarn_beta_slow, (double)h->rms_eps, h->n_vocab, h->weight_bytes / 1e9);
+    relief_model_free(m);
+    return EXIT_OK;
+}
+
+int cli_tokenize(int argc, char **argv)
+{
+    const char *path = opt_value(argc, argv, "--model");
+    if (!path) {
+        fprintf(stderr, "usage: relief tokenize --model FILE.gguf [--special] < text\n");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    gguf_file *g = gguf_open(path, err, sizeof err);
+    if (!g) {
+        fprintf(stderr, "relief: %s\n", err);
+        return EXIT_FAIL;
+    }
+    relief_tokenizer *t = tok_load(g, err, sizeof err);
+    gguf_close(g);
+    if (!t) {
+        fprintf(stderr, "relief: %s: %s\n", path, err);
+        return EXIT_FAIL;
+    }
+    size_t len;
+    char *text = read_stream(stdin, &len, 256u << 20);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = EXIT_OK;
+    if (!text || tok_encode(t, text, len, opt_flag(argc, argv, "--special"), &ids, &n) < 0) {
+        fprintf(stderr, "relief: cannot tokenize stdin: %s\n", text ? "out of memory" : strerror(errno));
+        rc = EXIT_FAIL;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            printf(i ? " %d" : "%d", ids[i]);
+        printf("\n");
+    }
+    free(ids);
+    free(text);
+    tok_free(t);
+    return rc;
+}
+
+/* Reads whitespace-separated token ids; -1 with a message on bad input. */
+static int read_ids(const char *path, int32_t **ids, size_t *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "relief: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t len;
+    char *text = read_stream(f, &len, 64u << 20);
+    fclose(f);
+    if (!text) {
+        fprintf(stderr, "relief: cannot read %s\n", path);
+        return -1;
+    }
+    char *p = text, *end = text + len;
+    size_t cap = 256;
+    *n = 0;
+    *ids = malloc(cap * sizeof **ids);
+    while (*ids && p < end) {
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+            p++;
+        if (p >= end)
+            break;
+        char *q = p;
+        long v = 0;
+        while (q < end && *q >= '0' && *q <= '9' && v <= INT32_MAX)
+            v = v * 10 + (*q++ - '0');
+        if (q == p || v > INT32_MAX || (q < end && !(*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r'))) {
+            fprintf(stderr, "relief: %s: not a token id at byte %td\n", path, p - text);
+            free(*ids);
+            free(text);
+            *ids = NULL;
+            return -1;
+        }
+        if (*n == cap) {
+            int32_t *r = realloc(*ids, cap * 2 * sizeof **ids);
+            if (!r) {
+                free(*ids);
+                *ids = NULL;
+                break;
+            }
+            *ids = r;
+            cap *= 2;
+        }
+        (*ids)[(*n)++] = (int32_t)v;
+        p = q;
+    }
+    free(text);
+    if (!*ids) {
+        fprintf(stderr, "relief: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_logits(int argc, char **argv)
+{
+    const char *path = opt_value(argc, argv, "--model"), *ids_path = opt_value(argc, argv, "--tokens-file");
+    const char *out_path = opt_value(argc, argv, "--out");
+    if (!path || !ids_path || !out_path) {
+        fprintf(stderr, "usage: relief logits --model FILE.gguf [--lora ADAPTER] --tokens-file IDS.txt --out OUT.f32\n");
+        return EXIT_USAGE;
+    }
+    if (opt_value(argc, argv, "--lora")) {
+        fprintf(stderr, "relief: LoRA adapters are not supported yet\n");
+        return EXIT_USAGE;
+    }
+    int32_t *ids;
+    size_t n;
+    if (read_ids(ids_path, &ids, &n) < 0)
+        return EXIT_FAIL;
+    char err[512];
+    relief_model_params mp = {.quiet = true, .yarn_round_like_llamacpp = opt_flag(argc, argv, "--yarn-llamacpp")};
+    relief_model *m = relief_model_load(path, &mp, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "relief: %s\n", err);
+        free(ids);
+        return EXIT_FAIL;
+    }
+    size_t V = relief_model_vocab(m);
+    relief_llm_ctx *c = relief_llm_ctx_new(m, n ? (uint32_t)n : 1, err, sizeof err);
+    float *logits = n && n <= SIZE_MAX / V / sizeof(float) ? malloc(n * V * sizeof(float)) : NULL;
+    int rc = EXIT_FAIL;
+    if (!c || (n && !logits)) {
+        fprintf(stderr, "relief: %s\n", c ? "out of memory for the logits" : err);
+    } else {
+        relief_llm_status st = relief_llm_eval(c, ids, n, logits, true, NULL);
+        FILE *out = st == RELIEF_LLM_OK ? fopen(out_path, "wb") : NULL;
+        if (st != RELIEF_LLM_OK)
+            fprintf(stderr, "relief: evaluation failed: %s\n", relief_llm_status_str(st));
+        else if (!out || fwrite(logits, sizeof(float), n * V, out) != n * V || fclose(out) != 0)
+            fprintf(stderr, "relief: cannot write %s: %s\n", out_path, strerror(errno));
+        else
+            rc = EXIT_OK;
+    }
+    free(logits);
+    relief_llm_ctx_free(c);
+    relief_model_free(m);
+    free(ids);
+    return rc;
+}

@@ -1,0 +1,348 @@
+/*
+ * forward.c - the gpt-oss forward pass, readable top to bottom: embedding,
+ * per layer RMSNorm -> attention (biases, YaRN RoPE on q and k, sliding or
+ * full causal window, per-head sinks) -> residual -> RMSNorm -> router top-k
+ * -> clamped-SwiGLU experts -> residual; final norm; untied output.
+ * Also the KV cache and the context that owns all per-token memory.
+ * Reference: ../shared/docs/gpt-oss.md sections 6-8.
+ */
+#include "llm_int.h"
+#include "quant.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SWIGLU_ALPHA 1.702f
+#define SWIGLU_LIMIT 7.0f
+
+double relief_llm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+const char *relief_llm_status_str(relief_llm_status s)
+{
+    switch (s) {
+    case RELIEF_LLM_OK: return "ok";
+    case RELIEF_LLM_DEADLINE: return "deadline reached";
+    case RELIEF_LLM_CANCELLED: return "cancelled";
+    case RELIEF_LLM_CTX_FULL: return "context full";
+    case RELIEF_LLM_BAD_TOKEN: return "token id out of range";
+    case RELIEF_LLM_NOMEM: return "out of memory";
+    }
+    return "unknown";
+}
+
+/* ---- context ---- */
+
+relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, char *err, size_t cap)
+{
+    const relief_model_info *h = &m->info;
+    if (n_ctx < 1 || n_ctx > (1u << 22)) {
+        snprintf(err, cap, "context length %u out of range (1 to 4194304)", n_ctx);
+        return NULL;
+    }
+    relief_llm_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    c->m = m;
+    c->n_ctx = n_ctx;
+    size_t kvd = (size_t)h->n_head_kv * h->head_dim;
+    c->k = calloc(h->n_layer, sizeof *c->k);
+    c->v = calloc(h->n_layer, sizeof *c->v);
+    c->kv_cap = calloc(h->n_layer, sizeof *c->kv_cap);
+    bool ok = c->k && c->v && c->kv_cap;
+    for (uint32_t l = 0; ok && l < h->n_layer; l++) {
+        /* Sliding layers keep a ring of the last W + LLM_MAX_BATCH - 1 positions. */
+        uint32_t cap_l = n_ctx;
+        if (m->layers[l].sliding && h->sliding_window + LLM_MAX_BATCH - 1 < n_ctx)
+            cap_l = h->sliding_window + LLM_MAX_BATCH - 1;
+        c->kv_cap[l] = cap_l;
+        c->k[l] = malloc((size_t)cap_l * kvd * sizeof(float));
+        c->v[l] = malloc((size_t)cap_l * kvd * sizeof(float));
+        ok = c->k[l] && c->v[l];
+    }
+    size_t H = h->n_embd, QD = (size_t)h->n_head * h->head_dim, I = h->n_ff_expert;
+    c->x = malloc(H * sizeof(float));
+    c->xn = malloc(H * sizeof(float));
+    c->q = malloc(QD * sizeof(float));
+    c->kb = malloc(kvd * sizeof(float));
+    c->vb = malloc(kvd * sizeof(float));
+    c->attn = malloc(QD * sizeof(float));
+    c->scores = malloc(((size_t)n_ctx + 1) * sizeof(float));
+    c->router = malloc(h->n_expert * sizeof(float));
+    c->gate = malloc(I * sizeof(float));
+    c->up = malloc(I * sizeof(float));
+    c->y = malloc(H * sizeof(float));
+    c->acc = malloc(H * sizeof(float));
+    c->rope_cos = malloc(h->head_dim / 2 * sizeof(float));
+    c->rope_sin = malloc(h->head_dim / 2 * sizeof(float));
+    c->logits = malloc((size_t)h->n_vocab * sizeof(float));
+    c->recent = malloc(LLM_MAX_RECENT * sizeof(int32_t));
+    ok = ok && c->x && c->xn && c->q && c->kb && c->vb && c->attn && c->scores && c->router && c->gate && c->up &&
+         c->y && c->acc && c->rope_cos && c->rope_sin && c->logits && c->recent;
+    if (!ok) {
+        relief_llm_ctx_free(c);
+        snprintf(err, cap, "out of memory for a context of %u positions", n_ctx);
+        return NULL;
+    }
+    return c;
+}
+
+void relief_llm_ctx_free(relief_llm_ctx *c)
+{
+    if (!c)
+        return;
+    for (uint32_t l = 0; c->k && c->v && l < c->m->info.n_layer; l++) {
+        free(c->k[l]);
+        free(c->v[l]);
+    }
+    free(c->k);
+    free(c->v);
+    free(c->kv_cap);
+    free(c->x);
+    free(c->xn);
+    free(c->q);
+    free(c->kb);
+    free(c->vb);
+    free(c->attn);
+    free(c->scores);
+    free(c->router);
+    free(c->gate);
+    free(c->up);
+    free(c->y);
+    free(c->acc);
+    free(c->rope_cos);
+    free(c->rope_sin);
+    free(c->logits);
+    free(c->recent);
+    free(c);
+}
+
+void relief_llm_ctx_reset(relief_llm_ctx *c)
+{
+    c->pos = 0;
+}
+
+uint32_t relief_llm_ctx_pos(const relief_llm_ctx *c)
+{
+    return c->pos;
+}
+
+/* ---- operations ---- */
+
+static void rmsnorm(float *out, const float *x, const float *g, size_t n, float eps)
+{
+    double ss = 0;
+    for (size_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (size_t i = 0; i < n; i++)
+        out[i] = g[i] * (x[i] * scale);
+}
+
+/* y = W x (+ b) for rows [0, W->rows) of expert e. */
+static void matvec(float *y, const qmat *w, uint32_t e, const float *x, const float *b)
+{
+    for (uint32_t r = 0; r < w->rows; r++)
+        y[r] = q_dot_row(w->type, qmat_row(w, e, r), x, w->cols) + (b ? b[r] : 0.0f);
+}
+
+/* Rotates one head in place: pair (i, i + half), NeoX style, magnitude m
+ * already folded into cos/sin. */
+static void rope_head(float *v, const float *cs, const float *sn, uint32_t half)
+{
+    for (uint32_t i = 0; i < half; i++) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * cs[i] - b * sn[i];
+        v[i + half] = b * cs[i] + a * sn[i];
+    }
+}
+
+static void rope_tables(relief_llm_ctx *c, uint32_t pos)
+{
+    const relief_model *m = c->m;
+    uint32_t half = m->info.head_dim / 2;
+    for (uint32_t i = 0; i < half; i++) {
+        double ang = (double)pos * m->rope_freq[i];
+        c->rope_cos[i] = (float)cos(ang) * m->rope_mscale;
+        c->rope_sin[i] = (float)sin(ang) * m->rope_mscale;
+    }
+}
+
+/* Attention of every query head at position pos over the layer's cache. */
+static void attention(relief_llm_ctx *c, uint32_t l, uint32_t pos)
+{
+    const relief_model_info *h = &c->m->info;
+    const llm_layer *ly = &c->m->layers[l];
+    uint32_t d = h->head_dim, G = h->n_head / h->n_head_kv, cap = c->kv_cap[l];
+    size_t kvd = (size_t)h->n_head_kv * d;
+    uint32_t first = 0;
+    if (ly->sliding && pos + 1 > h->sliding_window)
+        first = pos + 1 - h->sliding_window; /* keys j with pos - W < j <= pos */
+    float scale = 1.0f / sqrtf((float)d);
+    for (uint32_t hd = 0; hd < h->n_head; hd++) {
+        const float *q = c->q + (size_t)hd * d;
+        uint32_t g = hd / G;
+        float mx = ly->sinks[hd];
+        for (uint32_t j = first; j <= pos; j++) {
+            const float *k = c->k[l] + (size_t)(j % cap) * kvd + (size_t)g * d;
+            float s = 0;
+            for (uint32_t i = 0; i < d; i++)
+                s += q[i] * k[i];
+            s *= scale;
+            c->scores[j - first] = s;
+            if (s > mx)
+                mx = s;
+        }
+        float z = expf(ly->sinks[hd] - mx);
+        for (uint32_t j = first; j <= pos; j++) {
+            float e = expf(c->scores[j - first] - mx);
+            c->scores[j - first] = e;
+            z += e;
+        }
+        float *o = c->attn + (size_t)hd * d;
+        memset(o, 0, d * sizeof *o);
+        for (uint32_t j = first; j <= pos; j++) {
+            const float *v = c->v[l] + (size_t)(j % cap) * kvd + (size_t)g * d;
+            float w = c->scores[j - first] / z;
+            for (uint32_t i = 0; i < d; i++)
+                o[i] += w * v[i];
+        }
+    }
+}
+
+static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
+{
+    const relief_model_info *h = &c->m->info;
+    const llm_layer *ly = &c->m->layers[l];
+    uint32_t d = h->head_dim, half = d / 2;
+    size_t kvd = (size_t)h->n_head_kv * d;
+    rmsnorm(c->xn, c->x, ly->attn_norm, h->n_embd, h->rms_eps);
+    matvec(c->q, &ly->wq, 0, c->xn, ly->bq);
+    matvec(c->kb, &ly->wk, 0, c->xn, ly->bk);
+    matvec(c->vb, &ly->wv, 0, c->xn, ly->bv);
+    for (uint32_t hd = 0; hd < h->n_head; hd++)
+        rope_head(c->q + (size_t)hd * d, c->rope_cos, c->rope_sin, half);
+    for (uint32_t g = 0; g < h->n_head_kv; g++)
+        rope_head(c->kb + (size_t)g * d, c->rope_cos, c->rope_sin, half);
+    size_t slot = (size_t)(pos % c->kv_cap[l]) * kvd;
+    memcpy(c->k[l] + slot, c->kb, kvd * sizeof(float));
+    memcpy(c->v[l] + slot, c->vb, kvd * sizeof(float));
+    attention(c, l, pos);
+    matvec(c->y, &ly->wo, 0, c->attn, ly->bo);
+    for (uint32_t i = 0; i < h->n_embd; i++)
+        c->x[i] += c->y[i];
+}
+
+/* Indices of the k largest of v[0..n) into top (lowest index first on ties). */
+static void top_k(const float *v, uint32_t n, uint32_t k, uint32_t *top)
+{
+    for (uint32_t s = 0; s < k; s++) {
+        uint32_t best = UINT32_MAX;
+        for (uint32_t e = 0; e < n; e++) {
+            bool taken = false;
+            for (uint32_t t = 0; t < s; t++)
+                taken |= top[t] == e;
+            if (!taken && (best == UINT32_MAX || v[e] > v[best]))
+                best = e;
+        }
+        top[s] = best;
+    }
+}
+
+static void moe_block(relief_llm_ctx *c, uint32_t l)
+{
+    const relief_model_info *h = &c->m->info;
+    const llm_layer *ly = &c->m->layers[l];
+    uint32_t H = h->n_embd, I = h->n_ff_expert, K = h->n_expert_used;
+    rmsnorm(c->xn, c->x, ly->moe_norm, H, h->rms_eps);
+    matvec(c->router, &ly->router, 0, c->xn, ly->router_b);
+    uint32_t top[LLM_MAX_USED];
+    float w[LLM_MAX_USED];
+    top_k(c->router, h->n_expert, K, top);
+    float mx = c->router[top[0]], sum = 0;
+    for (uint32_t s = 1; s < K; s++)
+        mx = c->router[top[s]] > mx ? c->router[top[s]] : mx;
+    for (uint32_t s = 0; s < K; s++)
+        sum += w[s] = expf(c->router[top[s]] - mx);
+    memset(c->acc, 0, H * sizeof(float));
+    for (uint32_t s = 0; s < K; s++) {
+        uint32_t e = top[s];
+        matvec(c->gate, &ly->gate, e, c->xn, ly->gate_b + (size_t)e * I);
+        matvec(c->up, &ly->up, e, c->xn, ly->up_b + (size_t)e * I);
+        for (uint32_t i = 0; i < I; i++) {
+            float a = c->gate[i] < SWIGLU_LIMIT ? c->gate[i] : SWIGLU_LIMIT;
+            float b = c->up[i] < -SWIGLU_LIMIT ? -SWIGLU_LIMIT : c->up[i] > SWIGLU_LIMIT ? SWIGLU_LIMIT : c->up[i];
+            c->gate[i] = a / (1.0f + expf(-SWIGLU_ALPHA * a)) * (b + 1.0f);
+        }
+        matvec(c->y, &ly->down, e, c->gate, ly->down_b + (size_t)e * H);
+        float g = w[s] / sum;
+        for (uint32_t i = 0; i < H; i++)
+            c->acc[i] += g * c->y[i];
+    }
+    for (uint32_t i = 0; i < H; i++)
+        c->x[i] += c->acc[i];
+}
+
+static relief_llm_status check_limits(const relief_llm_limits *lim)
+{
+    if (!lim)
+        return RELIEF_LLM_OK;
+    if (lim->cancel && atomic_load(lim->cancel))
+        return RELIEF_LLM_CANCELLED;
+    if (lim->deadline > 0 && relief_llm_now() >= lim->deadline)
+        return RELIEF_LLM_DEADLINE;
+    return RELIEF_LLM_OK;
+}
+
+/* One token at the next position; logits into out when not NULL. */
+static relief_llm_status forward_token(relief_llm_ctx *c, int32_t tok, float *out, const relief_llm_limits *lim)
+{
+    const relief_model *m = c->m;
+    const relief_model_info *h = &m->info;
+    if (tok < 0 || (uint32_t)tok >= h->n_vocab)
+        return RELIEF_LLM_BAD_TOKEN;
+    if (c->pos >= c->n_ctx)
+        return RELIEF_LLM_CTX_FULL;
+    uint32_t pos = c->pos;
+    q_dequant_row(m->tok_embd.type, qmat_row(&m->tok_embd, 0, (uint32_t)tok), c->x, h->n_embd);
+    rope_tables(c, pos);
+    for (uint32_t l = 0; l < h->n_layer; l++) {
+        relief_llm_status st = check_limits(lim);
+        if (st != RELIEF_LLM_OK)
+            return st;
+        attention_block(c, l, pos);
+        moe_block(c, l);
+    }
+    c->pos++;
+    if (out) {
+        rmsnorm(c->xn, c->x, m->out_norm, h->n_embd, h->rms_eps);
+        matvec(out, &m->output, 0, c->xn, NULL);
+    }
+    return RELIEF_LLM_OK;
+}
+
+relief_llm_status relief_llm_eval(relief_llm_ctx *c, const int32_t *tokens, size_t n, float *logits, bool all_logits,
+                                  const relief_llm_limits *lim)
+{
+    size_t V = c->m->info.n_vocab;
+    for (size_t i = 0; i < n; i++) {
+        float *out = NULL;
+        if (logits && all_logits)
+            out = logits + i * V;
+        else if (logits && i + 1 == n)
+            out = logits;
+        relief_llm_status st = forward_token(c, tokens[i], out, lim);
+        if (st != RELIEF_LLM_OK)
+            return st;
+    }
+    return RELIEF_LLM_OK;
+}

@@ -1,0 +1,31 @@
+/*
+ * llm_int.h - internal state of an inference context: KV cache and the
+ * scratch buffers the forward pass writes (allocated once per context).
+ */
+#ifndef RELIEF_LLM_INT_H
+#define RELIEF_LLM_INT_H
+
+#include "model.h"
+
+#define LLM_MAX_BATCH 64    /* tokens evaluated together (ring sizing of sliding layers) */
+#define LLM_MAX_USED 64     /* experts per token, upper bound checked at load */
+#define LLM_MAX_RECENT 4096 /* repetition-penalty window bound */
+
+struct relief_llm_ctx {
+    const relief_model *m;
+    uint32_t n_ctx, pos;
+    float **k, **v;         /* per layer: [kv_cap][n_head_kv * head_dim], rotated keys */
+    uint32_t *kv_cap;       /* n_ctx, or the ring size on sliding layers */
+    float *x, *xn, *q, *kb, *vb, *attn, *scores, *router, *gate, *up, *y, *acc;
+    float *rope_cos, *rope_sin;
+    float *logits;          /* last logits (generation) */
+    int32_t *recent;        /* generated/prompt tokens for the repetition penalty */
+};
+
+/* Picks the next token from logits (modified in place) under sp.
+ * recent/n_recent: history for the repetition penalty; mask_ids/n_mask:
+ * tokens forbidden (end tokens before min_new_tokens). rng: state. */
+int32_t llm_sample(float *logits, size_t n_vocab, const relief_sampler_params *sp, const int32_t *recent,
+                   size_t n_recent, const int32_t *mask_ids, size_t n_mask, uint64_t *rng);
+
+#endif

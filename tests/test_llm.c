@@ -1,0 +1,235 @@
+/*
+ * test_llm.c - the inference engine against the oracle references in
+ * ../shared/oracle/tiny: for every manifest case without an adapter, the
+ * logits of every position match transformers within the manifest's
+ * tolerance (max |C - ref| / std(ref)), both for whole-prompt evaluation and
+ * token-by-token decode; greedy continuations match exactly.
+ *
+ * usage: test_llm TINY_DIR
+ */
+#include "check.h"
+#include "relief/llm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char dir[1024];
+
+static void *slurp(const char *rel, size_t *len)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        *len = (size_t)n;
+    }
+    return buf;
+}
+
+static size_t parse_ids(const char *text, int32_t *ids, size_t cap)
+{
+    size_t n = 0;
+    const char *p = text;
+    while (*p && n < cap) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    return n;
+}
+
+/* max |a - b| / std(b) over n values. */
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double mean = 0, var = 0, mx = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += b[i];
+    mean /= n;
+    for (size_t i = 0; i < n; i++)
+        var += (b[i] - mean) * (b[i] - mean);
+    double sd = sqrt(var / n);
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > mx || isnan(d))
+            mx = isnan(d) ? INFINITY : d;
+    }
+    return mx / sd;
+}
+
+static relief_model *load(const char *file)
+{
+    char path[2048], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    relief_model_params p = {.quiet = true};
+    relief_model *m = relief_model_load(path, &p, err, sizeof err);
+    if (!m)
+        fprintf(stderr, "load %s: %s\n", path, err);
+    return m;
+}
+
+typedef struct {
+    int32_t *got;
+    size_t *n;
+} collect;
+
+static int collect_cb(int32_t t, void *user)
+{
+    collect *u = user;
+    if (*u->n < 64)
+        u->got[(*u->n)++] = t;
+    return 0;
+}
+
+static void run_case(const char *model, const char *prompt, const char *logits_file, size_t n_tok, size_t n_vocab,
+                     const char *greedy, double tol)
+{
+    relief_model *m = load(model);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    CHECK(relief_model_vocab(m) == n_vocab);
+    size_t len;
+    char *ptext = slurp(prompt, &len);
+    float *ref = slurp(logits_file, &len);
+    CHECK(ptext && ref && len == n_tok * n_vocab * sizeof(float));
+    int32_t ids[4096];
+    size_t n = ptext ? parse_ids(ptext, ids, 4096) : 0;
+    CHECK(n == n_tok);
+    char err[256];
+    relief_llm_ctx *c = relief_llm_ctx_new(m, (uint32_t)(n + 32), err, sizeof err);
+    float *out = malloc(n_tok * n_vocab * sizeof(float));
+    if (c && out && ref && n == n_tok) {
+        /* Whole prompt in one call. */
+        CHECK(relief_llm_eval(c, ids, n, out, true, NULL) == RELIEF_LLM_OK);
+        double worst = 0;
+        for (size_t i = 0; i < n; i++) {
+            double e = rel_err(out + i * n_vocab, ref + i * n_vocab, n_vocab);
+            worst = e > worst ? e : worst;
+        }
+        CHECK_MSG(worst <= tol, "%s %s prompt: rel err %.3g > %.3g", model, prompt, worst, tol);
+        printf("  %-14s %-16s prompt rel err %.2e", model, prompt, worst);
+        /* Token by token. */
+        relief_llm_ctx_reset(c);
+        worst = 0;
+        for (size_t i = 0; i < n; i++) {
+            CHECK(relief_llm_eval(c, ids + i, 1, out, false, NULL) == RELIEF_LLM_OK);
+            double e = rel_err(out, ref + i * n_vocab, n_vocab);
+            worst = e > worst ? e : worst;
+        }
+        CHECK_MSG(worst <= tol, "%s %s decode: rel err %.3g > %.3g", model, prompt, worst, tol);
+        printf(", decode %.2e\n", worst);
+        /* Greedy continuation. */
+        if (greedy) {
+            char *gtext = slurp(greedy, &len);
+            int32_t want[64];
+            size_t ng = gtext ? parse_ids(gtext, want, 64) : 0;
+            CHECK(ng == 16);
+            relief_llm_ctx_reset(c);
+            relief_sampler_params sp = relief_llm_sampler_defaults();
+            sp.temperature = 0;
+            sp.max_new_tokens = (int)ng;
+            int32_t got[64];
+            size_t ngot = 0;
+            collect u = {got, &ngot};
+            relief_gen_result res;
+            CHECK(relief_llm_generate(c, ids, n, &sp, NULL, 0, collect_cb, &u, NULL, &res) == RELIEF_LLM_OK);
+            CHECK(ngot == ng && !memcmp(got, want, ng * sizeof *got));
+            if (ngot == ng && memcmp(got, want, ng * sizeof *got)) {
+                for (size_t i = 0; i < ng; i++)
+                    fprintf(stderr, "%d/%d ", got[i], want[i]);
+                fprintf(stderr, "\n");
+            }
+            free(gtext);
+        }
+    }
+    relief_llm_ctx_free(c);
+    free(out);
+    free(ref);
+    free(ptext);
+    relief_model_free(m);
+}
+
+/* Limits: a deadline in the past stops before the first layer; cancel too;
+ * the context refuses to overflow; bad token ids are rejected. */
+static void test_limits(void)
+{
+    relief_model *m = load("tiny-f32.gguf");
+    if (!m)
+        return;
+    char err[256];
+    relief_llm_ctx *c = relief_llm_ctx_new(m, 4, err, sizeof err);
+    int32_t ids[6] = {1, 2, 3, 4, 5, 6};
+    relief_llm_limits past = {relief_llm_now() - 1, NULL};
+    CHECK(relief_llm_eval(c, ids, 2, NULL, false, &past) == RELIEF_LLM_DEADLINE);
+    CHECK(relief_llm_ctx_pos(c) == 0);
+    atomic_int cancel = 1;
+    relief_llm_limits cl = {0, &cancel};
+    CHECK(relief_llm_eval(c, ids, 2, NULL, false, &cl) == RELIEF_LLM_CANCELLED);
+    CHECK(relief_llm_eval(c, ids, 6, NULL, false, NULL) == RELIEF_LLM_CTX_FULL);
+    CHECK(relief_llm_ctx_pos(c) == 4);
+    relief_llm_ctx_reset(c);
+    int32_t bad = (int32_t)relief_model_vocab(m);
+    CHECK(relief_llm_eval(c, &bad, 1, NULL, false, NULL) == RELIEF_LLM_BAD_TOKEN);
+    bad = -1;
+    CHECK(relief_llm_eval(c, &bad, 1, NULL, false, NULL) == RELIEF_LLM_BAD_TOKEN);
+    /* Generation stops at max_new_tokens. */
+    relief_llm_ctx_free(c);
+    c = relief_llm_ctx_new(m, 64, err, sizeof err);
+    relief_sampler_params sp = relief_llm_sampler_defaults();
+    sp.max_new_tokens = 5;
+    relief_gen_result res;
+    CHECK(relief_llm_generate(c, ids, 3, &sp, NULL, 0, NULL, NULL, NULL, &res) == RELIEF_LLM_OK);
+    CHECK(res.n_generated == 5 && relief_llm_ctx_pos(c) == 3 + 4);
+    /* Same seed, same tokens; temperature sampling stays in the vocabulary. */
+    relief_llm_ctx_free(c);
+    relief_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_llm TINY_DIR\n");
+        return 2;
+    }
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+    size_t len;
+    char *manifest = slurp("manifest.txt", &len);
+    if (!manifest) {
+        fprintf(stderr, "cannot read %s/manifest.txt\n", dir);
+        return 1;
+    }
+    int cases = 0;
+    for (char *line = strtok(manifest, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        char model[256], adapter[256], prompt[256], logits[256], greedy[256];
+        size_t nt, nv;
+        double tol;
+        if (sscanf(line, "%255s %255s %255s %255s %zu %zu %255s %lf", model, adapter, prompt, logits, &nt, &nv,
+                   greedy, &tol) != 8)
+            continue;
+        if (strcmp(adapter, "-"))
+            continue; /* adapters: test_lora */
+        run_case(model, prompt, logits, nt, nv, strcmp(greedy, "-") ? greedy : NULL, tol);
+        cases++;
+    }
+    free(manifest);
+    CHECK(cases == 12);
+    test_limits();
+    return check_summary("test_llm");
+}
