@@ -14,3 +14,12 @@ add_test(NAME cli COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_cli.sh $<TARGET_FILE
 if(RELIEF_SANITIZE)
   set_tests_properties(cli PROPERTIES ENVIRONMENT "RELIEF_NO_VALGRIND=1")
 endif()
+
+add_executable(test_llm tests/test_llm.c)
+target_link_libraries(test_llm PRIVATE reliefllm)
+add_test(NAME llm_oracle COMMAND test_llm ${RELIEF_SHARED}/oracle/tiny)
+
+add_executable(test_gguf tests/test_gguf.c)
+target_include_directories(test_gguf PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_gguf PRIVATE reliefllm)
+add_test(NAME gguf_hostile COMMAND test_gguf ${RELIEF_SHARED}/oracle/tiny/tiny-q.gguf)
