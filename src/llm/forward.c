@@ -7,6 +7,7 @@
  * Reference: ../shared/docs/gpt-oss.md sections 6-8.
  */
 #include "llm_int.h"
+#include "kernels.h"
 #include "quant.h"
 
 #include <math.h>
@@ -151,8 +152,9 @@ static void rmsnorm(float *out, const float *x, const float *g, size_t n, float 
 /* y = W x (+ b) for rows [0, W->rows) of expert e. */
 static void matvec(float *y, const qmat *w, uint32_t e, const float *x, const float *b)
 {
+    kern_dot_fn dot = w->dot;
     for (uint32_t r = 0; r < w->rows; r++)
-        y[r] = q_dot_row(w->type, qmat_row(w, e, r), x, w->cols) + (b ? b[r] : 0.0f);
+        y[r] = dot(qmat_row(w, e, r), x, w->cols) + (b ? b[r] : 0.0f);
 }
 
 /* Rotates one head in place: pair (i, i + half), NeoX style, magnitude m

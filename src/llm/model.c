@@ -139,6 +139,7 @@ static int make_qmat(loader *L, const gguf_tensor *t, uint32_t cols, uint32_t ro
     out->row_bytes = q_row_bytes(t->type, cols);
     out->row_stride = out->row_bytes;
     out->expert_stride = out->row_bytes * rows;
+    out->dot = kern_dot(t->type);
     return 0;
 }
 

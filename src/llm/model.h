@@ -7,6 +7,7 @@
 
 #include "relief/llm.h"
 #include "gguf.h"
+#include "kernels.h"
 #include "tokenizer.h"
 
 /* A weight matrix (or a stack of per-expert matrices) in place in the map.
@@ -18,6 +19,7 @@ typedef struct {
     size_t row_stride;      /* bytes between consecutive rows (> row_bytes for interleaved views) */
     size_t expert_stride;
     uint32_t rows, cols, n_expert;
+    kern_dot_fn dot;        /* dot product kernel for this type */
 } qmat;
 
 typedef struct {

@@ -1,0 +1,26 @@
+/*
+ * kernels.h - run-time selected SIMD dot products (AVX-512, AVX2) over
+ * quantized weight rows with f32 activations; the scalar reference of
+ * quant.c is used when the CPU lacks them or RELIEF_SCALAR=1 is set.
+ */
+#ifndef RELIEF_KERNELS_H
+#define RELIEF_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { KERN_SCALAR, KERN_AVX2, KERN_AVX512 } kern_level;
+
+/* Returns sum_i row[i] * x[i] for n elements of a row of one type. */
+typedef float (*kern_dot_fn)(const uint8_t *row, const float *x, size_t n);
+
+/* Detects the CPU once (thread-safe to call repeatedly after the first
+ * call has returned; the model loader calls it first) and returns the level. */
+kern_level kern_init(void);
+const char *kern_level_name(kern_level l);
+/* The dot product for a weight type at the detected level (NULL: unsupported). */
+kern_dot_fn kern_dot(uint32_t type);
+/* The dot product at an explicit level (tests compare levels). */
+kern_dot_fn kern_dot_for(uint32_t type, kern_level l);
+
+#endif
