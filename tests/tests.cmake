@@ -23,3 +23,19 @@ add_executable(test_gguf tests/test_gguf.c)
 target_include_directories(test_gguf PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_gguf PRIVATE reliefllm)
 add_test(NAME gguf_hostile COMMAND test_gguf ${RELIEF_SHARED}/oracle/tiny/tiny-q.gguf)
+
+add_executable(test_tokenizer tests/test_tokenizer.c)
+target_include_directories(test_tokenizer PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_tokenizer PRIVATE reliefllm PkgConfig::JANSSON)
+add_test(NAME tokenizer COMMAND test_tokenizer ${RELIEF_SHARED})
+
+add_test(NAME mkmodel COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_mkmodel.sh $<TARGET_FILE:relief-mkmodel> ${RELIEF_SHARED})
+
+add_executable(test_kernels tests/test_kernels.c)
+target_include_directories(test_kernels PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_kernels PRIVATE reliefllm)
+add_test(NAME kernels COMMAND test_kernels)
+add_test(NAME llm_oracle_scalar COMMAND test_llm ${RELIEF_SHARED}/oracle/tiny)
+set_tests_properties(llm_oracle_scalar PROPERTIES ENVIRONMENT "RELIEF_SCALAR=1")
+
+add_test(NAME llm_cli COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_llm_cli.py $<TARGET_FILE:relief> ${RELIEF_SHARED})
