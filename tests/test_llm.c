@@ -111,7 +111,7 @@ static void run_case(const char *model, const char *prompt, const char *logits_f
     size_t n = ptext ? parse_ids(ptext, ids, 4096) : 0;
     CHECK(n == n_tok);
     char err[256];
-    relief_llm_ctx *c = relief_llm_ctx_new(m, (uint32_t)(n + 32), err, sizeof err);
+    relief_llm_ctx *c = relief_llm_ctx_new(m, (uint32_t)(n + 32), 0, err, sizeof err);
     float *out = malloc(n_tok * n_vocab * sizeof(float));
     if (c && out && ref && n == n_tok) {
         /* Whole prompt in one call. */
@@ -172,7 +172,7 @@ static void test_limits(void)
     if (!m)
         return;
     char err[256];
-    relief_llm_ctx *c = relief_llm_ctx_new(m, 4, err, sizeof err);
+    relief_llm_ctx *c = relief_llm_ctx_new(m, 4, 0, err, sizeof err);
     int32_t ids[6] = {1, 2, 3, 4, 5, 6};
     relief_llm_limits past = {relief_llm_now() - 1, NULL};
     CHECK(relief_llm_eval(c, ids, 2, NULL, false, &past) == RELIEF_LLM_DEADLINE);
@@ -189,7 +189,7 @@ static void test_limits(void)
     CHECK(relief_llm_eval(c, &bad, 1, NULL, false, NULL) == RELIEF_LLM_BAD_TOKEN);
     /* Generation stops at max_new_tokens. */
     relief_llm_ctx_free(c);
-    c = relief_llm_ctx_new(m, 64, err, sizeof err);
+    c = relief_llm_ctx_new(m, 64, 0, err, sizeof err);
     relief_sampler_params sp = relief_llm_sampler_defaults();
     sp.max_new_tokens = 5;
     relief_gen_result res;

@@ -77,9 +77,12 @@ typedef struct {
 /* Seconds on CLOCK_MONOTONIC, the clock deadlines are measured on. */
 double relief_llm_now(void);
 
-/* A context: KV cache for up to n_ctx positions plus scratch memory; all
- * memory is allocated here, none per token. NULL with a message on error. */
-relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, char *err, size_t cap);
+/* A context: KV cache for up to n_ctx positions, scratch memory and a
+ * persistent pool of n_threads threads (0 = one per online CPU; the caller
+ * is one of them); all memory is allocated here, none per token. NULL with
+ * a message on error. */
+relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32_t n_threads, char *err,
+                                   size_t cap);
 void relief_llm_ctx_free(relief_llm_ctx *c);
 /* Forgets every cached position. */
 void relief_llm_ctx_reset(relief_llm_ctx *c);

@@ -235,7 +235,7 @@ int cli_logits(int argc, char **argv)
         return EXIT_FAIL;
     }
     size_t V = relief_model_vocab(m);
-    relief_llm_ctx *c = relief_llm_ctx_new(m, n ? (uint32_t)n : 1, err, sizeof err);
+    relief_llm_ctx *c = relief_llm_ctx_new(m, n ? (uint32_t)n : 1, 0, err, sizeof err);
     float *logits = n && n <= SIZE_MAX / V / sizeof(float) ? malloc(n * V * sizeof(float)) : NULL;
     int rc = EXIT_FAIL;
     if (!c || (n && !logits)) {

@@ -8,6 +8,7 @@
  */
 #include "llm_int.h"
 #include "kernels.h"
+#include "threads.h"
 #include "quant.h"
 
 #include <math.h>
@@ -41,7 +42,7 @@ const char *relief_llm_status_str(relief_llm_status s)
 
 /* ---- context ---- */
 
-relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, char *err, size_t cap)
+relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32_t n_threads, char *err, size_t cap)
 {
     const relief_model_info *h = &m->info;
     if (n_ctx < 1 || n_ctx > (1u << 22)) {
@@ -55,6 +56,8 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, char *
     }
     c->m = m;
     c->n_ctx = n_ctx;
+    c->pool = pool_new(n_threads > 256 ? 256 : (int)n_threads);
+    c->nth = pool_size(c->pool);
     size_t kvd = (size_t)h->n_head_kv * h->head_dim;
     c->k = calloc(h->n_layer, sizeof *c->k);
     c->v = calloc(h->n_layer, sizeof *c->v);
@@ -77,17 +80,18 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, char *
     c->kb = malloc(kvd * sizeof(float));
     c->vb = malloc(kvd * sizeof(float));
     c->attn = malloc(QD * sizeof(float));
-    c->scores = malloc(((size_t)n_ctx + 1) * sizeof(float));
+    size_t T = (size_t)c->nth;
+    c->scores = malloc(T * ((size_t)n_ctx + 1) * sizeof(float));
     c->router = malloc(h->n_expert * sizeof(float));
-    c->gate = malloc(I * sizeof(float));
-    c->up = malloc(I * sizeof(float));
-    c->y = malloc(H * sizeof(float));
-    c->acc = malloc(H * sizeof(float));
+    c->gate = malloc(T * I * sizeof(float));
+    c->up = malloc(T * I * sizeof(float));
+    c->y = malloc(T * H * sizeof(float));
+    c->acc = malloc(T * H * sizeof(float));
     c->rope_cos = malloc(h->head_dim / 2 * sizeof(float));
     c->rope_sin = malloc(h->head_dim / 2 * sizeof(float));
     c->logits = malloc((size_t)h->n_vocab * sizeof(float));
     c->recent = malloc(LLM_MAX_RECENT * sizeof(int32_t));
-    ok = ok && c->x && c->xn && c->q && c->kb && c->vb && c->attn && c->scores && c->router && c->gate && c->up &&
+    ok = ok && c->pool && c->x && c->xn && c->q && c->kb && c->vb && c->attn && c->scores && c->router && c->gate && c->up &&
          c->y && c->acc && c->rope_cos && c->rope_sin && c->logits && c->recent;
     if (!ok) {
         relief_llm_ctx_free(c);
@@ -124,6 +128,7 @@ void relief_llm_ctx_free(relief_llm_ctx *c)
     free(c->rope_sin);
     free(c->logits);
     free(c->recent);
+    pool_free(c->pool);
     free(c);
 }
 
@@ -149,12 +154,19 @@ static void rmsnorm(float *out, const float *x, const float *g, size_t n, float 
         out[i] = g[i] * (x[i] * scale);
 }
 
-/* y = W x (+ b) for rows [0, W->rows) of expert e. */
-static void matvec(float *y, const qmat *w, uint32_t e, const float *x, const float *b)
+/* y[r] = W[r] x (+ b[r]) for rows [r0, r1) of expert e. */
+static void matvec_rows(float *y, const qmat *w, uint32_t e, const float *x, const float *b, uint32_t r0, uint32_t r1)
 {
     kern_dot_fn dot = w->dot;
-    for (uint32_t r = 0; r < w->rows; r++)
+    for (uint32_t r = r0; r < r1; r++)
         y[r] = dot(qmat_row(w, e, r), x, w->cols) + (b ? b[r] : 0.0f);
+}
+
+/* The share [*lo, *hi) of n items that thread ith of nth works on. */
+static void share(uint32_t n, int ith, int nth, uint32_t *lo, uint32_t *hi)
+{
+    *lo = (uint32_t)((uint64_t)n * (uint64_t)ith / (uint64_t)nth);
+    *hi = (uint32_t)((uint64_t)n * (uint64_t)(ith + 1) / (uint64_t)nth);
 }
 
 /* Rotates one head in place: pair (i, i + half), NeoX style, magnitude m
@@ -179,8 +191,9 @@ static void rope_tables(relief_llm_ctx *c, uint32_t pos)
     }
 }
 
-/* Attention of every query head at position pos over the layer's cache. */
-static void attention(relief_llm_ctx *c, uint32_t l, uint32_t pos)
+/* Attention of query heads [h0, h1) at position pos over the layer's cache;
+ * scores is this thread's scratch row. */
+static void attention_heads(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint32_t h0, uint32_t h1, float *scores)
 {
     const relief_model_info *h = &c->m->info;
     const llm_layer *ly = &c->m->layers[l];
@@ -190,7 +203,7 @@ static void attention(relief_llm_ctx *c, uint32_t l, uint32_t pos)
     if (ly->sliding && pos + 1 > h->sliding_window)
         first = pos + 1 - h->sliding_window; /* keys j with pos - W < j <= pos */
     float scale = 1.0f / sqrtf((float)d);
-    for (uint32_t hd = 0; hd < h->n_head; hd++) {
+    for (uint32_t hd = h0; hd < h1; hd++) {
         const float *q = c->q + (size_t)hd * d;
         uint32_t g = hd / G;
         float mx = ly->sinks[hd];
@@ -200,24 +213,116 @@ static void attention(relief_llm_ctx *c, uint32_t l, uint32_t pos)
             for (uint32_t i = 0; i < d; i++)
                 s += q[i] * k[i];
             s *= scale;
-            c->scores[j - first] = s;
+            scores[j - first] = s;
             if (s > mx)
                 mx = s;
         }
         float z = expf(ly->sinks[hd] - mx);
         for (uint32_t j = first; j <= pos; j++) {
-            float e = expf(c->scores[j - first] - mx);
-            c->scores[j - first] = e;
+            float e = expf(scores[j - first] - mx);
+            scores[j - first] = e;
             z += e;
         }
         float *o = c->attn + (size_t)hd * d;
         memset(o, 0, d * sizeof *o);
         for (uint32_t j = first; j <= pos; j++) {
             const float *v = c->v[l] + (size_t)(j % cap) * kvd + (size_t)g * d;
-            float w = c->scores[j - first] / z;
+            float w = scores[j - first] / z;
             for (uint32_t i = 0; i < d; i++)
                 o[i] += w * v[i];
         }
+    }
+}
+
+/* One clamped-SwiGLU expert: y = W_d (swiglu(W_g x + b_g, W_u x + b_u)) + b_d,
+ * rows [r0, r1) of the down projection (all of gate/up when full). */
+static void swiglu(float *gate, const float *up, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        float a = gate[i] < SWIGLU_LIMIT ? gate[i] : SWIGLU_LIMIT;
+        float b = up[i] < -SWIGLU_LIMIT ? -SWIGLU_LIMIT : up[i] > SWIGLU_LIMIT ? SWIGLU_LIMIT : up[i];
+        gate[i] = a / (1.0f + expf(-SWIGLU_ALPHA * a)) * (b + 1.0f);
+    }
+}
+
+/* Parallel sections of one token's forward pass. */
+typedef enum { JOB_QKV, JOB_HEADS, JOB_WO, JOB_MOE_EXPERTS, JOB_MOE_GATEUP, JOB_MOE_DOWN, JOB_OUTPUT } job_kind;
+
+typedef struct {
+    relief_llm_ctx *c;
+    job_kind kind;
+    uint32_t l, pos;
+    uint32_t top[LLM_MAX_USED];
+    float w[LLM_MAX_USED];
+    uint32_t k, expert;   /* JOB_MOE_GATEUP/DOWN: the expert slot */
+    float *out;
+} job;
+
+static void run_job(void *arg, int ith, int nth)
+{
+    job *jb = arg;
+    relief_llm_ctx *c = jb->c;
+    const relief_model *m = c->m;
+    const relief_model_info *h = &m->info;
+    const llm_layer *ly = jb->l < h->n_layer ? &m->layers[jb->l] : NULL;
+    uint32_t H = h->n_embd, I = h->n_ff_expert, lo, hi;
+    switch (jb->kind) {
+    case JOB_QKV: {
+        uint32_t QD = ly->wq.rows, KD = ly->wk.rows;
+        share(QD + 2 * KD, ith, nth, &lo, &hi);
+        if (lo < QD)
+            matvec_rows(c->q, &ly->wq, 0, c->xn, ly->bq, lo, hi < QD ? hi : QD);
+        if (hi > QD && lo < QD + KD)
+            matvec_rows(c->kb, &ly->wk, 0, c->xn, ly->bk, lo > QD ? lo - QD : 0, (hi < QD + KD ? hi : QD + KD) - QD);
+        if (hi > QD + KD)
+            matvec_rows(c->vb, &ly->wv, 0, c->xn, ly->bv, lo > QD + KD ? lo - QD - KD : 0, hi - QD - KD);
+        break;
+    }
+    case JOB_HEADS:
+        share(h->n_head, ith, nth, &lo, &hi);
+        attention_heads(c, jb->l, jb->pos, lo, hi, c->scores + (size_t)ith * (c->n_ctx + 1));
+        break;
+    case JOB_WO:
+        share(H, ith, nth, &lo, &hi);
+        matvec_rows(c->y, &ly->wo, 0, c->attn, ly->bo, lo, hi);
+        break;
+    case JOB_MOE_EXPERTS: {
+        /* Whole experts per thread; each thread sums into its own acc. */
+        float *gate = c->gate + (size_t)ith * I, *up = c->up + (size_t)ith * I;
+        float *y = c->y + (size_t)ith * H, *acc = c->acc + (size_t)ith * H;
+        memset(acc, 0, H * sizeof *acc);
+        share(jb->k, ith, nth, &lo, &hi);
+        for (uint32_t s = lo; s < hi; s++) {
+            uint32_t e = jb->top[s];
+            matvec_rows(gate, &ly->gate, e, c->xn, ly->gate_b + (size_t)e * I, 0, I);
+            matvec_rows(up, &ly->up, e, c->xn, ly->up_b + (size_t)e * I, 0, I);
+            swiglu(gate, up, I);
+            matvec_rows(y, &ly->down, e, gate, ly->down_b + (size_t)e * H, 0, H);
+            for (uint32_t i = 0; i < H; i++)
+                acc[i] += jb->w[s] * y[i];
+        }
+        break;
+    }
+    case JOB_MOE_GATEUP: {
+        uint32_t e = jb->top[jb->expert];
+        share(I, ith, nth, &lo, &hi);
+        matvec_rows(c->gate, &ly->gate, e, c->xn, ly->gate_b + (size_t)e * I, lo, hi);
+        matvec_rows(c->up, &ly->up, e, c->xn, ly->up_b + (size_t)e * I, lo, hi);
+        swiglu(c->gate + lo, c->up + lo, hi - lo);
+        break;
+    }
+    case JOB_MOE_DOWN: {
+        uint32_t e = jb->top[jb->expert];
+        share(H, ith, nth, &lo, &hi);
+        matvec_rows(c->y, &ly->down, e, c->gate, ly->down_b + (size_t)e * H, lo, hi);
+        for (uint32_t i = lo; i < hi; i++)
+            c->acc[i] += jb->w[jb->expert] * c->y[i];
+        break;
+    }
+    case JOB_OUTPUT:
+        share(h->n_vocab, ith, nth, &lo, &hi);
+        matvec_rows(jb->out, &m->output, 0, c->xn, NULL, lo, hi);
+        break;
     }
 }
 
@@ -227,10 +332,10 @@ static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
     const llm_layer *ly = &c->m->layers[l];
     uint32_t d = h->head_dim, half = d / 2;
     size_t kvd = (size_t)h->n_head_kv * d;
+    job jb = {.c = c, .l = l, .pos = pos};
     rmsnorm(c->xn, c->x, ly->attn_norm, h->n_embd, h->rms_eps);
-    matvec(c->q, &ly->wq, 0, c->xn, ly->bq);
-    matvec(c->kb, &ly->wk, 0, c->xn, ly->bk);
-    matvec(c->vb, &ly->wv, 0, c->xn, ly->bv);
+    jb.kind = JOB_QKV;
+    pool_run(c->pool, run_job, &jb);
     for (uint32_t hd = 0; hd < h->n_head; hd++)
         rope_head(c->q + (size_t)hd * d, c->rope_cos, c->rope_sin, half);
     for (uint32_t g = 0; g < h->n_head_kv; g++)
@@ -238,8 +343,10 @@ static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
     size_t slot = (size_t)(pos % c->kv_cap[l]) * kvd;
     memcpy(c->k[l] + slot, c->kb, kvd * sizeof(float));
     memcpy(c->v[l] + slot, c->vb, kvd * sizeof(float));
-    attention(c, l, pos);
-    matvec(c->y, &ly->wo, 0, c->attn, ly->bo);
+    jb.kind = JOB_HEADS;
+    pool_run(c->pool, run_job, &jb);
+    jb.kind = JOB_WO;
+    pool_run(c->pool, run_job, &jb);
     for (uint32_t i = 0; i < h->n_embd; i++)
         c->x[i] += c->y[i];
 }
@@ -264,31 +371,36 @@ static void moe_block(relief_llm_ctx *c, uint32_t l)
 {
     const relief_model_info *h = &c->m->info;
     const llm_layer *ly = &c->m->layers[l];
-    uint32_t H = h->n_embd, I = h->n_ff_expert, K = h->n_expert_used;
+    uint32_t H = h->n_embd, K = h->n_expert_used;
+    job jb = {.c = c, .l = l, .k = K};
     rmsnorm(c->xn, c->x, ly->moe_norm, H, h->rms_eps);
-    matvec(c->router, &ly->router, 0, c->xn, ly->router_b);
-    uint32_t top[LLM_MAX_USED];
-    float w[LLM_MAX_USED];
-    top_k(c->router, h->n_expert, K, top);
-    float mx = c->router[top[0]], sum = 0;
+    matvec_rows(c->router, &ly->router, 0, c->xn, ly->router_b, 0, h->n_expert);
+    top_k(c->router, h->n_expert, K, jb.top);
+    float mx = c->router[jb.top[0]], sum = 0;
     for (uint32_t s = 1; s < K; s++)
-        mx = c->router[top[s]] > mx ? c->router[top[s]] : mx;
+        mx = c->router[jb.top[s]] > mx ? c->router[jb.top[s]] : mx;
     for (uint32_t s = 0; s < K; s++)
-        sum += w[s] = expf(c->router[top[s]] - mx);
+        sum += jb.w[s] = expf(c->router[jb.top[s]] - mx);
+    for (uint32_t s = 0; s < K; s++)
+        jb.w[s] /= sum;
+    if (K % (uint32_t)c->nth == 0) {
+        /* Experts divide evenly: each thread runs whole experts. */
+        jb.kind = JOB_MOE_EXPERTS;
+        pool_run(c->pool, run_job, &jb);
+        for (int t = 0; t < c->nth; t++) {
+            const float *acc = c->acc + (size_t)t * H;
+            for (uint32_t i = 0; i < H; i++)
+                c->x[i] += acc[i];
+        }
+        return;
+    }
     memset(c->acc, 0, H * sizeof(float));
     for (uint32_t s = 0; s < K; s++) {
-        uint32_t e = top[s];
-        matvec(c->gate, &ly->gate, e, c->xn, ly->gate_b + (size_t)e * I);
-        matvec(c->up, &ly->up, e, c->xn, ly->up_b + (size_t)e * I);
-        for (uint32_t i = 0; i < I; i++) {
-            float a = c->gate[i] < SWIGLU_LIMIT ? c->gate[i] : SWIGLU_LIMIT;
-            float b = c->up[i] < -SWIGLU_LIMIT ? -SWIGLU_LIMIT : c->up[i] > SWIGLU_LIMIT ? SWIGLU_LIMIT : c->up[i];
-            c->gate[i] = a / (1.0f + expf(-SWIGLU_ALPHA * a)) * (b + 1.0f);
-        }
-        matvec(c->y, &ly->down, e, c->gate, ly->down_b + (size_t)e * H);
-        float g = w[s] / sum;
-        for (uint32_t i = 0; i < H; i++)
-            c->acc[i] += g * c->y[i];
+        jb.expert = s;
+        jb.kind = JOB_MOE_GATEUP;
+        pool_run(c->pool, run_job, &jb);
+        jb.kind = JOB_MOE_DOWN;
+        pool_run(c->pool, run_job, &jb);
     }
     for (uint32_t i = 0; i < H; i++)
         c->x[i] += c->acc[i];
@@ -327,7 +439,8 @@ static relief_llm_status forward_token(relief_llm_ctx *c, int32_t tok, float *ou
     c->pos++;
     if (out) {
         rmsnorm(c->xn, c->x, m->out_norm, h->n_embd, h->rms_eps);
-        matvec(out, &m->output, 0, c->xn, NULL);
+        job jb = {.c = c, .kind = JOB_OUTPUT, .l = UINT32_MAX, .out = out};
+        pool_run(c->pool, run_job, &jb);
     }
     return RELIEF_LLM_OK;
 }

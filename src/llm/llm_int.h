@@ -6,6 +6,7 @@
 #define RELIEF_LLM_INT_H
 
 #include "model.h"
+#include "threads.h"
 
 #define LLM_MAX_BATCH 64    /* tokens evaluated together (ring sizing of sliding layers) */
 #define LLM_MAX_USED 64     /* experts per token, upper bound checked at load */
@@ -14,9 +15,12 @@
 struct relief_llm_ctx {
     const relief_model *m;
     uint32_t n_ctx, pos;
+    relief_pool *pool;
+    int nth;                /* threads in the pool (1 = caller only) */
     float **k, **v;         /* per layer: [kv_cap][n_head_kv * head_dim], rotated keys */
     uint32_t *kv_cap;       /* n_ctx, or the ring size on sliding layers */
-    float *x, *xn, *q, *kb, *vb, *attn, *scores, *router, *gate, *up, *y, *acc;
+    float *x, *xn, *q, *kb, *vb, *attn, *router;
+    float *scores, *gate, *up, *y, *acc;   /* one slice per thread */
     float *rope_cos, *rope_sin;
     float *logits;          /* last logits (generation) */
     int32_t *recent;        /* generated/prompt tokens for the repetition penalty */
