@@ -22,5 +22,6 @@ int cli_eval(const relief_kb *kb, const char *path, FILE *out);
 int cli_model_info(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_logits(int argc, char **argv);
+int cli_bench(int argc, char **argv);
 
 #endif

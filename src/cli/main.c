@@ -160,6 +160,8 @@ int main(int argc, char **argv)
             return cli_tokenize(argc - 2, argv + 2);
         if (!strcmp(argv[1], "logits"))
             return cli_logits(argc - 2, argv + 2);
+        if (!strcmp(argv[1], "bench"))
+            return cli_bench(argc - 2, argv + 2);
     }
     options o = {.fmt = RELIEF_FMT_TEXT, .days = 3};
     const char *command = NULL;

@@ -1,0 +1,155 @@
+/*
+ * bench.c - `relief bench`: engine speed in the style of llama-bench.
+ *   relief bench --model FILE [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS]
+ *   relief bench --membw [-t THREADS]
+ * Prints prompt and decode tokens/s (mean +- stdev over reps) and, last,
+ * one JSON line; --membw prints the machine's read bandwidth so decode speed
+ * can be compared with its limit (bytes per token / GB/s).
+ */
+#include "cli.h"
+#include "llm/threads.h"
+#include "relief/llm.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void mean_sd(const double *v, int n, double *mean, double *sd)
+{
+    double s = 0, ss = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++)
+        ss += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(ss / (n - 1)) : 0;
+}
+
+typedef struct {
+    const unsigned char *buf;
+    size_t len;
+    double sums[64];
+} membw_job;
+
+__attribute__((target("avx2"))) static void read_share(void *arg, int ith, int nth)
+{
+    membw_job *j = arg;
+    size_t lo = j->len / (size_t)nth * (size_t)ith, hi = j->len / (size_t)nth * (size_t)(ith + 1);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = lo; i + 128 <= hi; i += 128) {
+        a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(j->buf + i)));
+        a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(j->buf + i + 32)));
+        a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(j->buf + i + 64)));
+        a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(j->buf + i + 96)));
+    }
+    a0 = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+    j->sums[ith & 63] = (double)_mm256_extract_epi64(a0, 0);
+}
+
+static int bench_membw(int threads)
+{
+    size_t len = (size_t)2 << 30; /* 2 GiB: far beyond any cache */
+    unsigned char *buf = aligned_alloc(64, len);
+    if (!buf) {
+        fprintf(stderr, "relief bench: cannot allocate %zu bytes\n", len);
+        return EXIT_FAIL;
+    }
+    memset(buf, 1, len);
+    relief_pool *p = pool_new(threads);
+    membw_job j = {buf, len, {0}};
+    double best = 0, all[8];
+    for (int r = 0; r < 8; r++) {
+        double t0 = relief_llm_now();
+        pool_run(p, read_share, &j);
+        double gbs = len / (relief_llm_now() - t0) / 1e9;
+        all[r] = gbs;
+        best = gbs > best ? gbs : best;
+    }
+    double mean, sd;
+    mean_sd(all + 1, 7, &mean, &sd);
+    printf("memory read bandwidth, %d threads: best %.1f GB/s, mean %.1f +- %.1f GB/s\n", pool_size(p), best, mean, sd);
+    printf("{\"membw_gb_s\": %.2f, \"threads\": %d}\n", best, pool_size(p));
+    pool_free(p);
+    free(buf);
+    return EXIT_OK;
+}
+
+int cli_bench(int argc, char **argv)
+{
+    const char *model = NULL;
+    int threads = 0, p = 512, n = 128, reps = 3;
+    bool membw = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        if (!strcmp(a, "--model") && has) model = argv[++i];
+        else if (!strcmp(a, "-t") && has) threads = atoi(argv[++i]);
+        else if (!strcmp(a, "-p") && has) p = atoi(argv[++i]);
+        else if (!strcmp(a, "-n") && has) n = atoi(argv[++i]);
+        else if (!strcmp(a, "-r") && has) reps = atoi(argv[++i]);
+        else if (!strcmp(a, "--membw")) membw = true;
+        else {
+            fprintf(stderr, "usage: relief bench --model FILE [-t THREADS] [-p PROMPT] [-n GEN] [-r REPS] | relief bench --membw [-t THREADS]\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (membw)
+        return bench_membw(threads);
+    if (!model || p < 0 || n < 0 || reps < 1 || reps > 100 || p > 65536 || n > 65536 || threads < 0) {
+        fprintf(stderr, "relief bench: need --model FILE; -p, -n within 0..65536, -r within 1..100\n");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    relief_model *m = relief_model_load(model, NULL, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "relief: %s\n", err);
+        return EXIT_FAIL;
+    }
+    relief_llm_ctx *c = relief_llm_ctx_new(m, (uint32_t)(p + n + 1), (uint32_t)threads, err, sizeof err);
+    int32_t *ids = malloc(((size_t)p + 1) * sizeof *ids);
+    float *logits = malloc(relief_model_vocab(m) * sizeof *logits);
+    double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
+    if (!c || !ids || !logits || !pp || !tg) {
+        fprintf(stderr, "relief: %s\n", c ? "out of memory" : err);
+        return EXIT_FAIL;
+    }
+    uint64_t s = 42;
+    for (int i = 0; i <= p; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int32_t)((s >> 33) % 199998); /* ordinary text tokens */
+    }
+    const relief_model_info *h = relief_model_get_info(m);
+    printf("model: %s (%u layers, %u experts, %u used), %u threads\n", model, h->n_layer, h->n_expert,
+           h->n_expert_used, (unsigned)(threads ? threads : 0));
+    for (int r = 0; r < reps; r++) {
+        relief_llm_ctx_reset(c);
+        if (p > 0) {
+            double t0 = relief_llm_now();
+            relief_llm_eval(c, ids, (size_t)p, logits, false, NULL);
+            pp[r] = p / (relief_llm_now() - t0);
+        }
+        if (n > 0) {
+            int32_t tok = ids[p];
+            double t0 = relief_llm_now();
+            for (int i = 0; i < n; i++) {
+                relief_llm_eval(c, &tok, 1, logits, false, NULL);
+                tok = (int32_t)((tok * 7 + 13) % 199998);
+            }
+            tg[r] = n / (relief_llm_now() - t0);
+        }
+        printf("  rep %d: prompt %.2f tok/s, decode %.2f tok/s\n", r + 1, pp[r], tg[r]);
+    }
+    double pm, ps, tm, ts;
+    mean_sd(pp, reps, &pm, &ps);
+    mean_sd(tg, reps, &tm, &ts);
+    printf("pp%d: %.2f +- %.2f tok/s\ntg%d: %.2f +- %.2f tok/s\n", p, pm, ps, n, tm, ts);
+    printf("{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"threads\": %d, \"p\": %d, \"n\": %d}\n", pm, tm, threads, p, n);
+    free(pp);
+    free(tg);
+    free(ids);
+    free(logits);
+    relief_llm_ctx_free(c);
+    relief_model_free(m);
+    return EXIT_OK;
+}
