@@ -23,5 +23,6 @@ int cli_model_info(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_logits(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_chat(int argc, char **argv);
 
 #endif

@@ -7,12 +7,15 @@
  */
 #include "cli.h"
 #include "llm/gguf.h"
+#include "llm/harmony.h"
+#include "llm/model.h"
 #include "llm/tokenizer.h"
 #include "relief/llm.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char *read_stream(FILE *f, size_t *len, size_t limit)
 {
@@ -254,5 +257,156 @@ int cli_logits(int argc, char **argv)
     relief_llm_ctx_free(c);
     relief_model_free(m);
     free(ids);
+    return rc;
+}
+
+/* ---- relief chat ---- */
+
+typedef struct {
+    harmony_parser *parser;
+    const relief_tokenizer *tok;
+    tok_decoder raw;
+    bool show_analysis, raw_mode, in_analysis_shown;
+    size_t final_bytes;
+} chat_state;
+
+static int chat_token(int32_t id, void *user)
+{
+    chat_state *s = user;
+    if (s->raw_mode) {
+        char buf[512];
+        size_t n = tok_decode_next(s->tok, &s->raw, id, buf, sizeof buf);
+        fwrite(buf, 1, n, stdout);
+        fflush(stdout);
+        return 0;
+    }
+    harmony_event ev;
+    int rc = harmony_parser_feed(s->parser, id, &ev);
+    if (rc < 0) {
+        fprintf(stderr, "\n[relief: the model's output does not follow the harmony format (%s); showing raw text]\n",
+                harmony_parser_error(s->parser));
+        s->raw_mode = true;
+        return chat_token(id, user);
+    }
+    size_t n;
+    const harmony_parsed *msgs = harmony_parser_messages(s->parser, &n);
+    const harmony_parsed *cur = n ? &msgs[n - 1] : NULL;
+    if (ev.text && cur) {
+        bool final = !strcmp(cur->channel, "final");
+        if (final || s->show_analysis) {
+            if (!final && !s->in_analysis_shown) {
+                fprintf(stdout, "[%s]\n", cur->channel[0] ? cur->channel : "analysis");
+                s->in_analysis_shown = true;
+            }
+            if (final && s->in_analysis_shown) {
+                fprintf(stdout, "\n[final]\n");
+                s->in_analysis_shown = false;
+            }
+            fwrite(ev.text, 1, ev.text_len, stdout);
+            fflush(stdout);
+            if (final)
+                s->final_bytes += ev.text_len;
+        }
+    }
+    return rc == 1;
+}
+
+int cli_chat(int argc, char **argv)
+{
+    const char *path = NULL, *message = NULL, *reasoning = "low";
+    int max_tokens = 512, threads = 0;
+    double temperature = 1.0, deadline = 0;
+    bool show_analysis = false, direct = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        char *end = NULL;
+        if (!strcmp(a, "--model") && has) path = argv[++i];
+        else if (!strcmp(a, "--reasoning") && has) reasoning = argv[++i];
+        else if (!strcmp(a, "--max-tokens") && has) max_tokens = (int)strtol(argv[++i], &end, 10);
+        else if (!strcmp(a, "--temperature") && has) temperature = strtod(argv[++i], &end);
+        else if (!strcmp(a, "--deadline") && has) deadline = strtod(argv[++i], &end);
+        else if (!strcmp(a, "--threads") && has) threads = (int)strtol(argv[++i], &end, 10);
+        else if (!strcmp(a, "--show-analysis")) show_analysis = true;
+        else if (!strcmp(a, "--final-only")) direct = true;
+        else if (a[0] == '-') {
+            fprintf(stderr, "relief chat: unknown option '%s'\n", a);
+            return EXIT_USAGE;
+        } else
+            message = a;
+        if (end && *end) {
+            fprintf(stderr, "relief chat: bad number '%s' for %s\n", argv[i], a);
+            return EXIT_USAGE;
+        }
+    }
+    harmony_effort effort = !strcmp(reasoning, "low") ? HARMONY_EFFORT_LOW
+                            : !strcmp(reasoning, "medium") ? HARMONY_EFFORT_MEDIUM
+                            : !strcmp(reasoning, "high") ? HARMONY_EFFORT_HIGH : (harmony_effort)-1;
+    if (!path || !message || (int)effort < 0 || max_tokens < 1 || max_tokens > 1000000 || !(temperature >= 0) ||
+        deadline < 0 || threads < 0) {
+        fprintf(stderr, "usage: relief chat --model FILE.gguf [--reasoning low|medium|high] [--max-tokens N] "
+                        "[--temperature T] [--deadline SECONDS] [--threads N] [--show-analysis] [--final-only] \"message\"\n");
+        return EXIT_USAGE;
+    }
+    double t_start = relief_llm_now();
+    char err[512];
+    relief_model *m = relief_model_load(path, NULL, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "relief: %s\n", err);
+        return EXIT_FAIL;
+    }
+    const relief_tokenizer *tok = model_tokenizer(m);
+    harmony *h = harmony_new(tok, err, sizeof err);
+    if (!h) {
+        fprintf(stderr, "relief: %s: %s\n", path, err);
+        relief_model_free(m);
+        return EXIT_FAIL;
+    }
+    char date[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime_r(&now, &tm));
+    harmony_system sys = {.date = date, .effort = effort};
+    harmony_message user = {.author = "user", .content = message};
+    harmony_convo conv = {.system = &sys, .messages = &user, .n_messages = 1,
+                          .open = direct ? HARMONY_OPEN_FINAL : HARMONY_OPEN_ASSISTANT};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = EXIT_FAIL;
+    relief_llm_ctx *c = NULL;
+    chat_state st = {.tok = tok, .show_analysis = show_analysis};
+    if (harmony_render(h, &conv, &ids, &n) < 0 || !(st.parser = harmony_parser_new(h, conv.open))) {
+        fprintf(stderr, "relief: out of memory\n");
+        goto out;
+    }
+    c = relief_llm_ctx_new(m, (uint32_t)(n + (size_t)max_tokens + 1), (uint32_t)threads, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "relief: %s\n", err);
+        goto out;
+    }
+    relief_sampler_params sp = relief_llm_sampler_defaults();
+    sp.temperature = (float)temperature;
+    sp.max_new_tokens = max_tokens;
+    sp.seed = (uint64_t)now;
+    int32_t ends[2] = {harmony_special(h, "<|return|>"), harmony_special(h, "<|call|>")};
+    relief_llm_limits lim = {deadline > 0 ? t_start + deadline : 0, NULL};
+    relief_gen_result res;
+    relief_llm_generate(c, ids, n, &sp, ends, 2, chat_token, &st, &lim, &res);
+    harmony_event ev;
+    if (!st.raw_mode && harmony_parser_finish(st.parser, &ev) == 0 && ev.text)
+        fwrite(ev.text, 1, ev.text_len, stdout);
+    printf("\n");
+    fprintf(stderr, "[%zu prompt tokens in %.2f s; %zu generated in %.2f s (%.2f tok/s); stop: %s]\n", n,
+            res.prompt_seconds, res.n_generated, res.gen_seconds,
+            res.gen_seconds > 0 ? res.n_generated / res.gen_seconds : 0.0,
+            res.status != RELIEF_LLM_OK ? relief_llm_status_str(res.status)
+            : res.stop_token >= 0 ? "end of answer" : "max tokens");
+    rc = EXIT_OK;
+out:
+    harmony_parser_free(st.parser);
+    relief_llm_ctx_free(c);
+    free(ids);
+    harmony_free(h);
+    relief_model_free(m);
     return rc;
 }

@@ -28,6 +28,9 @@ static void usage(FILE *f)
           "       relief eval FILE.jsonl          score hazard detection (prints macro-F1 last)\n"
           "       relief kb-check [--kb DIR]      validate a knowledge base and print counts\n"
           "       relief model-info FILE.gguf     model architecture, hyper-parameters, tensor types\n"
+          "       relief chat --model FILE.gguf [--reasoning low|medium|high] [--max-tokens N] [--temperature T]\n"
+          "                   [--deadline SECONDS] [--threads N] [--show-analysis] \"message\"\n"
+          "       relief bench --model FILE [-t THREADS] [-p N] [-n N] [-r REPS] | relief bench --membw\n"
           "       relief tokenize --model FILE [--special] < text    token ids on one line\n"
           "       relief logits --model FILE --tokens-file IDS --out OUT.f32   raw float32 logits\n"
           "options:\n"
@@ -160,6 +163,8 @@ int main(int argc, char **argv)
             return cli_tokenize(argc - 2, argv + 2);
         if (!strcmp(argv[1], "logits"))
             return cli_logits(argc - 2, argv + 2);
+        if (!strcmp(argv[1], "chat"))
+            return cli_chat(argc - 2, argv + 2);
         if (!strcmp(argv[1], "bench"))
             return cli_bench(argc - 2, argv + 2);
     }

@@ -506,3 +506,8 @@ size_t relief_model_vocab(const relief_model *m)
 {
     return m->info.n_vocab;
 }
+
+const relief_tokenizer *model_tokenizer(const relief_model *m)
+{
+    return m->tok;
+}

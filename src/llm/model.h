@@ -47,6 +47,9 @@ struct relief_model {
     size_t n_owned, cap_owned;
 };
 
+/* The model's tokenizer (owned by the model). */
+const relief_tokenizer *model_tokenizer(const relief_model *m);
+
 /* Row r (of expert e) of a qmat. */
 static inline const uint8_t *qmat_row(const qmat *m, uint32_t e, uint32_t r)
 {
