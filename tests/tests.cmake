@@ -39,3 +39,8 @@ add_test(NAME llm_oracle_scalar COMMAND test_llm ${RELIEF_SHARED}/oracle/tiny)
 set_tests_properties(llm_oracle_scalar PROPERTIES ENVIRONMENT "RELIEF_SCALAR=1")
 
 add_test(NAME llm_cli COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_llm_cli.py $<TARGET_FILE:relief> ${RELIEF_SHARED})
+
+add_executable(test_harmony tests/test_harmony.c)
+target_include_directories(test_harmony PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_harmony PRIVATE reliefllm PkgConfig::JANSSON)
+add_test(NAME harmony COMMAND test_harmony ${RELIEF_SHARED})

@@ -63,7 +63,7 @@ harmony *harmony_new(const relief_tokenizer *t, char *err, size_t cap)
     /* A control token: text "<|...|>" that names this very id. (No ordinary
      * o200k token looks like that; an ordinary one that did would be found
      * under its text only if no control token shared it.) */
-    char name[256];
+    char name[256]; /* longer texts are not control tokens of harmony */
     for (size_t id = 0; id < h->n_vocab; id++) {
         size_t l;
         const char *s = tok_bytes(t, (int32_t)id, &l);
@@ -386,11 +386,21 @@ void harmony_parser_free(harmony_parser *p)
     free(p);
 }
 
-static int fail(harmony_parser *p, const char *fmt, const char *arg)
+/* Enters the error state; the message is what, followed by up to 40 bytes
+ * of the offending token text when tok is not NULL. */
+static int fail_tok(harmony_parser *p, const char *what, const char *tok, size_t len)
 {
     p->state = P_ERROR;
-    snprintf(p->err, sizeof p->err, fmt, arg);
+    if (tok)
+        snprintf(p->err, sizeof p->err, "%s '%.*s'", what, (int)(len > 40 ? 40 : len), tok);
+    else
+        snprintf(p->err, sizeof p->err, "%s", what);
     return -1;
+}
+
+static int fail(harmony_parser *p, const char *what)
+{
+    return fail_tok(p, what, NULL, 0);
 }
 
 static char *dup_n(const char *s, size_t n)
@@ -431,7 +441,7 @@ oom:
     free(recipient);
     free(ctype);
     free(content);
-    return fail(p, "%s", "out of memory");
+    return fail(p, "out of memory");
 }
 
 harmony_parser *harmony_parser_new(const harmony *h, harmony_open open)
@@ -496,10 +506,10 @@ static int finish_header(harmony_parser *p)
     /* Split into parts at whitespace and before each <|constrain|>. */
     char *author = NULL, *recipient = NULL, *ctype = NULL;
     const char *bad = NULL;
-    bool first = true;
+    bool first = true, oom = w.oom || !channel;
     size_t i = 0, n = w.n;
     const char *s = w.s ? w.s : "";
-    while (!w.oom && !bad && channel) {
+    while (!oom && !bad) {
         while (i < n && is_space(s[i]))
             i++;
         if (i >= n)
@@ -515,17 +525,15 @@ static int finish_header(harmony_parser *p)
         if (starts(part, pl, "to=")) {
             if (recipient || pl == 3)
                 bad = "a second or empty recipient";
-            else if (!(recipient = dup_n(part + 3, pl - 3)))
-                break;
-        } else if (lead && p->role_first && !starts(part, pl, "<|")) {
-            if (!(author = dup_n(part, pl)))
-                break;
-        } else if (ctype || (starts(part, pl, "<|") && !starts(part, pl, CO)))
+            else
+                oom = !(recipient = dup_n(part + 3, pl - 3));
+        } else if (lead && p->role_first && !starts(part, pl, "<|"))
+            oom = !(author = dup_n(part, pl));
+        else if (ctype || (starts(part, pl, "<|") && !starts(part, pl, CO)))
             bad = "unexpected text";
-        else if (!(ctype = dup_n(part, pl)))
-            break;
+        else
+            oom = !(ctype = dup_n(part, pl));
     }
-    bool oom = w.oom || !channel || (i < n && !bad);
     free(w.s);
     if (bad || oom) {
         free(channel);
@@ -533,8 +541,8 @@ static int finish_header(harmony_parser *p)
         free(recipient);
         free(ctype);
         if (oom)
-            return fail(p, "%s", "out of memory");
-        return fail(p, "malformed message header: %s", bad);
+            return fail(p, "out of memory");
+        return fail_tok(p, "malformed message header:", bad, strlen(bad));
     }
     if (!author)
         author = dup_n(p->role_first ? "" : "assistant", p->role_first ? 0 : 9);
@@ -546,12 +554,12 @@ static int finish_header(harmony_parser *p)
 static int reserve_out(harmony_parser *p, size_t len)
 {
     if (len > SIZE_MAX / 4 - 16)
-        return fail(p, "%s", "token too long");
+        return fail(p, "token too long");
     size_t need = 3 * (len + 4) + 3;
     if (need > p->ocap) {
         char *o = realloc(p->out, need);
         if (!o)
-            return fail(p, "%s", "out of memory");
+            return fail(p, "out of memory");
         p->out = o;
         p->ocap = need;
     }
@@ -564,14 +572,14 @@ static int append_content(harmony_parser *p, const char *s, size_t n)
     harmony_parsed *m = &p->msgs[p->n - 1];
     size_t *cap = &p->ccap[p->n - 1];
     if (n > SIZE_MAX / 2 - m->content_len)
-        return fail(p, "%s", "content too long");
+        return fail(p, "content too long");
     if (m->content_len + n + 1 > *cap) {
         size_t nc = *cap;
         while (nc < m->content_len + n + 1)
             nc *= 2;
         char *c = realloc(m->content, nc);
         if (!c)
-            return fail(p, "%s", "out of memory");
+            return fail(p, "out of memory");
         m->content = c;
         *cap = nc;
     }
@@ -609,16 +617,16 @@ int harmony_parser_feed(harmony_parser *p, int32_t id, harmony_event *ev)
         return -1;
     if (!bytes) {
         char num[24];
-        snprintf(num, sizeof num, "%ld", (long)id);
-        return fail(p, "token id %s is out of range", num);
+        int l = snprintf(num, sizeof num, "%ld", (long)id);
+        return fail_tok(p, "token id out of range:", num, l > 0 ? (size_t)l : 0);
     }
     bool ctl = is_control(h, id);
     switch (p->state) {
     case P_DONE:
-        return fail(p, "%s", "token after the end of the completion");
+        return fail(p, "token after the end of the completion");
     case P_BETWEEN:
         if (id != h->sp[SP_START])
-            return fail(p, "expected <|start|> after <|end|>, got '%.40s'", bytes);
+            return fail_tok(p, "expected <|start|> after <|end|>, got", bytes, blen);
         p->state = P_HEADER;
         p->role_first = true;
         p->hdr.n = 0;
@@ -633,13 +641,13 @@ int harmony_parser_feed(harmony_parser *p, int32_t id, harmony_event *ev)
             return 0;
         }
         if (ctl && id != h->sp[SP_CHANNEL] && id != h->sp[SP_CONSTRAIN])
-            return fail(p, "unexpected %.40s in a message header", bytes);
+            return fail_tok(p, "unexpected special token in a message header:", bytes, blen);
         if (memchr(bytes, '\0', blen))
-            return fail(p, "%s", "NUL byte in a message header");
+            return fail(p, "NUL byte in a message header");
         if (blen > HARMONY_MAX_HEADER - p->hdr.n)
-            return fail(p, "%s", "message header longer than 1024 bytes");
+            return fail(p, "message header longer than 1024 bytes");
         sb_add(&p->hdr, bytes, blen);
-        return p->hdr.oom ? fail(p, "%s", "out of memory") : 0;
+        return p->hdr.oom ? fail(p, "out of memory") : 0;
     case P_CONTENT:
         if (id == h->sp[SP_END] || id == h->sp[SP_RETURN] || id == h->sp[SP_CALL]) {
             if (flush_text(p, ev) < 0)
@@ -653,7 +661,7 @@ int harmony_parser_feed(harmony_parser *p, int32_t id, harmony_event *ev)
             return st == HARMONY_STOP_END ? 0 : 1;
         }
         if (ctl)
-            return fail(p, "unexpected %.40s in message content", bytes);
+            return fail_tok(p, "unexpected special token in message content:", bytes, blen);
         if (reserve_out(p, blen) < 0)
             return -1;
         size_t k = tok_decode_next(h->tok, &p->dec, id, p->out, p->ocap);

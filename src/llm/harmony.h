@@ -129,7 +129,8 @@ typedef struct {
     char *channel;      /* "analysis", "commentary", "final"; "" when the header had none */
     char *recipient;    /* NULL, or e.g. "functions.find_shelter" */
     char *content_type; /* NULL, or as written (e.g. "<|constrain|>json") */
-    char *content;      /* decoded UTF-8 (invalid bytes as U+FFFD), so far */
+    char *content;      /* decoded UTF-8 (invalid bytes as U+FFFD), so far; may hold NUL bytes if the
+                           model produced them: use content_len */
     size_t content_len;
     harmony_stop stop;
 } harmony_parsed;

@@ -555,7 +555,7 @@ relief_tokenizer *tok_load(const gguf_file *f, char *err, size_t cap)
         snprintf(err, cap, "tokenizer.ggml.tokens: %s", toks ? "not an array of strings" : "missing");
         return NULL;
     }
-    if (toks->arr_n == 0 || toks->arr_n > INT32_MAX - 1) {
+    if (toks->arr_n == 0 || toks->arr_n > INT32_MAX / 2) { /* room for aliases in int32 entries */
         snprintf(err, cap, "tokenizer.ggml.tokens: bad vocabulary size %llu", (unsigned long long)toks->arr_n);
         return NULL;
     }
@@ -901,12 +901,12 @@ static size_t put_bytes(char *out, size_t cap, size_t o, const void *b, size_t n
     return o + n;
 }
 
-/* Complete characters go to out; a character that would not fit in cap is
- * dropped, as are any after it that do not fit either. Invalid byte
- * sequences come out as U+FFFD (one per maximal invalid subpart), so the
- * output is always valid UTF-8. A token expands to at most three times
- * (its length + 3) bytes; for o200k (longest token 128 bytes) 396 bytes
- * always suffice, and 256 do for any text that was valid UTF-8. */
+/* Complete characters go to out; invalid byte sequences come out as
+ * U+FFFD (one per maximal invalid subpart), so the output is always valid
+ * UTF-8. One call writes at most 3 * (token length + 3) bytes; with
+ * o200k_harmony the most any token can produce (after any held prefix) is
+ * 131 bytes, so 256 always suffice there. Should cap still be too small, the
+ * characters that do not fit are dropped (never a partial one). */
 size_t tok_decode_next(const relief_tokenizer *t, tok_decoder *d, int32_t id, char *out, size_t cap)
 {
     if (!d)
