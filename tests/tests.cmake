@@ -44,3 +44,5 @@ add_executable(test_harmony tests/test_harmony.c)
 target_include_directories(test_harmony PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_harmony PRIVATE reliefllm PkgConfig::JANSSON)
 add_test(NAME harmony COMMAND test_harmony ${RELIEF_SHARED})
+
+add_test(NAME ollama_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_ollama.sh $<TARGET_FILE:relief> $<TARGET_FILE:relief-mkmodel> ${RELIEF_SHARED}/oracle/tiny/tiny-f32.gguf)

@@ -8,6 +8,7 @@
  * Exit codes: 0 success, 1 failure (input, kb, memory), 2 usage.
  */
 #include "cli.h"
+#include "relief/hybrid.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -38,6 +39,10 @@ static void usage(FILE *f)
           "  --kb DIR                knowledge base directory instead of the built-in one\n"
           "  --days N                planning horizon for the needs table, 1-365 (default 3)\n"
           "  --explain               show the cues that fired and the report text behind each fact\n"
+          "  --model FILE.gguf       also let a local gpt-oss model elaborate (streamed, labelled)\n"
+          "  --backend URL           ... or a remote OpenAI-compatible server (--backend-model NAME)\n"
+          "  --deadline SECONDS      hard limit for the model's elaboration (default 5)\n"
+          "  --final-only            ask the model for its answer directly, without analysis\n"
           "  -i, --interactive       read one report per line until EOF or 'quit'\n"
           "  --no-color              no ANSI colour (also when NO_COLOR is set or stdout is not a TTY)\n"
           "  -h, --help              this help;  --version  print the version\n"
@@ -50,7 +55,44 @@ typedef struct {
     const char *kb_dir;
     int days;
     bool explain, interactive, no_color, example;
+    const char *model, *backend, *backend_model;
+    double deadline;
+    bool final_only;
+    relief_hybrid *hybrid;   /* set when a model backend is configured */
 } options;
+
+typedef struct {
+    const options *o;
+    int flags;
+    bool text_started;
+} emit_state;
+
+static void print_plan(const relief_plan *p, void *user)
+{
+    emit_state *st = user;
+    char *s = relief_plan_render(p, st->o->fmt, st->flags);
+    if (s) {
+        fputs(s, stdout);
+        if (st->o->fmt == RELIEF_FMT_JSON)
+            fputc('\n', stdout);
+        free(s);
+    }
+    fflush(stdout);
+}
+
+static int print_text(const char *t, size_t n, void *user)
+{
+    emit_state *st = user;
+    if (!st->text_started) {
+        fputs(st->o->fmt == RELIEF_FMT_MARKDOWN ? "## Model elaboration (AI-generated, may be wrong)\n\n"
+                                                : "== Model elaboration (AI-generated, may be wrong) ==\n",
+              stdout);
+        st->text_started = true;
+    }
+    fwrite(t, 1, n, stdout);
+    fflush(stdout);
+    return 0;
+}
 
 static char *read_all(FILE *f, size_t *len)
 {
@@ -87,8 +129,42 @@ static char *read_all(FILE *f, size_t *len)
     return buf;
 }
 
+static int emit_hybrid(const char *text, size_t len, const options *o, int flags)
+{
+    emit_state st = {.o = o, .flags = flags};
+    relief_hybrid_request rq = {.deadline_s = o->deadline, .days = o->days, .on_plan = print_plan,
+                                .on_text = o->fmt == RELIEF_FMT_JSON ? NULL : print_text, .user = &st};
+    relief_hybrid_result res;
+    if (relief_hybrid_respond(o->hybrid, text, len, &rq, &res) < 0) {
+        fprintf(stderr, "relief: out of memory\n");
+        return EXIT_FAIL;
+    }
+    if (o->fmt == RELIEF_FMT_JSON) {
+        /* One more JSON line with the model part. */
+        printf("{\"model\": {\"backend\": \"%s\", \"complete\": %s, \"cut\": %s, \"tokens\": %zu}}\n",
+               relief_hybrid_backend_name(o->hybrid), res.model_complete ? "true" : "false",
+               res.model_cut ? "true" : "false", res.timings.model_tokens);
+    } else {
+        if (!st.text_started)
+            printf("== Model elaboration: none (%s) ==", res.model_error ? res.model_error : "no text");
+        printf("\n[%s; plan %.2f ms; model %s after %.0f ms, %zu tokens%s]\n",
+               relief_hybrid_backend_name(o->hybrid), res.timings.plan_ms,
+               res.model_complete ? "complete" : res.model_cut ? "cut at the deadline" : "stopped",
+               res.timings.total_ms, res.timings.model_tokens, res.timings.prefix_cached ? ", prefix cached" : "");
+    }
+    relief_hybrid_result_free(&res);
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 static int emit(const relief_kb *kb, const char *text, size_t len, const options *o)
 {
+    if (o->hybrid) {
+        int flags = o->explain ? RELIEF_RENDER_EXPLAIN : 0;
+        const char *nc = getenv("NO_COLOR");
+        if (!o->no_color && (!nc || !*nc) && isatty(STDOUT_FILENO))
+            flags |= RELIEF_RENDER_COLOR;
+        return emit_hybrid(text, len, o, flags);
+    }
     relief_options ro = {.days = o->days};
     relief_plan *p = relief_plan_build(kb, text, len, &ro);
     if (!p) {
@@ -198,6 +274,22 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             o.days = (int)d;
+        } else if (!strcmp(a, "--model") && i + 1 < argc) {
+            o.model = argv[++i];
+        } else if (!strcmp(a, "--backend") && i + 1 < argc) {
+            o.backend = argv[++i];
+        } else if (!strcmp(a, "--backend-model") && i + 1 < argc) {
+            o.backend_model = argv[++i];
+        } else if (!strcmp(a, "--final-only")) {
+            o.final_only = true;
+        } else if (!strcmp(a, "--deadline") && i + 1 < argc) {
+            char *end;
+            o.deadline = strtod(argv[++i], &end);
+            if (*end || !(o.deadline > 0 && o.deadline <= 3600)) {
+                fprintf(stderr, "relief: --deadline must be seconds in (0, 3600], not '%s'\n", argv[i]);
+                free(rest);
+                return EXIT_USAGE;
+            }
         } else if (!strcmp(a, "--explain")) {
             o.explain = true;
         } else if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) {
@@ -239,6 +331,21 @@ int main(int argc, char **argv)
         return EXIT_FAIL;
     }
     int rc;
+    if ((o.model || o.backend) && !command) {
+        if (o.model && o.backend) {
+            fprintf(stderr, "relief: give --model or --backend, not both\n");
+            relief_kb_free(kb);
+            free(rest);
+            return EXIT_USAGE;
+        }
+        relief_hybrid_config hc = {.kind = o.model ? RELIEF_BACKEND_BUILTIN : RELIEF_BACKEND_REMOTE,
+                                   .model_path = o.model, .remote_url = o.backend, .remote_model = o.backend_model,
+                                   .remote_token = getenv("RELIEF_BACKEND_TOKEN"), .final_only = o.final_only,
+                                   .temperature = -1};
+        char herr[512];
+        if (!(o.hybrid = relief_hybrid_new(kb, &hc, herr, sizeof herr)))
+            fprintf(stderr, "relief: model backend unavailable (%s); answering from the protocols only\n", herr);
+    }
     if (command && !strcmp(command, "eval")) {
         if (n_rest - first_arg != 1) {
             fprintf(stderr, "usage: relief eval FILE.jsonl\n");
@@ -281,6 +388,7 @@ int main(int argc, char **argv)
             free(text);
         }
     }
+    relief_hybrid_free(o.hybrid);
     relief_kb_free(kb);
     free(rest);
     return rc;

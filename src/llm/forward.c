@@ -56,6 +56,10 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32
     }
     c->m = m;
     c->n_ctx = n_ctx;
+    /* A small model's matrices are too small to be worth splitting: the
+     * synchronisation would cost more than the work. */
+    if (n_threads == 0 && h->weight_bytes < (64u << 20))
+        n_threads = 1;
     c->pool = pool_new(n_threads > 256 ? 256 : (int)n_threads);
     c->nth = pool_size(c->pool);
     size_t kvd = (size_t)h->n_head_kv * h->head_dim;
@@ -460,4 +464,61 @@ relief_llm_status relief_llm_eval(relief_llm_ctx *c, const int32_t *tokens, size
             return st;
     }
     return RELIEF_LLM_OK;
+}
+
+/* ---- prefix snapshots ---- */
+
+/* Positions of layer l that a snapshot of n_pos positions holds: the last
+ * min(n_pos, cap) of them. */
+static uint32_t state_first(const relief_llm_ctx *c, uint32_t l, uint32_t n_pos)
+{
+    return n_pos > c->kv_cap[l] ? n_pos - c->kv_cap[l] : 0;
+}
+
+size_t llm_state_size(const relief_llm_ctx *c, uint32_t n_pos)
+{
+    const relief_model_info *h = &c->m->info;
+    if (n_pos > c->n_ctx)
+        return 0;
+    size_t kvd = (size_t)h->n_head_kv * h->head_dim, total = 0;
+    for (uint32_t l = 0; l < h->n_layer; l++)
+        total += (size_t)(n_pos - state_first(c, l, n_pos)) * kvd * 2 * sizeof(float);
+    return total;
+}
+
+int llm_state_save(const relief_llm_ctx *c, uint32_t n_pos, void *buf, size_t size)
+{
+    const relief_model_info *h = &c->m->info;
+    if (n_pos > c->pos || size != llm_state_size(c, n_pos))
+        return -1;
+    size_t kvd = (size_t)h->n_head_kv * h->head_dim;
+    char *o = buf;
+    for (uint32_t l = 0; l < h->n_layer; l++)
+        for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
+            size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
+            memcpy(o, c->k[l] + slot, kvd * sizeof(float));
+            o += kvd * sizeof(float);
+            memcpy(o, c->v[l] + slot, kvd * sizeof(float));
+            o += kvd * sizeof(float);
+        }
+    return 0;
+}
+
+int llm_state_load(relief_llm_ctx *c, uint32_t n_pos, const void *buf, size_t size)
+{
+    const relief_model_info *h = &c->m->info;
+    if (size != llm_state_size(c, n_pos) || (n_pos && size == 0))
+        return -1;
+    size_t kvd = (size_t)h->n_head_kv * h->head_dim;
+    const char *in = buf;
+    for (uint32_t l = 0; l < h->n_layer; l++)
+        for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
+            size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
+            memcpy(c->k[l] + slot, in, kvd * sizeof(float));
+            in += kvd * sizeof(float);
+            memcpy(c->v[l] + slot, in, kvd * sizeof(float));
+            in += kvd * sizeof(float);
+        }
+    c->pos = n_pos;
+    return 0;
 }

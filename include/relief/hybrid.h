@@ -1,0 +1,118 @@
+/*
+ * relief/hybrid.h - the hybrid responder: the protocol plan at once, then a
+ * model's elaboration streamed under a hard deadline.
+ *
+ * relief_hybrid_respond() builds the plan first and hands it to on_plan
+ * before any model work starts; the plan never waits for the model and
+ * never fails. If a backend is configured, the model's text (the final
+ * channel) is streamed to on_text until it ends or the deadline passes;
+ * the result says whether it was complete or cut at the deadline.
+ *
+ * Backends: the built-in engine (a gpt-oss GGUF file), a remote
+ * OpenAI-compatible chat-completions server over HTTP (Ollama, vLLM,
+ * llama-server, another relief), or none.
+ *
+ * Thread safety: a relief_hybrid may be used by several threads at once;
+ * generations on the built-in engine are serialised per context internally
+ * (see relief_hybrid_config.max_parallel).
+ */
+#ifndef RELIEF_HYBRID_H
+#define RELIEF_HYBRID_H
+
+#include "relief/guide.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { RELIEF_BACKEND_NONE, RELIEF_BACKEND_BUILTIN, RELIEF_BACKEND_REMOTE } relief_backend_kind;
+
+typedef struct {
+    relief_backend_kind kind;
+    const char *model_path;     /* BUILTIN: GGUF file */
+    const char *remote_url;     /* REMOTE: base URL, e.g. "http://127.0.0.1:11434" (…/v1/chat/completions is appended) */
+    const char *remote_model;   /* REMOTE: model name sent in requests (NULL: "gpt-oss") */
+    const char *remote_token;   /* REMOTE: bearer token or NULL */
+    const char *cache_dir;      /* BUILTIN: where the prefix cache lives (NULL: beside the model) */
+    int threads;                /* BUILTIN: 0 = one per CPU */
+    unsigned ctx_len;           /* BUILTIN: context length (0: 4096) */
+    const char *reasoning;      /* "low" (default), "medium", "high" */
+    bool final_only;            /* open the final channel directly, skipping the analysis */
+    int max_tokens;             /* 0: 512 */
+    float temperature;          /* < 0: model-card default (1.0); 0: greedy */
+    unsigned long long seed;
+    int max_parallel;           /* BUILTIN: concurrent generations (contexts); 0: 1 */
+    bool quiet;                 /* no progress bar while loading */
+} relief_hybrid_config;
+
+typedef struct relief_hybrid relief_hybrid;
+
+/* Creates a responder. The knowledge base must outlive it. With a BUILTIN
+ * backend the model is loaded and the prefix cache built or read here.
+ * Returns NULL and writes a message to err on failure. */
+relief_hybrid *relief_hybrid_new(const relief_kb *kb, const relief_hybrid_config *cfg, char *err, size_t cap);
+void relief_hybrid_free(relief_hybrid *h);
+
+/* "builtin:FILE", "remote:URL" or "none". */
+const char *relief_hybrid_backend_name(const relief_hybrid *h);
+
+typedef struct {
+    double plan_ms;             /* building the plan */
+    double ttft_ms;             /* request start to first model text; < 0 when none */
+    double model_ms;            /* model time in all */
+    double total_ms;
+    size_t model_tokens;        /* tokens generated */
+    double tokens_per_s;
+    size_t prompt_tokens;
+    bool prefix_cached;         /* the fixed prompt prefix came from the cache */
+} relief_hybrid_timings;
+
+typedef struct {
+    relief_plan *plan;          /* owned by the result */
+    char *model_text;           /* final-channel text (NUL-terminated, malloc'd), NULL when no backend */
+    size_t model_text_len;
+    bool model_complete;        /* the model finished its answer */
+    bool model_cut;             /* cut at the deadline */
+    const char *model_error;    /* NULL, or why the model gave nothing (static string) */
+    relief_hybrid_timings timings;
+} relief_hybrid_result;
+
+typedef struct {
+    double deadline_s;          /* seconds from the call for the whole response (0: 5) */
+    int days;                   /* needs horizon (0: 3) */
+    bool no_model;              /* plan only */
+    const atomic_int *cancel;   /* e.g. the client went away */
+    /* Called once with the plan, before any model work. */
+    void (*on_plan)(const relief_plan *plan, void *user);
+    /* Called with each piece of model text (whole UTF-8 characters); return
+     * non-zero to stop the model. */
+    int (*on_text)(const char *text, size_t len, void *user);
+    void *user;
+} relief_hybrid_request;
+
+/* Answers a report. Fills *res (free with relief_hybrid_result_free).
+ * Returns 0, or -1 only when memory runs out before the plan exists. */
+int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, const relief_hybrid_request *req,
+                          relief_hybrid_result *res);
+void relief_hybrid_result_free(relief_hybrid_result *res);
+
+/* Plain chat through the backend (for the OpenAI-compatible endpoint):
+ * messages are role/content pairs. Streams text to on_text; *text receives
+ * the whole answer (malloc'd). Returns 0, or -1 with *error set (static). */
+typedef struct {
+    const char *role;           /* "system", "developer", "user", "assistant" */
+    const char *content;
+} relief_chat_message;
+
+int relief_hybrid_chat(relief_hybrid *h, const relief_chat_message *msgs, size_t n, double deadline_s,
+                       int max_tokens, int (*on_text)(const char *text, size_t len, void *user), void *user,
+                       char **text, size_t *text_len, bool *complete, size_t *n_tokens, const char **error);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,57 @@
+/*
+ * backend.h - the interface every model backend implements for the hybrid
+ * responder: chat messages in, final-channel text streamed out, under an
+ * absolute deadline and a cancellation flag.
+ */
+#ifndef RELIEF_BACKEND_H
+#define RELIEF_BACKEND_H
+
+#include "relief/hybrid.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    double deadline;            /* absolute, relief_llm_now() clock (CLOCK_MONOTONIC seconds); 0 = none */
+    const atomic_int *cancel;   /* non-zero stops; NULL = never */
+    int max_tokens;
+    float temperature;          /* < 0: backend default */
+    const char *reasoning;      /* "low", "medium", "high" */
+    bool final_only;            /* skip the analysis channel where the backend can */
+} backend_opts;
+
+typedef struct {
+    size_t n_tokens;            /* tokens (or stream chunks, for remote) received */
+    size_t prompt_tokens;       /* when known */
+    bool complete;              /* the answer ended normally */
+    bool cut;                   /* stopped by the deadline */
+    bool prefix_cached;
+    const char *error;          /* static string, or NULL */
+    double ttft;                /* seconds from call to first text; < 0 none */
+} backend_result;
+
+/* Text callback: whole UTF-8 characters; return non-zero to stop. */
+typedef int (*backend_text_fn)(const char *text, size_t len, void *user);
+
+typedef struct backend backend;
+struct backend {
+    const char *name;           /* "builtin:PATH", "remote:URL" */
+    /* Streams the answer to msgs. Returns 0 when text was produced or the
+     * stop was orderly (deadline/cancel: see res), -1 on a backend failure
+     * (res->error says why). Must return within about 100 ms of the deadline. */
+    int (*chat)(backend *b, const relief_chat_message *msgs, size_t n, const backend_opts *o, backend_text_fn fn,
+                void *user, backend_result *res);
+    void (*destroy)(backend *b);
+};
+
+/* Remote OpenAI-compatible server (libcurl, streaming). base_url such as
+ * "http://127.0.0.1:8080"; "/v1/chat/completions" is appended. NULL with a
+ * message on error (bad URL). */
+backend *backend_remote_new(const char *base_url, const char *model, const char *token, char *err, size_t cap);
+
+/* Built-in engine (src/hybrid/builtin.c). */
+backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_system, const char *fixed_developer,
+                             char *err, size_t cap);
+
+#endif

@@ -1,0 +1,463 @@
+/*
+ * builtin.c - the built-in engine as a hybrid backend: renders chat
+ * messages in harmony, restores the fixed system + developer prefix from a
+ * KV snapshot (computed once, kept on disk beside the model so a restart
+ * does not pay for it again), generates under the deadline, and streams
+ * the final channel.
+ *
+ * Prefix cache file: <dir>/<model file name>.relief-prefix-<hash>.bin with
+ * a header naming the model file's identity (size, mtime, hash of its first
+ * MiB) and the prefix tokens' hash; a checksum over the payload. Anything
+ * that does not match is ignored and rebuilt (written to a temporary file
+ * and renamed, so a crash never leaves a half-written cache).
+ */
+#include "backend.h"
+#include "llm/harmony.h"
+#include "llm/llm_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHE_MAGIC "RLFXPFX1"
+
+typedef struct {
+    backend base;
+    char name[1100];
+    relief_model *m;
+    harmony *h;
+    relief_llm_ctx **ctx;
+    bool *busy;
+    int n_ctx;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int32_t *prefix;           /* fixed system + developer tokens */
+    size_t n_prefix;
+    void *prefix_state;        /* KV snapshot of the prefix */
+    size_t prefix_state_size;
+    char *fixed_developer;
+    uint64_t seed;
+    relief_hybrid_config cfg;
+} builtin;
+
+static uint64_t fnv64(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+typedef struct {
+    char magic[8];
+    uint64_t model_size, model_mtime, model_head_hash;
+    uint64_t prefix_hash, n_prefix, state_size, payload_hash;
+} cache_header;
+
+static uint64_t model_head_hash(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned char *buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
+    fclose(f);
+    uint64_t h = fnv64(buf, n, 1469598103934665603ull);
+    free(buf);
+    return h;
+}
+
+static void cache_path(const builtin *b, uint64_t prefix_hash, char *out, size_t cap)
+{
+    const char *path = b->cfg.model_path, *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (b->cfg.cache_dir)
+        snprintf(out, cap, "%s/%s.relief-prefix-%016llx.bin", b->cfg.cache_dir, base, (unsigned long long)prefix_hash);
+    else
+        snprintf(out, cap, "%s.relief-prefix-%016llx.bin", path, (unsigned long long)prefix_hash);
+}
+
+static void fill_header(const builtin *b, cache_header *h, uint64_t prefix_hash)
+{
+    struct stat st;
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, CACHE_MAGIC, 8);
+    if (stat(b->cfg.model_path, &st) == 0) {
+        h->model_size = (uint64_t)st.st_size;
+        h->model_mtime = (uint64_t)st.st_mtime;
+    }
+    h->model_head_hash = model_head_hash(b->cfg.model_path);
+    h->prefix_hash = prefix_hash;
+    h->n_prefix = b->n_prefix;
+    h->state_size = b->prefix_state_size;
+}
+
+/* Reads a matching cache into b->prefix_state; false when absent or stale. */
+static bool cache_read(builtin *b, uint64_t prefix_hash)
+{
+    char path[1200];
+    cache_path(b, prefix_hash, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    cache_header want, got;
+    fill_header(b, &want, prefix_hash);
+    bool ok = fread(&got, sizeof got, 1, f) == 1 && !memcmp(got.magic, want.magic, 8) &&
+              got.model_size == want.model_size && got.model_mtime == want.model_mtime &&
+              got.model_head_hash == want.model_head_hash && got.prefix_hash == want.prefix_hash &&
+              got.n_prefix == want.n_prefix && got.state_size == want.state_size &&
+              fread(b->prefix_state, 1, b->prefix_state_size, f) == b->prefix_state_size && fgetc(f) == EOF &&
+              fnv64(b->prefix_state, b->prefix_state_size, 1469598103934665603ull) == got.payload_hash;
+    fclose(f);
+    return ok;
+}
+
+static void cache_write(builtin *b, uint64_t prefix_hash)
+{
+    char path[1200], tmp[1300];
+    cache_path(b, prefix_hash, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    cache_header h;
+    fill_header(b, &h, prefix_hash);
+    h.payload_hash = fnv64(b->prefix_state, b->prefix_state_size, 1469598103934665603ull);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return; /* a read-only model directory just means no persistent cache */
+    bool ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(b->prefix_state, 1, b->prefix_state_size, f) == b->prefix_state_size;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0)
+        unlink(tmp);
+}
+
+static harmony_effort effort_of(const char *r)
+{
+    return r && !strcmp(r, "medium") ? HARMONY_EFFORT_MEDIUM : r && !strcmp(r, "high") ? HARMONY_EFFORT_HIGH
+                                                                                        : HARMONY_EFFORT_LOW;
+}
+
+static void today(char *buf, size_t cap)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(buf, cap, "%Y-%m-%d", gmtime_r(&now, &tm));
+}
+
+/* Renders the conversation; developer text = the fixed instructions unless
+ * the messages bring their own system/developer text. */
+static int render(builtin *b, const relief_chat_message *msgs, size_t n, const backend_opts *o, int32_t **ids,
+                  size_t *n_ids, bool *uses_prefix)
+{
+    char date[16];
+    today(date, sizeof date);
+    harmony_system sys = {.date = date, .effort = effort_of(o->reasoning ? o->reasoning : b->cfg.reasoning)};
+    harmony_message *hm = calloc(n ? n : 1, sizeof *hm);
+    if (!hm)
+        return -1;
+    size_t k = 0, dev_len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(msgs[i].role, "system") || !strcmp(msgs[i].role, "developer"))
+            dev_len += strlen(msgs[i].content) + 2;
+    char *dev = NULL;
+    if (dev_len) {
+        dev = malloc(dev_len + 1);
+        if (!dev) {
+            free(hm);
+            return -1;
+        }
+        dev[0] = '\0';
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(msgs[i].role, "system") || !strcmp(msgs[i].role, "developer")) {
+                if (dev[0])
+                    strcat(dev, "\n\n");
+                strcat(dev, msgs[i].content);
+            }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(msgs[i].role, "user"))
+            hm[k++] = (harmony_message){.author = "user", .content = msgs[i].content};
+        else if (!strcmp(msgs[i].role, "assistant"))
+            hm[k++] = (harmony_message){.author = "assistant", .channel = "final", .content = msgs[i].content};
+    }
+    harmony_convo cv = {.system = &sys, .instructions = dev ? dev : b->fixed_developer, .messages = hm,
+                        .n_messages = k, .open = (o->final_only || b->cfg.final_only) ? HARMONY_OPEN_FINAL
+                                                                                       : HARMONY_OPEN_ASSISTANT};
+    int rc = harmony_render(b->h, &cv, ids, n_ids);
+    *uses_prefix = rc == 0 && *n_ids >= b->n_prefix && b->prefix_state &&
+                   !memcmp(*ids, b->prefix, b->n_prefix * sizeof **ids);
+    free(dev);
+    free(hm);
+    return rc;
+}
+
+/* Takes a free context, waiting until the deadline; -1 when none freed up. */
+static int acquire(builtin *b, double deadline)
+{
+    pthread_mutex_lock(&b->mu);
+    int got = -1;
+    for (;;) {
+        for (int i = 0; i < b->n_ctx && got < 0; i++)
+            if (!b->busy[i]) {
+                b->busy[i] = true;
+                got = i;
+            }
+        if (got >= 0)
+            break;
+        double now = relief_llm_now();
+        if (deadline > 0 && now >= deadline)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double wait = deadline > 0 ? deadline - now : 1.0;
+        if (wait > 1.0)
+            wait = 1.0;
+        ts.tv_sec += (time_t)wait;
+        ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return got;
+}
+
+static void release(builtin *b, int i)
+{
+    pthread_mutex_lock(&b->mu);
+    b->busy[i] = false;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+typedef struct {
+    harmony_parser *parser;
+    const relief_tokenizer *tok;
+    tok_decoder raw;           /* used once the output stops following harmony */
+    backend_text_fn fn;
+    void *user;
+    backend_result *res;
+    double t0;
+    bool stopped_by_caller, malformed;
+} gen_state;
+
+static int deliver(gen_state *g, const char *t, size_t n)
+{
+    if (g->res->ttft < 0)
+        g->res->ttft = relief_llm_now() - g->t0;
+    if (g->fn(t, n, g->user)) {
+        g->stopped_by_caller = true;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_token(int32_t id, void *user)
+{
+    gen_state *g = user;
+    if (g->malformed) {
+        /* Not harmony: pass the decoded text through rather than nothing,
+         * so a fine-tuned or small model still gets heard (labelled by the
+         * error in the result). */
+        char buf[512];
+        size_t n = tok_decode_next(g->tok, &g->raw, id, buf, sizeof buf);
+        return n ? deliver(g, buf, n) : 0;
+    }
+    harmony_event ev;
+    int rc = harmony_parser_feed(g->parser, id, &ev);
+    if (rc < 0) {
+        g->malformed = true;
+        return on_token(id, user);
+    }
+    size_t n;
+    const harmony_parsed *msgs = harmony_parser_messages(g->parser, &n);
+    if (ev.text && n && !strcmp(msgs[n - 1].channel, "final") && deliver(g, ev.text, ev.text_len))
+        return 1;
+    return rc == 1;
+}
+
+static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n, const backend_opts *o,
+                        backend_text_fn fn, void *user, backend_result *res)
+{
+    builtin *b = (builtin *)base;
+    memset(res, 0, sizeof *res);
+    res->ttft = -1;
+    double t0 = relief_llm_now();
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    bool use_prefix = false;
+    if (render(b, msgs, n, o, &ids, &n_ids, &use_prefix) < 0) {
+        res->error = "out of memory";
+        return -1;
+    }
+    res->prompt_tokens = n_ids;
+    int slot = acquire(b, o->deadline);
+    if (slot < 0) {
+        free(ids);
+        res->cut = true;
+        res->error = "busy: no model context became free before the deadline";
+        return 0;
+    }
+    relief_llm_ctx *c = b->ctx[slot];
+    size_t start = 0;
+    relief_llm_ctx_reset(c);
+    if (use_prefix && llm_state_load(c, (uint32_t)b->n_prefix, b->prefix_state, b->prefix_state_size) == 0) {
+        start = b->n_prefix;
+        res->prefix_cached = true;
+    }
+    int max_tokens = o->max_tokens > 0 ? o->max_tokens : (b->cfg.max_tokens > 0 ? b->cfg.max_tokens : 512);
+    uint32_t room = c->n_ctx > n_ids ? c->n_ctx - (uint32_t)n_ids : 0;
+    int rc = 0;
+    if (room < 2) {
+        res->error = "the prompt does not fit the model context";
+        rc = -1;
+    } else {
+        if ((uint32_t)max_tokens > room - 1)
+            max_tokens = (int)room - 1;
+        relief_sampler_params sp = relief_llm_sampler_defaults();
+        float temp = o->temperature >= 0 ? o->temperature : b->cfg.temperature;
+        if (temp >= 0)
+            sp.temperature = temp;
+        sp.max_new_tokens = max_tokens;
+        pthread_mutex_lock(&b->mu);
+        sp.seed = b->cfg.seed ? b->cfg.seed + b->seed++ : (uint64_t)time(NULL) ^ b->seed++;
+        pthread_mutex_unlock(&b->mu);
+        gen_state g = {.fn = fn, .user = user, .res = res, .t0 = t0, .tok = model_tokenizer(b->m)};
+        harmony_open open = (o->final_only || b->cfg.final_only) ? HARMONY_OPEN_FINAL : HARMONY_OPEN_ASSISTANT;
+        g.parser = harmony_parser_new(b->h, open);
+        int32_t ends[2] = {harmony_special(b->h, "<|return|>"), harmony_special(b->h, "<|call|>")};
+        relief_llm_limits lim = {o->deadline, o->cancel};
+        relief_gen_result gr;
+        if (!g.parser) {
+            res->error = "out of memory";
+            rc = -1;
+        } else {
+            relief_llm_generate(c, ids + start, n_ids - start, &sp, ends, 2, on_token, &g, &lim, &gr);
+            harmony_event ev;
+            if (!g.malformed && harmony_parser_finish(g.parser, &ev) == 0 && ev.text) {
+                size_t nm;
+                const harmony_parsed *pm = harmony_parser_messages(g.parser, &nm);
+                if (nm && !strcmp(pm[nm - 1].channel, "final"))
+                    fn(ev.text, ev.text_len, user);
+            }
+            res->n_tokens = gr.n_generated;
+            res->cut = gr.status == RELIEF_LLM_DEADLINE;
+            res->complete = gr.status == RELIEF_LLM_OK && (gr.stop_token >= 0 || g.stopped_by_caller) && !g.malformed;
+            if (gr.status == RELIEF_LLM_CANCELLED)
+                res->error = "cancelled";
+            else if (g.malformed)
+                res->error = "the model's output did not follow the harmony format; its raw text was passed through";
+            else if (gr.status == RELIEF_LLM_CTX_FULL)
+                res->error = "the model context is full";
+            harmony_parser_free(g.parser);
+        }
+    }
+    release(b, slot);
+    free(ids);
+    return rc;
+}
+
+static void builtin_destroy(backend *base)
+{
+    builtin *b = (builtin *)base;
+    if (!b)
+        return;
+    for (int i = 0; i < b->n_ctx; i++)
+        relief_llm_ctx_free(b->ctx ? b->ctx[i] : NULL);
+    free(b->ctx);
+    free(b->busy);
+    free(b->prefix);
+    free(b->prefix_state);
+    free(b->fixed_developer);
+    harmony_free(b->h);
+    relief_model_free(b->m);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    free(b);
+}
+
+/* Computes (or reads) the KV snapshot of the fixed prefix. */
+static int build_prefix(builtin *b, char *err, size_t cap)
+{
+    char date[16];
+    today(date, sizeof date);
+    harmony_system sys = {.date = date, .effort = effort_of(b->cfg.reasoning)};
+    harmony_convo cv = {.system = &sys, .instructions = b->fixed_developer, .open = HARMONY_OPEN_NONE};
+    if (harmony_render(b->h, &cv, &b->prefix, &b->n_prefix) < 0) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    relief_llm_ctx *c = b->ctx[0];
+    b->prefix_state_size = llm_state_size(c, (uint32_t)b->n_prefix);
+    if (b->n_prefix == 0 || b->prefix_state_size == 0)
+        return 0; /* no usable prefix: every request evaluates its whole prompt */
+    b->prefix_state = malloc(b->prefix_state_size);
+    if (!b->prefix_state) {
+        snprintf(err, cap, "out of memory for the prefix cache");
+        return -1;
+    }
+    uint64_t ph = fnv64(b->prefix, b->n_prefix * sizeof *b->prefix, 1469598103934665603ull);
+    if (cache_read(b, ph))
+        return 0;
+    relief_llm_ctx_reset(c);
+    if (relief_llm_eval(c, b->prefix, b->n_prefix, NULL, false, NULL) != RELIEF_LLM_OK ||
+        llm_state_save(c, (uint32_t)b->n_prefix, b->prefix_state, b->prefix_state_size) < 0) {
+        free(b->prefix_state);
+        b->prefix_state = NULL;
+        return 0;
+    }
+    cache_write(b, ph);
+    return 0;
+}
+
+backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_system, const char *fixed_developer,
+                             char *err, size_t cap)
+{
+    (void)fixed_system;
+    builtin *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    b->cfg = *cfg;
+    b->base.chat = builtin_chat;
+    b->base.destroy = builtin_destroy;
+    snprintf(b->name, sizeof b->name, "builtin:%s", cfg->model_path);
+    b->base.name = b->name;
+    relief_model_params mp = {.quiet = cfg->quiet};
+    b->fixed_developer = strdup(fixed_developer ? fixed_developer : "");
+    if (!b->fixed_developer || !(b->m = relief_model_load(cfg->model_path, &mp, err, cap)) ||
+        !(b->h = harmony_new(model_tokenizer(b->m), err, cap))) {
+        if (!b->fixed_developer)
+            snprintf(err, cap, "out of memory");
+        builtin_destroy(&b->base);
+        return NULL;
+    }
+    b->n_ctx = cfg->max_parallel > 0 ? cfg->max_parallel : 1;
+    b->ctx = calloc((size_t)b->n_ctx, sizeof *b->ctx);
+    b->busy = calloc((size_t)b->n_ctx, sizeof *b->busy);
+    if (!b->ctx || !b->busy) {
+        snprintf(err, cap, "out of memory");
+        builtin_destroy(&b->base);
+        return NULL;
+    }
+    for (int i = 0; i < b->n_ctx; i++)
+        if (!(b->ctx[i] = relief_llm_ctx_new(b->m, cfg->ctx_len ? cfg->ctx_len : 4096, (uint32_t)cfg->threads, err,
+                                             cap))) {
+            builtin_destroy(&b->base);
+            return NULL;
+        }
+    if (build_prefix(b, err, cap) < 0) {
+        builtin_destroy(&b->base);
+        return NULL;
+    }
+    return &b->base;
+}

@@ -1,0 +1,328 @@
+/*
+ * hybrid.c - the hybrid responder (relief/hybrid.h): plan first, always;
+ * then a harmony prompt built from the report, the extracted facts and the
+ * plan's key steps, answered by the configured backend under a deadline.
+ */
+#include "backend.h"
+#include "relief/llm.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DEADLINE_S 5.0
+#define MAX_REPORT_IN_PROMPT 4000   /* bytes of the report quoted to the model */
+#define KEY_STEPS 12                /* plan steps quoted to the model */
+
+/* The fixed developer instructions: part of the cached prompt prefix, so
+ * they never vary per request. */
+static const char *const developer_instructions =
+    "You are the elaboration layer of relief, an offline emergency-guidance system. A protocol engine has "
+    "already given the responders a numbered action plan built from established guidance (FEMA, WHO, CDC, "
+    "Sphere). Your job is to make that plan concrete for the situation reported.\n"
+    "- Stay consistent with the plan. Never contradict or weaken a life-safety step.\n"
+    "- Be concrete about the place, the people and the time reported.\n"
+    "- Refer to plan steps by their number (\"step 3\").\n"
+    "- Say plainly what is uncertain or missing in the report and what to verify first.\n"
+    "- Do not invent numbers, resources or facts that the report does not give.\n"
+    "- Be brief: at most eight short bullet points, no preamble.";
+
+struct relief_hybrid {
+    const relief_kb *kb;
+    relief_hybrid_config cfg;
+    backend *be;
+    char name[1100];
+};
+
+relief_hybrid *relief_hybrid_new(const relief_kb *kb, const relief_hybrid_config *cfg, char *err, size_t cap)
+{
+    relief_hybrid *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    h->kb = kb;
+    relief_hybrid_config none = {.kind = RELIEF_BACKEND_NONE};
+    h->cfg = cfg ? *cfg : none;
+    switch (h->cfg.kind) {
+    case RELIEF_BACKEND_NONE:
+        snprintf(h->name, sizeof h->name, "none");
+        break;
+    case RELIEF_BACKEND_BUILTIN:
+        if (!h->cfg.model_path) {
+            snprintf(err, cap, "the built-in backend needs a model file");
+            free(h);
+            return NULL;
+        }
+        h->be = backend_builtin_new(&h->cfg, NULL, developer_instructions, err, cap);
+        break;
+    case RELIEF_BACKEND_REMOTE:
+        if (!h->cfg.remote_url) {
+            snprintf(err, cap, "the remote backend needs a URL");
+            free(h);
+            return NULL;
+        }
+        h->be = backend_remote_new(h->cfg.remote_url, h->cfg.remote_model, h->cfg.remote_token, err, cap);
+        break;
+    }
+    if (h->cfg.kind != RELIEF_BACKEND_NONE) {
+        if (!h->be) {
+            free(h);
+            return NULL;
+        }
+        snprintf(h->name, sizeof h->name, "%s", h->be->name);
+    }
+    return h;
+}
+
+void relief_hybrid_free(relief_hybrid *h)
+{
+    if (!h)
+        return;
+    if (h->be)
+        h->be->destroy(h->be);
+    free(h);
+}
+
+const char *relief_hybrid_backend_name(const relief_hybrid *h)
+{
+    return h->name;
+}
+
+/* ---- prompt ---- */
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    bool failed;
+} str;
+
+static void s_add(str *s, const char *t, size_t n)
+{
+    if (s->failed)
+        return;
+    if (s->n + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 2048;
+        while (cap < s->n + n + 1)
+            cap *= 2;
+        char *p = realloc(s->p, cap);
+        if (!p) {
+            s->failed = true;
+            return;
+        }
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->n, t, n);
+    s->n += n;
+    s->p[s->n] = '\0';
+}
+
+static void s_printf(str *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_printf(str *s, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        s_add(s, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+static void s_span(str *s, const relief_plan *p, relief_span sp)
+{
+    if (sp.end <= p->report_len && sp.start < sp.end)
+        s_add(s, p->report + sp.start, sp.end - sp.start);
+}
+
+/* Cuts text at a UTF-8 character boundary at or before max bytes. */
+static size_t utf8_cut(const char *t, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)t[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+static char *user_message(const relief_plan *p)
+{
+    str s = {0};
+    s_add(&s, "Report:\n", 8);
+    size_t n = utf8_cut(p->report, p->report_len, MAX_REPORT_IN_PROMPT);
+    s_add(&s, p->report, n);
+    if (n < p->report_len)
+        s_add(&s, " [report shortened]", 19);
+    s_add(&s, "\n\nFacts extracted by the protocol engine:\n- hazards: ", 52);
+    if (!p->n_detections)
+        s_add(&s, "none recognised", 15);
+    for (size_t i = 0; i < p->n_detections; i++)
+        s_printf(&s, "%s%s%s", i ? ", " : "", relief_hazard_name(p->detections[i].hazard),
+                 p->detections[i].secondary ? " (possible secondary)" : "");
+    const relief_facts *f = &p->facts;
+    const struct { const char *label; const relief_quantity *q; } qs[] = {
+        {"time available", &f->time_s}, {"people affected", &f->people}, {"injured", &f->injured},
+        {"dead", &f->dead}, {"missing", &f->missing}, {"trapped", &f->trapped}};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        if (!qs[i].q->known && !qs[i].q->mentioned)
+            continue;
+        s_printf(&s, "\n- %s: ", qs[i].label);
+        s_span(&s, p, qs[i].q->span);
+    }
+    for (size_t i = 0; i < f->n_locations; i++) {
+        s_add(&s, "\n- place: ", 10);
+        s_span(&s, p, f->locations[i].span);
+    }
+    for (int g = 0; g < RELIEF_VG_COUNT; g++)
+        if (f->vulnerable[g].present)
+            s_printf(&s, "\n- vulnerable group: %s", relief_vulnerable_name(g));
+    for (int i = 0; i < RELIEF_INFRA_COUNT; i++)
+        if (f->infra[i].present)
+            s_printf(&s, "\n- infrastructure affected: %s", relief_infra_name(i));
+    s_add(&s, "\n\nKey steps of the plan:", 23);
+    for (size_t i = 0; i < p->n_steps && i < KEY_STEPS; i++)
+        s_printf(&s, "\n%d. [%s; %s] %s", p->steps[i].number, relief_phase_title(p->steps[i].phase),
+                 relief_role_title(p->steps[i].role), p->steps[i].text);
+    if (p->n_steps > KEY_STEPS)
+        s_printf(&s, "\n(%zu more steps follow in the plan.)", p->n_steps - KEY_STEPS);
+    s_add(&s, "\n\nElaborate the plan for this situation.", 40);
+    if (s.failed) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p;
+}
+
+/* ---- responding ---- */
+
+typedef struct {
+    str text;
+    int (*on_text)(const char *, size_t, void *);
+    void *user;
+} collect;
+
+static int collect_text(const char *t, size_t n, void *user)
+{
+    collect *c = user;
+    s_add(&c->text, t, n);
+    return c->on_text ? c->on_text(t, n, c->user) : 0;
+}
+
+/* Remote servers take "system" where harmony says "developer". */
+static void map_roles(const relief_hybrid *h, relief_chat_message *m, size_t n)
+{
+    if (h->cfg.kind != RELIEF_BACKEND_REMOTE)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(m[i].role, "developer"))
+            m[i].role = "system";
+}
+
+int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, const relief_hybrid_request *req,
+                          relief_hybrid_result *res)
+{
+    relief_hybrid_request def = {0};
+    if (!req)
+        req = &def;
+    memset(res, 0, sizeof *res);
+    double t0 = relief_llm_now();
+    double deadline_s = req->deadline_s > 0 ? req->deadline_s : DEFAULT_DEADLINE_S;
+    relief_options opt = {.days = req->days};
+    res->plan = relief_plan_build(h->kb, report, len, &opt);
+    if (!res->plan)
+        return -1;
+    res->timings.plan_ms = (relief_llm_now() - t0) * 1e3;
+    res->timings.ttft_ms = -1;
+    if (req->on_plan)
+        req->on_plan(res->plan, req->user);
+    if (!h->be || req->no_model) {
+        res->model_error = h->be ? NULL : "no model backend configured";
+        res->timings.total_ms = (relief_llm_now() - t0) * 1e3;
+        return 0;
+    }
+    char *user = user_message(res->plan);
+    collect c = {.on_text = req->on_text, .user = req->user};
+    if (!user) {
+        res->model_error = "out of memory";
+    } else {
+        relief_chat_message msgs[2] = {{"developer", developer_instructions}, {"user", user}};
+        map_roles(h, msgs, 2);
+        backend_opts o = {.deadline = t0 + deadline_s, .cancel = req->cancel, .max_tokens = h->cfg.max_tokens,
+                          .temperature = h->cfg.kind == RELIEF_BACKEND_BUILTIN ? -1 : h->cfg.temperature,
+                          .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only};
+        double tm = relief_llm_now();
+        backend_result br;
+        int rc = h->be->chat(h->be, msgs, 2, &o, collect_text, &c, &br);
+        res->timings.model_ms = (relief_llm_now() - tm) * 1e3;
+        res->timings.model_tokens = br.n_tokens;
+        res->timings.prompt_tokens = br.prompt_tokens;
+        res->timings.prefix_cached = br.prefix_cached;
+        res->timings.tokens_per_s = res->timings.model_ms > 0 ? br.n_tokens / (res->timings.model_ms / 1e3) : 0;
+        if (br.ttft >= 0)
+            res->timings.ttft_ms = (tm - t0 + br.ttft) * 1e3;
+        res->model_complete = br.complete;
+        res->model_cut = br.cut;
+        res->model_error = rc < 0 ? (br.error ? br.error : "model backend failed") : br.error;
+        free(user);
+    }
+    if (c.text.failed) {
+        free(c.text.p);
+        c.text.p = NULL;
+        c.text.n = 0;
+    }
+    res->model_text = c.text.p ? c.text.p : strdup("");
+    res->model_text_len = c.text.p ? c.text.n : 0;
+    res->timings.total_ms = (relief_llm_now() - t0) * 1e3;
+    return 0;
+}
+
+void relief_hybrid_result_free(relief_hybrid_result *res)
+{
+    if (!res)
+        return;
+    relief_plan_free(res->plan);
+    free(res->model_text);
+    memset(res, 0, sizeof *res);
+}
+
+int relief_hybrid_chat(relief_hybrid *h, const relief_chat_message *msgs, size_t n, double deadline_s,
+                       int max_tokens, int (*on_text)(const char *text, size_t len, void *user), void *user,
+                       char **text, size_t *text_len, bool *complete, size_t *n_tokens, const char **error)
+{
+    *text = NULL;
+    *text_len = 0;
+    *complete = false;
+    *n_tokens = 0;
+    *error = NULL;
+    if (!h->be) {
+        *error = "no model backend configured";
+        return -1;
+    }
+    relief_chat_message *m = calloc(n ? n : 1, sizeof *m);
+    if (!m) {
+        *error = "out of memory";
+        return -1;
+    }
+    memcpy(m, msgs, n * sizeof *m);
+    map_roles(h, m, n);
+    collect c = {.on_text = on_text, .user = user};
+    backend_opts o = {.deadline = relief_llm_now() + (deadline_s > 0 ? deadline_s : 60.0), .max_tokens = max_tokens,
+                      .temperature = -1, .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only};
+    backend_result br;
+    int rc = h->be->chat(h->be, m, n, &o, collect_text, &c, &br);
+    free(m);
+    if (c.text.failed) {
+        free(c.text.p);
+        *error = "out of memory";
+        return -1;
+    }
+    *text = c.text.p ? c.text.p : strdup("");
+    *text_len = c.text.p ? c.text.n : 0;
+    *complete = br.complete;
+    *n_tokens = br.n_tokens;
+    *error = rc < 0 ? (br.error ? br.error : "model backend failed") : br.error;
+    return rc < 0 ? -1 : 0;
+}
