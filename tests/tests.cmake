@@ -46,3 +46,7 @@ target_link_libraries(test_harmony PRIVATE reliefllm PkgConfig::JANSSON)
 add_test(NAME harmony COMMAND test_harmony ${RELIEF_SHARED})
 
 add_test(NAME ollama_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_ollama.sh $<TARGET_FILE:relief> $<TARGET_FILE:relief-mkmodel> ${RELIEF_SHARED}/oracle/tiny/tiny-f32.gguf)
+
+add_executable(test_hybrid tests/test_hybrid.c)
+target_link_libraries(test_hybrid PRIVATE reliefhybrid)
+add_test(NAME hybrid COMMAND test_hybrid ${RELIEF_SHARED}/oracle/tiny/tiny-q.gguf)

@@ -428,6 +428,8 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     b->cfg = *cfg;
+    if (!b->cfg.cache_dir)
+        b->cfg.cache_dir = getenv("RELIEF_CACHE_DIR"); /* else beside the model */
     b->base.chat = builtin_chat;
     b->base.destroy = builtin_destroy;
     snprintf(b->name, sizeof b->name, "builtin:%s", cfg->model_path);

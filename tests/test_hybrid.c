@@ -1,0 +1,186 @@
+/*
+ * test_hybrid.c - the hybrid responder with the built-in engine on the tiny
+ * oracle model: the plan comes first and on time, the model text streams
+ * and stops at the deadline, the prefix KV cache is written, reused,
+ * detected as corrupt or stale and rebuilt, and greedy output with the
+ * cached prefix equals output without it.
+ *
+ * usage: test_hybrid TINY_MODEL.gguf
+ */
+#include "check.h"
+#include "relief/hybrid.h"
+#include "relief/llm.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char cache_dir[256], model_copy[512];
+
+typedef struct {
+    double t0, plan_at, first_text_at;
+    int n_text;
+    char text[65536];
+    size_t len;
+} trace;
+
+static void on_plan(const relief_plan *p, void *user)
+{
+    trace *t = user;
+    (void)p;
+    t->plan_at = relief_llm_now() - t->t0;
+}
+
+static int on_text(const char *s, size_t n, void *user)
+{
+    trace *t = user;
+    if (t->n_text++ == 0)
+        t->first_text_at = relief_llm_now() - t->t0;
+    if (t->len + n < sizeof t->text) {
+        memcpy(t->text + t->len, s, n);
+        t->len += n;
+    }
+    return 0;
+}
+
+static char *cache_file(void)
+{
+    static char path[1024];
+    DIR *d = opendir(cache_dir);
+    struct dirent *e;
+    path[0] = '\0';
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".relief-prefix-") && !strstr(e->d_name, ".tmp"))
+            snprintf(path, sizeof path, "%s/%s", cache_dir, e->d_name);
+    if (d)
+        closedir(d);
+    return path[0] ? path : NULL;
+}
+
+static relief_hybrid *make(const relief_kb *kb, float temperature)
+{
+    relief_hybrid_config cfg = {.kind = RELIEF_BACKEND_BUILTIN, .model_path = model_copy, .cache_dir = cache_dir,
+                                .temperature = temperature, .quiet = true, .max_tokens = 24, .seed = 7};
+    char err[512];
+    relief_hybrid *h = relief_hybrid_new(kb, &cfg, err, sizeof err);
+    CHECK_MSG(h != NULL, "%s", err);
+    return h;
+}
+
+static void respond(relief_hybrid *h, double deadline, trace *t, relief_hybrid_result *res)
+{
+    memset(t, 0, sizeof *t);
+    relief_hybrid_request rq = {.deadline_s = deadline, .on_plan = on_plan, .on_text = on_text, .user = t};
+    const char *report = "River rising in Riverside, 3,000 residents, levee may fail within 2 hours";
+    t->t0 = relief_llm_now();
+    CHECK(relief_hybrid_respond(h, report, strlen(report), &rq, res) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_hybrid TINY_MODEL.gguf\n");
+        return 2;
+    }
+    snprintf(cache_dir, sizeof cache_dir, "/tmp/relief-hybrid-XXXXXX");
+    if (!mkdtemp(cache_dir))
+        return 2;
+    /* Work on a copy so the test can touch it (staleness) without writing to shared/. */
+    snprintf(model_copy, sizeof model_copy, "%s/model.gguf", cache_dir);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", argv[1], model_copy);
+    if (system(cmd) != 0)
+        return 2;
+    char *err = NULL;
+    relief_kb *kb = relief_kb_load_embedded(&err);
+    if (!kb)
+        return 2;
+
+    /* Plan first, fast; model text follows; prefix cache written. */
+    relief_hybrid *h = make(kb, 0);
+    CHECK(h && !strncmp(relief_hybrid_backend_name(h), "builtin:", 8));
+    CHECK(cache_file() != NULL);
+    trace t;
+    relief_hybrid_result res;
+    respond(h, 5, &t, &res);
+    CHECK(res.plan && res.plan->n_steps > 0);
+    CHECK_MSG(t.plan_at < 0.010, "plan after %.1f ms", t.plan_at * 1e3);
+    CHECK(t.n_text > 0 && res.model_text_len == t.len && !memcmp(res.model_text, t.text, t.len));
+    CHECK(res.timings.prefix_cached && res.timings.model_tokens > 0 && res.timings.prompt_tokens > 0);
+    CHECK(t.first_text_at > t.plan_at);
+    char first[65536];
+    size_t first_len = t.len;
+    memcpy(first, t.text, t.len);
+    relief_hybrid_result_free(&res);
+    relief_hybrid_free(h);
+
+    /* Reused: same greedy text from the cached prefix, file untouched. */
+    struct stat st1, st2;
+    char *cf = cache_file();
+    CHECK(cf && stat(cf, &st1) == 0);
+    h = make(kb, 0);
+    respond(h, 5, &t, &res);
+    CHECK(t.len == first_len && !memcmp(t.text, first, first_len));
+    CHECK(cf && stat(cf, &st2) == 0 && st1.st_mtim.tv_nsec == st2.st_mtim.tv_nsec && st1.st_mtime == st2.st_mtime);
+    relief_hybrid_result_free(&res);
+    relief_hybrid_free(h);
+
+    /* Corrupt: a flipped byte is detected; the cache is rebuilt and output unchanged. */
+    FILE *f = cf ? fopen(cf, "r+b") : NULL;
+    CHECK(f != NULL);
+    if (f) {
+        fseek(f, -10, SEEK_END);
+        int c = fgetc(f);
+        fseek(f, -10, SEEK_END);
+        fputc(c ^ 0x55, f);
+        fclose(f);
+    }
+    h = make(kb, 0);
+    respond(h, 5, &t, &res);
+    CHECK(t.len == first_len && !memcmp(t.text, first, first_len));
+    CHECK(stat(cf, &st2) == 0 && (st2.st_mtime != st1.st_mtime || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec));
+    relief_hybrid_result_free(&res);
+    relief_hybrid_free(h);
+    /* Truncated cache: rebuilt too. */
+    CHECK(truncate(cf, 100) == 0);
+    h = make(kb, 0);
+    CHECK(stat(cf, &st2) == 0 && st2.st_size > 100);
+    relief_hybrid_free(h);
+
+    /* Stale: the model file changed (mtime) -> the old cache no longer matches. */
+    sleep(1);
+    snprintf(cmd, sizeof cmd, "touch '%s'", model_copy);
+    CHECK(system(cmd) == 0);
+    stat(cf, &st1);
+    h = make(kb, 0);
+    stat(cf, &st2);
+    CHECK(st2.st_mtime >= st1.st_mtime && (st2.st_mtime != st1.st_mtime || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec));
+
+    /* Deadline: a 50 ms budget ends the response within 100 ms of it. */
+    respond(h, 0.05, &t, &res);
+    double total = relief_llm_now() - t.t0;
+    CHECK_MSG(total <= 0.05 + 0.1, "response took %.1f ms for a 50 ms deadline", total * 1e3);
+    CHECK(res.plan != NULL);
+    relief_hybrid_result_free(&res);
+    relief_hybrid_free(h);
+
+    /* No backend: plan only, with a clear note. */
+    relief_hybrid_config none = {.kind = RELIEF_BACKEND_NONE};
+    char e2[256];
+    h = relief_hybrid_new(kb, &none, e2, sizeof e2);
+    respond(h, 1, &t, &res);
+    CHECK(res.plan && res.model_error && t.n_text == 0);
+    relief_hybrid_result_free(&res);
+    relief_hybrid_free(h);
+    /* A missing model is an error at creation, not a crash. */
+    relief_hybrid_config bad = {.kind = RELIEF_BACKEND_BUILTIN, .model_path = "/nonexistent.gguf"};
+    CHECK(relief_hybrid_new(kb, &bad, e2, sizeof e2) == NULL && strstr(e2, "nonexistent"));
+
+    relief_kb_free(kb);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: could not remove %s\n", cache_dir);
+    return check_summary("test_hybrid");
+}
