@@ -3,9 +3,9 @@
 # is missing (nothing is installed or upgraded when all are present).
 # usage: scripts/deps.sh [build|test]
 set -eu
-pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-dev"
+pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-dev libmicrohttpd-dev"
 if [ "${1:-build}" = test ]; then
-  pkgs="$pkgs python3 python3-jsonschema valgrind"
+  pkgs="$pkgs python3 python3-jsonschema valgrind chromium"
 fi
 missing=""
 for p in $pkgs; do

@@ -61,7 +61,11 @@ if [ -w /dev/full ]; then
   expect_rc 1 "disk full" "$mk" --preset tiny /dev/full
   contains "$tmp/err" "No space left" "disk full message"
 fi
-[ -e "$tmp/x.gguf" ] && bad "failed runs left an output file" || ok
+# A write failing midway (file size limit, SIGXFSZ ignored): exit 1, no partial file.
+expect_rc 1 "write fails midway" sh -c "trap '' XFSZ; ulimit -f 200; exec \"\$0\" --preset tiny \"\$1\"" "$mk" "$tmp/x.gguf"
+contains "$tmp/err" "File too large" "midway write error message"
+contains "$tmp/err" "removed the incomplete" "partial file removal message"
+[ -e "$tmp/x.gguf" ] || [ -e "$tmp/x.gguf.partial" ] && bad "failed runs left an output file" || ok
 
 # Independent parser (Python, from the docs).
 /usr/bin/python3 - "$tmp/g.gguf" "$tmp/o.gguf" >"$tmp/py" 2>&1 <<'PY'

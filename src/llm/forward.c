@@ -95,6 +95,28 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32
     c->rope_sin = malloc(h->head_dim / 2 * sizeof(float));
     c->logits = malloc((size_t)h->n_vocab * sizeof(float));
     c->recent = malloc(LLM_MAX_RECENT * sizeof(int32_t));
+    size_t B = LLM_MAX_BATCH, E = h->n_expert, K = h->n_expert_used, maxc = H > QD ? H : QD;
+    maxc = maxc > I ? maxc : I;
+    c->bx = malloc(B * H * sizeof(float));
+    c->bxn = malloc(B * H * sizeof(float));
+    c->bq = malloc(B * QD * sizeof(float));
+    c->bk = malloc(B * kvd * sizeof(float));
+    c->bv = malloc(B * kvd * sizeof(float));
+    c->batt = malloc(B * QD * sizeof(float));
+    c->by = malloc(B * H * sizeof(float));
+    c->bacc = malloc(B * H * sizeof(float));
+    c->brouter = malloc(B * E * sizeof(float));
+    c->bgather = malloc(B * H * sizeof(float));
+    c->bgate = malloc(B * I * sizeof(float));
+    c->bup = malloc(B * I * sizeof(float));
+    c->btop = malloc(B * K * sizeof(uint32_t));
+    c->bw = malloc(B * K * sizeof(float));
+    c->elist = malloc(E * B * sizeof(uint32_t));
+    c->ecount = malloc(E * sizeof(uint32_t));
+    c->wtile = malloc(T * 4 * maxc * sizeof(float));
+    c->bscores = malloc(T * ((size_t)n_ctx + 1) * sizeof(float));
+    ok = ok && c->bx && c->bxn && c->bq && c->bk && c->bv && c->batt && c->by && c->bacc && c->brouter &&
+         c->bgather && c->bgate && c->bup && c->btop && c->bw && c->elist && c->ecount && c->wtile && c->bscores;
     ok = ok && c->pool && c->x && c->xn && c->q && c->kb && c->vb && c->attn && c->scores && c->router && c->gate && c->up &&
          c->y && c->acc && c->rope_cos && c->rope_sin && c->logits && c->recent;
     if (!ok) {
@@ -132,6 +154,13 @@ void relief_llm_ctx_free(relief_llm_ctx *c)
     free(c->rope_sin);
     free(c->logits);
     free(c->recent);
+    float *bufs[] = {c->bx, c->bxn, c->bq, c->bk, c->bv, c->batt, c->by, c->bacc, c->brouter, c->bgather,
+                     c->bgate, c->bup, c->bw, c->wtile, c->bscores};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(c->btop);
+    free(c->elist);
+    free(c->ecount);
     pool_free(c->pool);
     free(c);
 }
@@ -197,7 +226,8 @@ static void rope_tables(relief_llm_ctx *c, uint32_t pos)
 
 /* Attention of query heads [h0, h1) at position pos over the layer's cache;
  * scores is this thread's scratch row. */
-static void attention_heads(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint32_t h0, uint32_t h1, float *scores)
+static void attention_heads_at(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint32_t h0, uint32_t h1, float *scores,
+                               const float *qbase, float *obase)
 {
     const relief_model_info *h = &c->m->info;
     const llm_layer *ly = &c->m->layers[l];
@@ -208,7 +238,7 @@ static void attention_heads(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint32_
         first = pos + 1 - h->sliding_window; /* keys j with pos - W < j <= pos */
     float scale = 1.0f / sqrtf((float)d);
     for (uint32_t hd = h0; hd < h1; hd++) {
-        const float *q = c->q + (size_t)hd * d;
+        const float *q = qbase + (size_t)hd * d;
         uint32_t g = hd / G;
         float mx = ly->sinks[hd];
         for (uint32_t j = first; j <= pos; j++) {
@@ -227,7 +257,7 @@ static void attention_heads(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint32_
             scores[j - first] = e;
             z += e;
         }
-        float *o = c->attn + (size_t)hd * d;
+        float *o = obase + (size_t)hd * d;
         memset(o, 0, d * sizeof *o);
         for (uint32_t j = first; j <= pos; j++) {
             const float *v = c->v[l] + (size_t)(j % cap) * kvd + (size_t)g * d;
@@ -284,7 +314,7 @@ static void run_job(void *arg, int ith, int nth)
     }
     case JOB_HEADS:
         share(h->n_head, ith, nth, &lo, &hi);
-        attention_heads(c, jb->l, jb->pos, lo, hi, c->scores + (size_t)ith * (c->n_ctx + 1));
+        attention_heads_at(c, jb->l, jb->pos, lo, hi, c->scores + (size_t)ith * (c->n_ctx + 1), c->q, c->attn);
         break;
     case JOB_WO:
         share(H, ith, nth, &lo, &hi);
@@ -449,9 +479,243 @@ static relief_llm_status forward_token(relief_llm_ctx *c, int32_t tok, float *ou
     return RELIEF_LLM_OK;
 }
 
+/* RELIEF_NO_BATCH=1 evaluates prompts token by token (for comparisons). */
+static bool getenv_batch_off(void)
+{
+    const char *e = getenv("RELIEF_NO_BATCH");
+    return e && *e && strcmp(e, "0");
+}
+
+/* ---- batched prompt evaluation ----
+ * Many tokens per layer pass: each weight row is decoded once per batch
+ * and multiplied with every token's activations (kern_gemm), and each
+ * expert's matrices are read once for all the tokens routed to it. */
+
+typedef enum { BJOB_QKV, BJOB_HEADS, BJOB_WO, BJOB_GATEUP, BJOB_DOWN, BJOB_OUTPUT } bjob_kind;
+
+typedef struct {
+    relief_llm_ctx *c;
+    bjob_kind kind;
+    uint32_t l, T, p0, expert, n_tok;
+    float *out;               /* BJOB_OUTPUT: [T][vocab] */
+} bjob;
+
+/* Y[t][r] = W[r] . X[t] + b[r] for rows [r0, r1), tokens [0, T). */
+static void gemm_rows(relief_llm_ctx *c, int ith, const qmat *w, uint32_t e, const float *X, size_t ldx, uint32_t T,
+                      float *Y, size_t ldy, const float *bias, uint32_t r0, uint32_t r1)
+{
+    size_t maxc = c->m->info.n_embd;
+    maxc = maxc > (size_t)c->m->info.n_head * c->m->info.head_dim ? maxc : (size_t)c->m->info.n_head * c->m->info.head_dim;
+    maxc = maxc > c->m->info.n_ff_expert ? maxc : c->m->info.n_ff_expert;
+    float *tile = c->wtile + (size_t)ith * 4 * maxc;
+    kern_dequant_fn deq = kern_dequant(w->type);
+    kern_gemm_fn gemm = kern_gemm();
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t r = r0; r < r1; r++)
+            Y[(size_t)t * ldy + r] = bias ? bias[r] : 0.0f;
+    for (uint32_t r = r0; r < r1; r += 4) {
+        uint32_t nr = r1 - r < 4 ? r1 - r : 4;
+        for (uint32_t i = 0; i < nr; i++)
+            deq(qmat_row(w, e, r + i), tile + i * w->cols, w->cols);
+        gemm(tile, w->cols, nr, X, ldx, T, w->cols, Y + r, ldy);
+    }
+}
+
+static void run_bjob(void *arg, int ith, int nth)
+{
+    bjob *jb = arg;
+    relief_llm_ctx *c = jb->c;
+    const relief_model *m = c->m;
+    const relief_model_info *h = &m->info;
+    const llm_layer *ly = jb->l < h->n_layer ? &m->layers[jb->l] : NULL;
+    uint32_t H = h->n_embd, I = h->n_ff_expert, T = jb->T, lo, hi;
+    size_t QD = (size_t)h->n_head * h->head_dim, KD = (size_t)h->n_head_kv * h->head_dim;
+    switch (jb->kind) {
+    case BJOB_QKV: {
+        uint32_t q = ly->wq.rows, k = ly->wk.rows;
+        share(q + 2 * k, ith, nth, &lo, &hi);
+        if (lo < q)
+            gemm_rows(c, ith, &ly->wq, 0, c->bxn, H, T, c->bq, QD, ly->bq, lo, hi < q ? hi : q);
+        if (hi > q && lo < q + k)
+            gemm_rows(c, ith, &ly->wk, 0, c->bxn, H, T, c->bk, KD, ly->bk, lo > q ? lo - q : 0, (hi < q + k ? hi : q + k) - q);
+        if (hi > q + k)
+            gemm_rows(c, ith, &ly->wv, 0, c->bxn, H, T, c->bv, KD, ly->bv, lo > q + k ? lo - q - k : 0, hi - q - k);
+        break;
+    }
+    case BJOB_HEADS: {
+        /* Work items are (token, head) pairs. */
+        share(T * h->n_head, ith, nth, &lo, &hi);
+        float *scores = c->bscores + (size_t)ith * (c->n_ctx + 1);
+        for (uint32_t it = lo; it < hi; it++) {
+            uint32_t t = it / h->n_head, hd = it % h->n_head;
+            attention_heads_at(c, jb->l, jb->p0 + t, hd, hd + 1, scores, c->bq + t * QD, c->batt + t * QD);
+        }
+        break;
+    }
+    case BJOB_WO:
+        share(H, ith, nth, &lo, &hi);
+        gemm_rows(c, ith, &ly->wo, 0, c->batt, QD, T, c->by, H, ly->bo, lo, hi);
+        break;
+    case BJOB_GATEUP: {
+        uint32_t e = jb->expert, n = jb->n_tok;
+        share(I, ith, nth, &lo, &hi);
+        gemm_rows(c, ith, &ly->gate, e, c->bgather, H, n, c->bgate, I, ly->gate_b + (size_t)e * I, lo, hi);
+        gemm_rows(c, ith, &ly->up, e, c->bgather, H, n, c->bup, I, ly->up_b + (size_t)e * I, lo, hi);
+        for (uint32_t t = 0; t < n; t++)
+            swiglu(c->bgate + (size_t)t * I + lo, c->bup + (size_t)t * I + lo, hi - lo);
+        break;
+    }
+    case BJOB_DOWN: {
+        uint32_t e = jb->expert, n = jb->n_tok;
+        share(H, ith, nth, &lo, &hi);
+        gemm_rows(c, ith, &ly->down, e, c->bgate, I, n, c->by, H, ly->down_b + (size_t)e * H, lo, hi);
+        /* Scatter into each token's sum with its routing weight. */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t t = c->elist[(size_t)e * LLM_MAX_BATCH + i];
+            float wgt = 0;
+            for (uint32_t s = 0; s < h->n_expert_used; s++)
+                if (c->btop[(size_t)t * h->n_expert_used + s] == e)
+                    wgt = c->bw[(size_t)t * h->n_expert_used + s];
+            float *acc = c->bacc + (size_t)t * H;
+            const float *y = c->by + (size_t)i * H;
+            for (uint32_t r = lo; r < hi; r++)
+                acc[r] += wgt * y[r];
+        }
+        break;
+    }
+    case BJOB_OUTPUT:
+        share(h->n_vocab, ith, nth, &lo, &hi);
+        gemm_rows(c, ith, &m->output, 0, c->bxn, H, T, jb->out, h->n_vocab, NULL, lo, hi);
+        break;
+    }
+}
+
+static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens, uint32_t T, float *out,
+                                       bool all_logits, const relief_llm_limits *lim)
+{
+    const relief_model *m = c->m;
+    const relief_model_info *h = &m->info;
+    uint32_t H = h->n_embd, d = h->head_dim, half = d / 2, E = h->n_expert, K = h->n_expert_used;
+    size_t QD = (size_t)h->n_head * d, KD = (size_t)h->n_head_kv * d;
+    for (uint32_t t = 0; t < T; t++)
+        if (tokens[t] < 0 || (uint32_t)tokens[t] >= h->n_vocab)
+            return RELIEF_LLM_BAD_TOKEN;
+    if (c->pos + T > c->n_ctx)
+        return RELIEF_LLM_CTX_FULL;
+    uint32_t p0 = c->pos;
+    for (uint32_t t = 0; t < T; t++)
+        q_dequant_row(m->tok_embd.type, qmat_row(&m->tok_embd, 0, (uint32_t)tokens[t]), c->bx + (size_t)t * H, H);
+    bjob jb = {.c = c, .T = T, .p0 = p0};
+    for (uint32_t l = 0; l < h->n_layer; l++) {
+        relief_llm_status st = check_limits(lim);
+        if (st != RELIEF_LLM_OK)
+            return st;
+        const llm_layer *ly = &m->layers[l];
+        jb.l = l;
+        for (uint32_t t = 0; t < T; t++)
+            rmsnorm(c->bxn + (size_t)t * H, c->bx + (size_t)t * H, ly->attn_norm, H, h->rms_eps);
+        jb.kind = BJOB_QKV;
+        pool_run(c->pool, run_bjob, &jb);
+        for (uint32_t t = 0; t < T; t++) {
+            rope_tables(c, p0 + t);
+            for (uint32_t hd = 0; hd < h->n_head; hd++)
+                rope_head(c->bq + t * QD + (size_t)hd * d, c->rope_cos, c->rope_sin, half);
+            for (uint32_t g = 0; g < h->n_head_kv; g++)
+                rope_head(c->bk + t * KD + (size_t)g * d, c->rope_cos, c->rope_sin, half);
+            size_t slot = (size_t)((p0 + t) % c->kv_cap[l]) * KD;
+            memcpy(c->k[l] + slot, c->bk + t * KD, KD * sizeof(float));
+            memcpy(c->v[l] + slot, c->bv + t * KD, KD * sizeof(float));
+        }
+        jb.kind = BJOB_HEADS;
+        pool_run(c->pool, run_bjob, &jb);
+        jb.kind = BJOB_WO;
+        pool_run(c->pool, run_bjob, &jb);
+        for (size_t i = 0; i < (size_t)T * H; i++)
+            c->bx[i] += c->by[i];
+
+        /* Router for every token, then the tokens of each expert together. */
+        memset(c->ecount, 0, E * sizeof *c->ecount);
+        for (uint32_t t = 0; t < T; t++) {
+            float *xn = c->bxn + (size_t)t * H, *rl = c->brouter + (size_t)t * E;
+            rmsnorm(xn, c->bx + (size_t)t * H, ly->moe_norm, H, h->rms_eps);
+            matvec_rows(rl, &ly->router, 0, xn, ly->router_b, 0, E);
+            uint32_t *top = c->btop + (size_t)t * K;
+            float *w = c->bw + (size_t)t * K;
+            top_k(rl, E, K, top);
+            float mx = rl[top[0]], sum = 0;
+            for (uint32_t s = 1; s < K; s++)
+                mx = rl[top[s]] > mx ? rl[top[s]] : mx;
+            for (uint32_t s = 0; s < K; s++)
+                sum += w[s] = expf(rl[top[s]] - mx);
+            for (uint32_t s = 0; s < K; s++) {
+                w[s] /= sum;
+                c->elist[(size_t)top[s] * LLM_MAX_BATCH + c->ecount[top[s]]++] = t;
+            }
+        }
+        memset(c->bacc, 0, (size_t)T * H * sizeof(float));
+        for (uint32_t e = 0; e < E; e++) {
+            uint32_t n = c->ecount[e];
+            if (!n)
+                continue;
+            for (uint32_t i = 0; i < n; i++)
+                memcpy(c->bgather + (size_t)i * H, c->bxn + (size_t)c->elist[(size_t)e * LLM_MAX_BATCH + i] * H,
+                       H * sizeof(float));
+            jb.expert = e;
+            jb.n_tok = n;
+            jb.kind = BJOB_GATEUP;
+            pool_run(c->pool, run_bjob, &jb);
+            jb.kind = BJOB_DOWN;
+            pool_run(c->pool, run_bjob, &jb);
+        }
+        for (size_t i = 0; i < (size_t)T * H; i++)
+            c->bx[i] += c->bacc[i];
+    }
+    c->pos += T;
+    if (out && all_logits) {
+        for (uint32_t t = 0; t < T; t++)
+            rmsnorm(c->bxn + (size_t)t * H, c->bx + (size_t)t * H, m->out_norm, H, h->rms_eps);
+        jb.kind = BJOB_OUTPUT;
+        jb.l = UINT32_MAX;
+        jb.out = out;
+        pool_run(c->pool, run_bjob, &jb);
+    } else if (out) {
+        rmsnorm(c->xn, c->bx + (size_t)(T - 1) * H, m->out_norm, H, h->rms_eps);
+        job j1 = {.c = c, .kind = JOB_OUTPUT, .l = UINT32_MAX, .out = out};
+        pool_run(c->pool, run_job, &j1);
+    }
+    return RELIEF_LLM_OK;
+}
+
 relief_llm_status relief_llm_eval(relief_llm_ctx *c, const int32_t *tokens, size_t n, float *logits, bool all_logits,
                                   const relief_llm_limits *lim)
 {
+    if (n > 1 && !getenv_batch_off()) {
+        size_t V = c->m->info.n_vocab;
+        for (size_t i = 0; i < n;) {
+            uint32_t T = n - i > LLM_MAX_BATCH ? LLM_MAX_BATCH : (uint32_t)(n - i);
+            if (T > c->n_ctx - c->pos)
+                T = c->n_ctx - c->pos; /* fill what fits, then report the overflow */
+            if (T == 0)
+                return RELIEF_LLM_CTX_FULL;
+            if (T == 1) {
+                relief_llm_status st = forward_token(c, tokens[i], logits && (all_logits || i + 1 == n) ? (all_logits ? logits + i * V : logits) : NULL, lim);
+                if (st != RELIEF_LLM_OK)
+                    return st;
+                i++;
+                continue;
+            }
+            float *out = NULL;
+            if (logits && all_logits)
+                out = logits + i * V;
+            else if (logits && i + T == n)
+                out = logits;
+            relief_llm_status st = forward_batch(c, tokens + i, T, out, all_logits, lim);
+            if (st != RELIEF_LLM_OK)
+                return st;
+            i += T;
+        }
+        return RELIEF_LLM_OK;
+    }
     size_t V = c->m->info.n_vocab;
     for (size_t i = 0; i < n; i++) {
         float *out = NULL;

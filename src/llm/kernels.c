@@ -110,6 +110,89 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static float dot_f32_avx512
     return s;
 }
 
+/* Decoding whole rows to f32 (for batched products, where a row is
+ * decoded once and used for many tokens). */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void dequant_mxfp4_avx512(const uint8_t *row, float *out,
+                                                                                       size_t n)
+{
+    const __m512 lut = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f,
+                                      -2.0f, -3.0f, -4.0f, -6.0f);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    for (size_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = row + b * 17;
+        __m128i q = _mm_loadu_si128((const __m128i *)(blk + 1));
+        __m512 s = _mm512_set1_ps(e8m0_table[blk[0]]);
+        _mm512_storeu_ps(out + b * 32, _mm512_mul_ps(s, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_and_si128(q, m4)), lut)));
+        _mm512_storeu_ps(out + b * 32 + 16,
+                         _mm512_mul_ps(s, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m4)), lut)));
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void dequant_q8_0_avx512(const uint8_t *row, float *out,
+                                                                                      size_t n)
+{
+    for (size_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = row + b * 34;
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
+        __m512 d = _mm512_set1_ps(fp16_table[rd16(blk)]);
+        _mm512_storeu_ps(out + b * 32, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)))));
+        _mm512_storeu_ps(out + b * 32 + 16,
+                         _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)))));
+    }
+}
+
+/* Y[t][r] += dot(W[r], X[t]) for 4 rows x 4 tokens at a time: each weight
+ * vector loaded once serves four tokens and each activation vector four
+ * rows, so the loop is bound by FMAs, not loads. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void gemm_f32_avx512(const float *W, size_t ldw,
+                                                                                  uint32_t rows, const float *X,
+                                                                                  size_t ldx, uint32_t T, size_t n,
+                                                                                  float *Y, size_t ldy)
+{
+    uint32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = W + (size_t)r * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        uint32_t t = 0;
+        for (; t + 4 <= T; t += 4) {
+            const float *x0 = X + (size_t)t * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+                   a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            for (size_t k = 0; k < n; k += 16) {
+                __m512 v0 = _mm512_loadu_ps(x0 + k), v1 = _mm512_loadu_ps(x1 + k), v2 = _mm512_loadu_ps(x2 + k),
+                       v3 = _mm512_loadu_ps(x3 + k);
+                __m512 u = _mm512_loadu_ps(w0 + k);
+                a00 = _mm512_fmadd_ps(u, v0, a00); a01 = _mm512_fmadd_ps(u, v1, a01);
+                a02 = _mm512_fmadd_ps(u, v2, a02); a03 = _mm512_fmadd_ps(u, v3, a03);
+                u = _mm512_loadu_ps(w1 + k);
+                a10 = _mm512_fmadd_ps(u, v0, a10); a11 = _mm512_fmadd_ps(u, v1, a11);
+                a12 = _mm512_fmadd_ps(u, v2, a12); a13 = _mm512_fmadd_ps(u, v3, a13);
+                u = _mm512_loadu_ps(w2 + k);
+                a20 = _mm512_fmadd_ps(u, v0, a20); a21 = _mm512_fmadd_ps(u, v1, a21);
+                a22 = _mm512_fmadd_ps(u, v2, a22); a23 = _mm512_fmadd_ps(u, v3, a23);
+                u = _mm512_loadu_ps(w3 + k);
+                a30 = _mm512_fmadd_ps(u, v0, a30); a31 = _mm512_fmadd_ps(u, v1, a31);
+                a32 = _mm512_fmadd_ps(u, v2, a32); a33 = _mm512_fmadd_ps(u, v3, a33);
+            }
+            float *y0 = Y + (size_t)t * ldy + r, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
+            y0[0] += _mm512_reduce_add_ps(a00); y1[0] += _mm512_reduce_add_ps(a01);
+            y2[0] += _mm512_reduce_add_ps(a02); y3[0] += _mm512_reduce_add_ps(a03);
+            y0[1] += _mm512_reduce_add_ps(a10); y1[1] += _mm512_reduce_add_ps(a11);
+            y2[1] += _mm512_reduce_add_ps(a12); y3[1] += _mm512_reduce_add_ps(a13);
+            y0[2] += _mm512_reduce_add_ps(a20); y1[2] += _mm512_reduce_add_ps(a21);
+            y2[2] += _mm512_reduce_add_ps(a22); y3[2] += _mm512_reduce_add_ps(a23);
+            y0[3] += _mm512_reduce_add_ps(a30); y1[3] += _mm512_reduce_add_ps(a31);
+            y2[3] += _mm512_reduce_add_ps(a32); y3[3] += _mm512_reduce_add_ps(a33);
+        }
+        for (; t < T; t++)
+            for (uint32_t i = 0; i < 4; i++)
+                Y[(size_t)t * ldy + r + i] += dot_f32_avx512((const uint8_t *)(W + (size_t)(r + i) * ldw),
+                                                             X + (size_t)t * ldx, n);
+    }
+    for (; r < rows; r++)
+        for (uint32_t t = 0; t < T; t++)
+            Y[(size_t)t * ldy + r] += dot_f32_avx512((const uint8_t *)(W + (size_t)r * ldw), X + (size_t)t * ldx, n);
+}
+
 /* ---- AVX2 ---- */
 
 __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v)
@@ -164,6 +247,23 @@ __attribute__((target("avx2,fma"))) static float dot_q8_0_avx2(const uint8_t *ro
     }
     return hsum256(acc);
 }
+
+/* ---- portable batched product and row decoding ---- */
+
+static void gemm_f32_scalar(const float *W, size_t ldw, uint32_t rows, const float *X, size_t ldx, uint32_t T,
+                            size_t n, float *Y, size_t ldy)
+{
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t r = 0; r < rows; r++)
+            Y[(size_t)t * ldy + r] += q_dot_row(GGML_F32, (const uint8_t *)(W + (size_t)r * ldw), X + (size_t)t * ldx, n);
+}
+
+static void dequant_mxfp4_scalar(const uint8_t *r, float *o, size_t n) { q_dequant_row(GGML_MXFP4, r, o, n); }
+static void dequant_mxfp4o_scalar(const uint8_t *r, float *o, size_t n) { q_dequant_row(GGML_MXFP4_OLLAMA, r, o, n); }
+static void dequant_q8_0_scalar(const uint8_t *r, float *o, size_t n) { q_dequant_row(GGML_Q8_0, r, o, n); }
+static void dequant_f32(const uint8_t *r, float *o, size_t n) { memcpy(o, r, n * sizeof *o); }
+static void dequant_f16(const uint8_t *r, float *o, size_t n) { q_dequant_row(GGML_F16, r, o, n); }
+static void dequant_bf16(const uint8_t *r, float *o, size_t n) { q_dequant_row(GGML_BF16, r, o, n); }
 
 /* ---- dispatch ---- */
 
@@ -227,4 +327,23 @@ kern_dot_fn kern_dot_for(uint32_t type, kern_level l)
 kern_dot_fn kern_dot(uint32_t type)
 {
     return kern_dot_for(type, kern_init());
+}
+
+kern_dequant_fn kern_dequant(uint32_t type)
+{
+    kern_level l = kern_init();
+    switch (type) {
+    case GGML_MXFP4: return l == KERN_AVX512 ? dequant_mxfp4_avx512 : dequant_mxfp4_scalar;
+    case GGML_MXFP4_OLLAMA: return dequant_mxfp4o_scalar;
+    case GGML_Q8_0: return l == KERN_AVX512 ? dequant_q8_0_avx512 : dequant_q8_0_scalar;
+    case GGML_F32: return dequant_f32;
+    case GGML_F16: return dequant_f16;
+    case GGML_BF16: return dequant_bf16;
+    }
+    return NULL;
+}
+
+kern_gemm_fn kern_gemm(void)
+{
+    return kern_init() == KERN_AVX512 ? gemm_f32_avx512 : gemm_f32_scalar;
 }

@@ -23,4 +23,14 @@ kern_dot_fn kern_dot(uint32_t type);
 /* The dot product at an explicit level (tests compare levels). */
 kern_dot_fn kern_dot_for(uint32_t type, kern_level l);
 
+/* Decodes a row of n elements of one type to f32. */
+typedef void (*kern_dequant_fn)(const uint8_t *row, float *out, size_t n);
+kern_dequant_fn kern_dequant(uint32_t type);
+
+/* Batched product on decoded rows: Y[t*ldy + r] += sum_k W[r*ldw + k] *
+ * X[t*ldx + k] for r < rows, t < T, k < n (n a multiple of 16). */
+typedef void (*kern_gemm_fn)(const float *W, size_t ldw, uint32_t rows, const float *X, size_t ldx, uint32_t T,
+                             size_t n, float *Y, size_t ldy);
+kern_gemm_fn kern_gemm(void);
+
 #endif

@@ -23,6 +23,14 @@ struct relief_llm_ctx {
     float *scores, *gate, *up, *y, *acc;   /* one slice per thread */
     float *rope_cos, *rope_sin;
     float *logits;          /* last logits (generation) */
+    /* Batched prompt evaluation, LLM_MAX_BATCH rows each. */
+    float *bx, *bxn, *bq, *bk, *bv, *batt, *by, *bacc, *brouter, *bgather, *bgate, *bup;
+    uint32_t *btop;         /* [batch][n_expert_used] */
+    float *bw;              /* [batch][n_expert_used] routing weights */
+    uint32_t *elist;        /* [n_expert][batch] tokens routed to each expert */
+    uint32_t *ecount;       /* [n_expert] */
+    float *wtile;           /* per thread: 4 decoded weight rows */
+    float *bscores;         /* per thread: attention scores */
     int32_t *recent;        /* generated/prompt tokens for the repetition penalty */
 };
 
