@@ -183,10 +183,22 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void gemm_f32_avx512
             y0[3] += _mm512_reduce_add_ps(a30); y1[3] += _mm512_reduce_add_ps(a31);
             y2[3] += _mm512_reduce_add_ps(a32); y3[3] += _mm512_reduce_add_ps(a33);
         }
-        for (; t < T; t++)
-            for (uint32_t i = 0; i < 4; i++)
-                Y[(size_t)t * ldy + r + i] += dot_f32_avx512((const uint8_t *)(W + (size_t)(r + i) * ldw),
-                                                             X + (size_t)t * ldx, n);
+        for (; t < T; t++) { /* leftover tokens: 4 rows x 1 token */
+            const float *x0 = X + (size_t)t * ldx;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t k = 0; k < n; k += 16) {
+                __m512 v = _mm512_loadu_ps(x0 + k);
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + k), v, a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + k), v, a1);
+                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + k), v, a2);
+                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + k), v, a3);
+            }
+            float *y = Y + (size_t)t * ldy + r;
+            y[0] += _mm512_reduce_add_ps(a0);
+            y[1] += _mm512_reduce_add_ps(a1);
+            y[2] += _mm512_reduce_add_ps(a2);
+            y[3] += _mm512_reduce_add_ps(a3);
+        }
     }
     for (; r < rows; r++)
         for (uint32_t t = 0; t < T; t++)
