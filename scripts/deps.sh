@@ -3,7 +3,7 @@
 # is missing (nothing is installed or upgraded when all are present).
 # usage: scripts/deps.sh [build|test]
 set -eu
-pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-dev libmicrohttpd-dev"
+pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-dev libmicrohttpd-dev libcurl4-openssl-dev"
 if [ "${1:-build}" = test ]; then
   pkgs="$pkgs python3 python3-jsonschema valgrind chromium"
 fi

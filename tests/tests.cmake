@@ -50,3 +50,9 @@ add_test(NAME ollama_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_ollama.sh 
 add_executable(test_hybrid tests/test_hybrid.c)
 target_link_libraries(test_hybrid PRIVATE reliefhybrid)
 add_test(NAME hybrid COMMAND test_hybrid ${RELIEF_SHARED}/oracle/tiny/tiny-q.gguf)
+
+add_executable(test_remote tests/test_remote.c)
+target_include_directories(test_remote PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_remote PRIVATE reliefhybrid PkgConfig::JANSSON pthread)
+add_test(NAME remote COMMAND test_remote ${CMAKE_SOURCE_DIR}/tests/mock_openai.py)
+set_tests_properties(remote PROPERTIES TIMEOUT 120)

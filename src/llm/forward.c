@@ -237,16 +237,15 @@ static void attention_heads_at(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint
     if (ly->sliding && pos + 1 > h->sliding_window)
         first = pos + 1 - h->sliding_window; /* keys j with pos - W < j <= pos */
     float scale = 1.0f / sqrtf((float)d);
+    kern_vdot_fn vdot = kern_vdot();
+    kern_vaxpy_fn vaxpy = kern_vaxpy();
     for (uint32_t hd = h0; hd < h1; hd++) {
         const float *q = qbase + (size_t)hd * d;
         uint32_t g = hd / G;
         float mx = ly->sinks[hd];
         for (uint32_t j = first; j <= pos; j++) {
             const float *k = c->k[l] + (size_t)(j % cap) * kvd + (size_t)g * d;
-            float s = 0;
-            for (uint32_t i = 0; i < d; i++)
-                s += q[i] * k[i];
-            s *= scale;
+            float s = vdot(q, k, d) * scale;
             scores[j - first] = s;
             if (s > mx)
                 mx = s;
@@ -261,9 +260,7 @@ static void attention_heads_at(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint
         memset(o, 0, d * sizeof *o);
         for (uint32_t j = first; j <= pos; j++) {
             const float *v = c->v[l] + (size_t)(j % cap) * kvd + (size_t)g * d;
-            float w = scores[j - first] / z;
-            for (uint32_t i = 0; i < d; i++)
-                o[i] += w * v[i];
+            vaxpy(o, scores[j - first] / z, v, d);
         }
     }
 }

@@ -359,3 +359,51 @@ kern_gemm_fn kern_gemm(void)
 {
     return kern_init() == KERN_AVX512 ? gemm_f32_avx512 : gemm_f32_scalar;
 }
+
+/* ---- small f32 vector operations (attention) ---- */
+
+__attribute__((target("avx512f"))) static float vdot_avx512(const float *a, const float *b, size_t n)
+{
+    __m512 acc = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    float s = _mm512_reduce_add_ps(acc);
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx512f"))) static void vaxpy_avx512(float *y, float a, const float *x, size_t n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static float vdot_scalar(const float *a, const float *b, size_t n)
+{
+    float s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static void vaxpy_scalar(float *y, float a, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+kern_vdot_fn kern_vdot(void)
+{
+    return kern_init() == KERN_AVX512 ? vdot_avx512 : vdot_scalar;
+}
+
+kern_vaxpy_fn kern_vaxpy(void)
+{
+    return kern_init() == KERN_AVX512 ? vaxpy_avx512 : vaxpy_scalar;
+}

@@ -33,4 +33,10 @@ typedef void (*kern_gemm_fn)(const float *W, size_t ldw, uint32_t rows, const fl
                              size_t n, float *Y, size_t ldy);
 kern_gemm_fn kern_gemm(void);
 
+/* f32 vector dot product and y += a*x, for attention over the KV cache. */
+typedef float (*kern_vdot_fn)(const float *a, const float *b, size_t n);
+typedef void (*kern_vaxpy_fn)(float *y, float a, const float *x, size_t n);
+kern_vdot_fn kern_vdot(void);
+kern_vaxpy_fn kern_vaxpy(void);
+
 #endif
