@@ -200,6 +200,63 @@ static void test_limits(void)
     relief_model_free(m);
 }
 
+/* Thread counts that split experts evenly (1, 2, 4) and that do not (3)
+ * take different paths; batched and token-by-token prompts too. All must
+ * agree with each other to float rounding. */
+static void test_threads_and_batching(void)
+{
+    relief_model *m = load("tiny-q.gguf");
+    if (!m)
+        return;
+    size_t V = relief_model_vocab(m), n = 40;
+    int32_t ids[40];
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int32_t)((i * 37 + 11) % 1000);
+    float *ref = malloc(n * V * sizeof(float)), *out = malloc(n * V * sizeof(float));
+    char err[256];
+    relief_llm_ctx *c = relief_llm_ctx_new(m, 64, 1, err, sizeof err);
+    for (size_t i = 0; i < n; i++) /* token by token, one thread: the reference */
+        relief_llm_eval(c, ids + i, 1, ref + i * V, false, NULL);
+    relief_llm_ctx_free(c);
+    const uint32_t threads[] = {1, 2, 3, 4};
+    for (size_t k = 0; k < 4; k++) {
+        c = relief_llm_ctx_new(m, 64, threads[k], err, sizeof err);
+        CHECK(c && relief_llm_eval(c, ids, n, out, true, NULL) == RELIEF_LLM_OK);
+        double worst = 0;
+        for (size_t i = 0; i < n * V; i++)
+            worst = fmax(worst, fabs((double)out[i] - ref[i]));
+        CHECK_MSG(worst < 1e-4, "%u threads, batched: max abs diff %g", threads[k], worst);
+        relief_llm_ctx_reset(c);
+        for (size_t i = 0; i < n; i++)
+            relief_llm_eval(c, ids + i, 1, out + i * V, false, NULL);
+        worst = 0;
+        for (size_t i = 0; i < n * V; i++)
+            worst = fmax(worst, fabs((double)out[i] - ref[i]));
+        CHECK_MSG(worst < 1e-4, "%u threads, decode: max abs diff %g", threads[k], worst);
+        relief_llm_ctx_free(c);
+    }
+    /* Long prompt: the sliding layers' ring buffers wrap inside a batch
+     * and across batches; batched and token-by-token must still agree. */
+    size_t L = 1300;
+    int32_t *lids = malloc(L * sizeof *lids);
+    for (size_t i = 0; i < L; i++)
+        lids[i] = (int32_t)((i * 7919 + 3) % 1000);
+    c = relief_llm_ctx_new(m, 2048, 2, err, sizeof err);
+    CHECK(c && relief_llm_eval(c, lids, L, out, false, NULL) == RELIEF_LLM_OK);
+    relief_llm_ctx_reset(c);
+    for (size_t i = 0; i < L; i++)
+        relief_llm_eval(c, lids + i, 1, ref, false, NULL);
+    double worst = 0;
+    for (size_t i = 0; i < V; i++)
+        worst = fmax(worst, fabs((double)out[i] - ref[i]));
+    CHECK_MSG(worst < 1e-4, "long prompt batched vs decode: %g", worst);
+    relief_llm_ctx_free(c);
+    free(lids);
+    free(ref);
+    free(out);
+    relief_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -231,5 +288,6 @@ int main(int argc, char **argv)
     free(manifest);
     CHECK(cases == 12);
     test_limits();
+    test_threads_and_batching();
     return check_summary("test_llm");
 }
