@@ -10,11 +10,13 @@
 
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define SPIN_ITERS 200000
+#define SPIN_PAUSES 4000
 
 struct relief_pool {
     int n;                        /* threads including the caller */
@@ -46,7 +48,12 @@ static void *worker(void *a_)
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&p->stop, memory_order_relaxed)) {
             if (++spins < SPIN_ITERS) {
-                _mm_pause();
+                /* With more threads than free cores, pure spinning starves
+                 * the thread that holds the work: yield after a while. */
+                if (spins > SPIN_PAUSES)
+                    sched_yield();
+                else
+                    _mm_pause();
                 continue;
             }
             pthread_mutex_lock(&p->mu);
@@ -115,8 +122,12 @@ void pool_run(relief_pool *p, pool_fn fn, void *arg)
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        _mm_pause();
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins > SPIN_PAUSES)
+            sched_yield();
+        else
+            _mm_pause();
+    }
 }
 
 void pool_free(relief_pool *p)
