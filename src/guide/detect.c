@@ -115,7 +115,7 @@ static void mark_phrases(const kb_phrase *list, size_t n, const token_list *t, u
         const char *w = tok_str(t, i);
         for (size_t k = 0; k < n; k++) {
             const kb_phrase *p = &list[k];
-            if (!word_eq(w, p->words[0], p->prefix[0]))
+            if (w[0] != p->words[0][0] || !word_eq(w, p->words[0], p->prefix[0]))
                 continue;
             size_t end = p->n_words == 1 ? i + 1 : match_rest(p, t, i);
             if (!end)

@@ -6,6 +6,7 @@
 
 #include <utf8proc.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,6 +377,20 @@ static void jw_str(sbuf *b, const char *s, size_t n)
     size_t run = 0; /* bytes [i - run, i) need no escaping */
     size_t i = 0;
     while (i < n) {
+        /* Eight plain bytes at a time: no control byte, quote, backslash or
+         * non-ASCII byte among them (SWAR tests on a 64-bit word). */
+        if (i + 8 <= n) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+            uint64_t special = ((x - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs;
+            if (!special) {
+                run += 8;
+                i += 8;
+                continue;
+            }
+        }
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             run++;
