@@ -56,3 +56,14 @@ target_include_directories(test_remote PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_remote PRIVATE reliefhybrid PkgConfig::JANSSON pthread)
 add_test(NAME remote COMMAND test_remote ${CMAKE_SOURCE_DIR}/tests/mock_openai.py)
 set_tests_properties(remote PROPERTIES TIMEOUT 120)
+
+# relief serve: every endpoint over HTTP (plan-only, then with the tiny model
+# and a second server using the first as its remote backend), and the web
+# page in headless Chromium (skipped when Chromium is missing).
+add_test(NAME serve COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_serve.py $<TARGET_FILE:relief> ${RELIEF_SHARED})
+add_test(NAME browser COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_browser.sh $<TARGET_FILE:relief> ${CMAKE_BINARY_DIR})
+set_tests_properties(browser PROPERTIES SKIP_RETURN_CODE 77)
+if(RELIEF_SANITIZE)
+  # Sanitizers slow everything several-fold: latency bounds are reported, not asserted.
+  set_tests_properties(serve PROPERTIES ENVIRONMENT "RELIEF_SERVE_NO_TIMING=1")
+endif()

@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 #include "relief/hybrid.h"
+#include "serve/server.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ static void usage(FILE *f)
           "       relief model-info FILE.gguf     model architecture, hyper-parameters, tensor types\n"
           "       relief chat --model FILE.gguf [--reasoning low|medium|high] [--max-tokens N] [--temperature T]\n"
           "                   [--deadline SECONDS] [--threads N] [--show-analysis] \"message\"\n"
+          "       relief serve [--port N] [--bind ADDR] [--model FILE | --backend URL] [--token T] ...\n"
+          "                                       HTTP API and web page (relief serve --help)\n"
           "       relief bench --model FILE [-t THREADS] [-p N] [-n N] [-r REPS] | relief bench --membw\n"
           "       relief tokenize --model FILE [--special] < text    token ids on one line\n"
           "       relief logits --model FILE --tokens-file IDS --out OUT.f32   raw float32 logits\n"
@@ -243,6 +246,8 @@ int main(int argc, char **argv)
             return cli_chat(argc - 2, argv + 2);
         if (!strcmp(argv[1], "bench"))
             return cli_bench(argc - 2, argv + 2);
+        if (!strcmp(argv[1], "serve"))
+            return relief_serve_main(argc - 2, argv + 2);
     }
     options o = {.fmt = RELIEF_FMT_TEXT, .days = 3};
     const char *command = NULL;

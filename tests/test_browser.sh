@@ -1,0 +1,72 @@
+#!/bin/sh
+# Loads the web page of `relief serve` in headless Chromium: the page
+# auto-submits a report (/?report=...&autosubmit=1), reads the streamed
+# guidance, and the test asserts that the plan was drawn in the DOM. A
+# phone-sized screenshot is kept as OUTDIR/browser-screenshot.png.
+# Chromium comes from Debian (scripts/deps.sh test); exits 77 (skipped)
+# when it cannot be found or installed.
+# usage: test_browser.sh RELIEF_BINARY OUTDIR
+set -u
+relief=$1
+outdir=$2
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || true
+  fi
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "SKIP: chromium is not installed (sh scripts/deps.sh test)"
+  exit 77
+fi
+
+tmp=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+"$relief" serve --port 0 >"$tmp/out" 2>"$tmp/err" &
+server_pid=$!
+i=0
+while ! grep -q "listening on" "$tmp/out" 2>/dev/null; do
+  i=$((i + 1))
+  [ $i -gt 100 ] && fail "the server did not start: $(cat "$tmp/err")"
+  sleep 0.1
+done
+base=$(sed -n 's/^relief serve: listening on //p' "$tmp/out")
+report="Flash%20flood%20in%20Riverside%2C%20200%20families%2C%20the%20levee%20may%20fail%20within%202%20hours.%20Nursing%20home%20with%2040%20elderly%20residents."
+url="$base/?report=$report&autosubmit=1"
+
+chrome() {
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage \
+    --user-data-dir="$(mktemp -d "$tmp/profile.XXXXXX")" --window-size=412,1600 --virtual-time-budget=10000 "$@" \
+    2>>"$tmp/chrome.err"
+}
+
+chrome --dump-dom "$url" >"$tmp/dom.html" || fail "chromium --dump-dom failed: $(tail -5 "$tmp/chrome.err")"
+dom="$tmp/dom.html"
+grep -q 'data-state="done"' "$dom" || fail "the page did not finish (state: $(grep -o 'data-state="[a-z]*"' "$dom"))"
+grep -q '<section id="plan" aria-labelledby="plan-h">' "$dom" || fail "the plan section is still hidden"
+grep -q 'data-phase="immediate"' "$dom" || fail "no 'First 30 minutes' phase in the DOM"
+grep -q 'class="step p1"' "$dom" || fail "no priority-1 step in the DOM"
+grep -q 'Source: ' "$dom" || fail "steps carry no source"
+grep -q '<strong>Flood</strong>' "$dom" || fail "the flood hazard is not shown"
+grep -q 'confidence [0-9]*%' "$dom" || fail "hazard confidence is not shown"
+grep -q '<dt>People affected</dt><dd>1,000' "$dom" || fail "key facts are not shown"
+grep -q 'Drinking water\|water' "$dom" || fail "the needs table is empty"
+[ "$(grep -o '<tr><th scope="row">' "$dom" | wc -l)" -ge 3 ] || fail "the needs table has fewer than 3 rows"
+grep -q 'Plan ready in' "$dom" || fail "no status line"
+
+mkdir -p "$outdir"
+shot="$outdir/browser-screenshot.png"
+rm -f "$shot"
+chrome --screenshot="$shot" "$url" >/dev/null || fail "chromium --screenshot failed"
+[ -s "$shot" ] || fail "no screenshot written"
+echo "browser: plan rendered; screenshot $shot ($(wc -c <"$shot") bytes)"
