@@ -203,6 +203,10 @@ static void test_extract_people(void)
     relief_plan *p = plan_for("Flood in Riverside, 3,000 residents");
     CHECK(span_is(p, p->facts.people.span, "3,000 residents"));
     relief_plan_free(p);
+    /* The largest count wins and keeps its provenance. */
+    p = plan_for("Flash flood, 200 families displaced. Nursing home with 40 elderly residents.");
+    CHECK(p->facts.people.known && p->facts.people.value == 1000 && p->facts.people_from_households);
+    relief_plan_free(p);
 }
 
 static void test_extract_casualties(void)

@@ -403,7 +403,8 @@ static void extract_number(xctx *x, size_t i)
                 return;
             }
             set_qty(&x->f->people, v, span_of(x, i, e), true);
-            x->f->people_from_households = false;
+            if (x->f->people.span.start == t->tok[i].start)
+                x->f->people_from_households = false; /* this mention won */
             return;
         }
         if ((e = class_at(x, k, LX_RESOURCE))) {
