@@ -67,3 +67,5 @@ if(RELIEF_SANITIZE)
   # Sanitizers slow everything several-fold: latency bounds are reported, not asserted.
   set_tests_properties(serve PROPERTIES ENVIRONMENT "RELIEF_SERVE_NO_TIMING=1")
 endif()
+
+add_test(NAME model20b_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_model20b.sh $<TARGET_FILE:relief> $<TARGET_FILE:relief-mkmodel> ${RELIEF_SHARED}/oracle/o200k_harmony.vocab.gguf)
