@@ -255,6 +255,11 @@ static void test_extract_places(void)
         }
     CHECK(coords);
     CHECK(has_location(p, RELIEF_LOC_PLACE, "Manila Bay"));
+    relief_plan_free(p);
+    p = plan_for("Earthquake near the coast of Valparaiso, buildings down on Calle Prat and Rue de la Paix");
+    CHECK(has_location(p, RELIEF_LOC_PLACE, "Valparaiso"));
+    CHECK(has_location(p, RELIEF_LOC_ADDRESS, "Calle Prat"));
+    CHECK(has_location(p, RELIEF_LOC_ADDRESS, "Rue de la Paix"));
     CHECK(p->facts.coastal.present);
     relief_plan_free(p);
 }

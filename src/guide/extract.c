@@ -467,8 +467,16 @@ static size_t capital_run(const xctx *x, size_t i)
         if (t->tok[j].capital && !is_month_or_day(W(x, j)) && !(j > i && t->tok[j].sep && t->tok[j].sep != '-' &&
                                                                  t->tok[j].sep != '\'' && t->tok[j].sep != '.')) {
             j++;
-        } else if (j > i && is_connector(W(x, j)) && j + 1 < t->n && t->tok[j + 1].capital) {
-            j++;
+        } else if (j > i && is_connector(W(x, j))) {
+            /* "San Juan de Dios", "Rue de la Paix": connectors count only
+             * when a capitalised word follows them. */
+            size_t k = j;
+            while (k < t->n && k < j + 3 && is_connector(W(x, k)) && t->tok[k].sentence == t->tok[i].sentence)
+                k++;
+            if (k < t->n && k > j && t->tok[k].capital && t->tok[k].sentence == t->tok[i].sentence)
+                j = k;
+            else
+                break;
         } else {
             break;
         }
@@ -512,6 +520,20 @@ static void extract_places(xctx *x)
                 if (fabs(lat) <= 90 && fabs(lon) <= 180)
                     add_location(x, RELIEF_LOC_COORDS, i, i + 4, lat, lon);
             }
+        }
+        /* Street word first (Spanish, French): "Calle Prat", "Rue de la Paix". */
+        if (se && t->tok[i].capital && se < t->n && t->tok[se].sentence == t->tok[i].sentence && !t->tok[se].sep) {
+            size_t ce = capital_run(x, se);
+            if (ce)
+                add_location(x, RELIEF_LOC_ADDRESS, i, ce, 0, 0);
+        }
+        /* "the coast of Valparaiso", "city of Lima", "provincia de Bohol". */
+        if (i > 0 && (!strcmp(W(x, i), "of") || !strcmp(W(x, i), "de") || !strcmp(W(x, i), "du")) &&
+            class_at(x, i - 1, LX_PLACE_NOUN) == i && i + 1 < t->n && !t->tok[i + 1].sep &&
+            t->tok[i + 1].sentence == t->tok[i].sentence) {
+            size_t ce = capital_run(x, i + 1);
+            if (ce)
+                add_location(x, RELIEF_LOC_PLACE, i + 1, ce, 0, 0);
         }
         /* Preposition + capitalised place: "in Riverside", "near San Marcos". */
         size_t pe = class_at(x, i, LX_LOC_PREP);

@@ -128,6 +128,7 @@ typedef enum {
     LX_UNIT_MIN, LX_UNIT_HOUR, LX_UNIT_DAY,
     LX_LOC_PREP,      /* in, at, near, en, a, pres de ... */
     LX_STREET,        /* street, st, avenue, calle, rue ... */
+    LX_PLACE_NOUN,    /* coast, city, province ... ("the coast of X") */
     LX_COUNT
 } lex_class;
 
@@ -161,6 +162,14 @@ struct relief_kb {
     size_t n_needs;
     double household_size;
 };
+
+/* The embedded kb with the file at kb-relative PATH ("hazards/flood.kb",
+ * "detect.kb") read from len bytes of data instead: one file parsed from
+ * memory through exactly the validation a kb file gets (fuzz/fuzz_kb.c and
+ * tests use it). A PATH that names no embedded file changes nothing.
+ * Returns NULL and sets *err (malloc'd, caller frees) like
+ * relief_kb_load_embedded, with messages naming "kb/PATH" and the line. */
+relief_kb *kb_load_embedded_with(const char *path, const char *data, size_t len, char **err);
 
 /* Finds the bucket for key, or NULL. */
 const kb_bucket *kb_index_find(const kb_index *ix, const char *key);
