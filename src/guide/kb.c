@@ -573,7 +573,7 @@ static const char *const lex_names[LX_COUNT] = {
     "power", "water", "roads", "bridges", "comms", "hospital",
     "damage", "out", "coastal", "night", "people", "household",
     "injured", "dead", "missing", "trapped", "resource", "have",
-    "time_before", "ago", "unit_min", "unit_hour", "unit_day", "loc_prep", "street"};
+    "time_before", "ago", "unit_min", "unit_hour", "unit_day", "loc_prep", "street", "place_noun"};
 
 int lex_class_from_name(const char *name)
 {
@@ -1056,7 +1056,14 @@ static int classify_path(const char *rel, char *id, size_t cap)
     return kind;
 }
 
-static int load_embedded_into(loader *L, bool skip_detect_needs)
+/* One embedded file read from other bytes instead (kb_load_embedded_with). */
+typedef struct {
+    const char *path;
+    const char *data;
+    size_t len;
+} kb_override;
+
+static int load_embedded_into(loader *L, bool skip_detect_needs, const kb_override *ov)
 {
     for (size_t i = 0; i < relief_kb_n_files; i++) {
         char id[64], name[300];
@@ -1069,8 +1076,13 @@ static int load_embedded_into(loader *L, bool skip_detect_needs)
                                   (kind == FILE_EXTRACT && L->have_extract)))
             continue;
         snprintf(name, sizeof name, "kb/%s", relief_kb_files[i].path);
-        if (load_text(L, name, (const char *)relief_kb_files[i].data, relief_kb_files[i].len, kind,
-                      kind == FILE_HAZARD ? id : NULL) < 0)
+        const char *data = (const char *)relief_kb_files[i].data;
+        size_t len = relief_kb_files[i].len;
+        if (ov && !strcmp(ov->path, relief_kb_files[i].path)) {
+            data = ov->data;
+            len = ov->len;
+        }
+        if (load_text(L, name, data, len, kind, kind == FILE_HAZARD ? id : NULL) < 0)
             return -1;
     }
     return 0;
@@ -1078,6 +1090,12 @@ static int load_embedded_into(loader *L, bool skip_detect_needs)
 
 relief_kb *relief_kb_load_embedded(char **err)
 {
+    return kb_load_embedded_with(NULL, NULL, 0, err);
+}
+
+relief_kb *kb_load_embedded_with(const char *path, const char *data, size_t len, char **err)
+{
+    kb_override ov = {path, data, len};
     *err = NULL;
     relief_kb *kb = kb_new();
     if (!kb) {
@@ -1086,7 +1104,7 @@ relief_kb *relief_kb_load_embedded(char **err)
     }
     loader L;
     loader_init(&L, kb);
-    if (load_embedded_into(&L, false) < 0 || finish(&L) < 0) {
+    if (load_embedded_into(&L, false, path ? &ov : NULL) < 0 || finish(&L) < 0) {
         loader_discard(&L);
         *err = L.err ? L.err : strdup("out of memory");
         relief_kb_free(kb);
@@ -1220,7 +1238,7 @@ relief_kb *relief_kb_load_dir(const char *dir, char **err)
     if (rc == 0)
         rc = load_optional(&L, dir, "extract.kb", FILE_EXTRACT);
     if (rc == 0)
-        rc = load_embedded_into(&L, true);
+        rc = load_embedded_into(&L, true, NULL);
     if (rc == 0)
         rc = finish(&L);
     loader_discard(&L);
