@@ -523,7 +523,10 @@ static void extract_places(xctx *x)
         }
         /* Street word first (Spanish, French): "Calle Prat", "Rue de la Paix". */
         if (se && t->tok[i].capital && se < t->n && t->tok[se].sentence == t->tok[i].sentence && !t->tok[se].sep) {
-            size_t ce = capital_run(x, se);
+            size_t k = se;
+            while (k < t->n && k < se + 3 && is_connector(W(x, k)))
+                k++;
+            size_t ce = k < t->n && t->tok[k].sentence == t->tok[i].sentence ? capital_run(x, k) : 0;
             if (ce)
                 add_location(x, RELIEF_LOC_ADDRESS, i, ce, 0, 0);
         }
