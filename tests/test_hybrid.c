@@ -158,10 +158,16 @@ int main(int argc, char **argv)
     stat(cf, &st2);
     CHECK(st2.st_mtime >= st1.st_mtime && (st2.st_mtime != st1.st_mtime || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec));
 
-    /* Deadline: a 50 ms budget ends the response within 100 ms of it. */
+    /* Deadline: a 50 ms budget ends the response within 100 ms of it.
+     * Under the sanitizers (RELIEF_TEST_NO_TIMING=1, set by tests.cmake in
+     * build-asan) one layer of a prompt batch can take longer than the
+     * 100 ms of slack, so the time is reported, not asserted. */
     respond(h, 0.05, &t, &res);
     double total = relief_llm_now() - t.t0;
-    CHECK_MSG(total <= 0.05 + 0.1, "response took %.1f ms for a 50 ms deadline", total * 1e3);
+    if (getenv("RELIEF_TEST_NO_TIMING"))
+        printf("response took %.1f ms for a 50 ms deadline (not asserted under sanitizers)\n", total * 1e3);
+    else
+        CHECK_MSG(total <= 0.05 + 0.1, "response took %.1f ms for a 50 ms deadline", total * 1e3);
     CHECK(res.plan != NULL);
     relief_hybrid_result_free(&res);
     relief_hybrid_free(h);

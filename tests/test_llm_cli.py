@@ -22,28 +22,31 @@ with tempfile.TemporaryDirectory() as tmp:
         if line.startswith("#") or not line.strip():
             continue
         model, adapter, prompt, ref, n_tok, n_vocab, greedy, tol = line.split()
-        if adapter != "-":
-            continue
-        out = os.path.join(tmp, "out.f32")
-        r = subprocess.run([relief, "logits", "--model", os.path.join(tiny, model), "--tokens-file",
-                            os.path.join(tiny, prompt), "--out", out], capture_output=True, text=True)
-        check(r.returncode == 0, f"relief logits {model} {prompt}: {r.stderr.strip()}")
-        if r.returncode:
-            continue
-        got, want = array.array("f"), array.array("f")
-        got.frombytes(open(out, "rb").read())
-        want.frombytes(open(os.path.join(tiny, ref), "rb").read())
-        n_tok, n_vocab = int(n_tok), int(n_vocab)
-        check(len(got) == n_tok * n_vocab, f"{model} {prompt}: {len(got)} floats, want {n_tok * n_vocab}")
-        worst = 0.0
-        for i in range(n_tok):
-            row_w = want[i * n_vocab:(i + 1) * n_vocab]
-            row_g = got[i * n_vocab:(i + 1) * n_vocab]
-            mean = sum(row_w) / n_vocab
-            sd = math.sqrt(sum((v - mean) ** 2 for v in row_w) / n_vocab)
-            worst = max(worst, max(abs(a - b) for a, b in zip(row_g, row_w)) / sd)
-        check(worst <= float(tol), f"{model} {prompt}: rel err {worst:.3g} > {tol}")
-        print(f"logits {model} {prompt}: rel err {worst:.2e}")
+        # Adapter cases: the GGUF adapter as listed, and on p40 also the PEFT form.
+        loras = [[]] if adapter == "-" else [["--lora", os.path.join(tiny, adapter)]]
+        if adapter != "-" and "p40" in prompt:
+            loras.append(["--lora", os.path.join(tiny, "lora-qkvo-peft") + ":1"])
+        for lora in loras:
+            out = os.path.join(tmp, "out.f32")
+            r = subprocess.run([relief, "logits", "--model", os.path.join(tiny, model)] + lora + ["--tokens-file",
+                                os.path.join(tiny, prompt), "--out", out], capture_output=True, text=True)
+            check(r.returncode == 0, f"relief logits {model} {lora} {prompt}: {r.stderr.strip()}")
+            if r.returncode:
+                continue
+            got, want = array.array("f"), array.array("f")
+            got.frombytes(open(out, "rb").read())
+            want.frombytes(open(os.path.join(tiny, ref), "rb").read())
+            n_tok, n_vocab = int(n_tok), int(n_vocab)
+            check(len(got) == n_tok * n_vocab, f"{model} {prompt}: {len(got)} floats, want {n_tok * n_vocab}")
+            worst = 0.0
+            for i in range(n_tok):
+                row_w = want[i * n_vocab:(i + 1) * n_vocab]
+                row_g = got[i * n_vocab:(i + 1) * n_vocab]
+                mean = sum(row_w) / n_vocab
+                sd = math.sqrt(sum((v - mean) ** 2 for v in row_w) / n_vocab)
+                worst = max(worst, max(abs(a - b) for a, b in zip(row_g, row_w)) / sd)
+            check(worst <= float(tol), f"{model} {prompt}: rel err {worst:.3g} > {tol}")
+            print(f"logits {model} {' '.join(lora)} {prompt}: rel err {worst:.2e}")
 
     vocab = os.path.join(shared, "oracle", "o200k_harmony.vocab.gguf")
     def cases(name, step):

@@ -47,6 +47,8 @@ typedef struct {
     unsigned long long seed;
     int max_parallel;           /* BUILTIN: concurrent generations (contexts); 0: 1 */
     bool quiet;                 /* no progress bar while loading */
+    const char *lora;           /* BUILTIN: LoRA adapters, "FILE_OR_DIR[:SCALE]" comma-separated (applied in
+                                   order to every context; see relief_lora_load); NULL or "": none */
 } relief_hybrid_config;
 
 typedef struct relief_hybrid relief_hybrid;

@@ -89,6 +89,60 @@ void relief_llm_ctx_reset(relief_llm_ctx *c);
 /* Number of positions cached. */
 uint32_t relief_llm_ctx_pos(const relief_llm_ctx *c);
 
+/* ---- LoRA adapters ----
+ *
+ * An adapter adds scale * B (A x) after the attention projections q, k, v
+ * and o (after their biases) at run time; the base weights stay memory-
+ * mapped and untouched. scale = alpha / r (alpha / sqrt(r) with rsLoRA)
+ * times the multiplier given at load; a GGUF adapter without
+ * adapter.lora.alpha (or with 0) uses the multiplier alone, as llama.cpp
+ * does.
+ *
+ * path may be:
+ *  - a PEFT directory: adapter_config.json + adapter_model.safetensors;
+ *  - a PEFT .safetensors file (its adapter_config.json in the same directory);
+ *  - a llama.cpp GGUF adapter (general.type = adapter, adapter.type = lora,
+ *    tensors blk.N.attn_{q,k,v,output}.weight.lora_{a,b}).
+ * Supported: the attention projections of any layers, rank per projection
+ * (PEFT rank_pattern / alpha_pattern with literal module names), rsLoRA,
+ * weights F32, F16, BF16 (GGUF also Q8_0). Refused with an error: MLP /
+ * expert / router / embedding / lm_head targets (including PEFT
+ * target_parameters), DoRA, LoRA biases, modules_to_save, trainable tokens,
+ * fan_in_fan_out, other PEFT types, regex patterns, another architecture,
+ * shapes that do not fit the model, rank 0, other dtypes, unknown tensors,
+ * malformed files. The adapter's weights are copied (as f32) at load; the
+ * file is closed before returning.
+ *
+ * Returns NULL and writes a message naming the file and the problem to err
+ * (cap bytes); the model is not modified either way. An adapter is
+ * immutable, may be shared by any number of contexts (on any threads), and
+ * must outlive every context it is attached to. Free with relief_lora_free. */
+typedef struct relief_lora relief_lora;
+relief_lora *relief_lora_load(const relief_model *m, const char *path, float multiplier, char *err, size_t cap);
+void relief_lora_free(relief_lora *l);
+float relief_lora_multiplier(const relief_lora *l);
+/* A 64-bit hash of the adapter's effective content (every A, B and scale;
+ * the same for the PEFT and GGUF forms of one adapter): caches of KV state
+ * computed with adapters must be keyed by it. Never 0. */
+uint64_t relief_lora_fingerprint(const relief_lora *l);
+/* One line such as "peft LoRA: 96 projections (qkvo), rank 16, multiplier 1". */
+void relief_lora_describe(const relief_lora *l, char *buf, size_t cap);
+/* Splits "PATH[:SCALE]" (SCALE a number; default 1) into path (cap bytes)
+ * and *multiplier. A suffix after the last ':' that is not a number is part
+ * of the path. Returns 0, or -1 when the path is empty or too long. */
+int relief_lora_parse_spec(const char *spec, char *path, size_t cap, float *multiplier);
+
+/* Attaches an adapter to a context (after any attached before: several
+ * stack, each with its own multiplier). The context is reset (its cached
+ * positions were computed without the adapter). An adapter with multiplier 0
+ * is accepted and contributes nothing (logits bit-identical to the base).
+ * Returns 0, or -1 with a message (adapter loaded for a model of another
+ * shape, out of memory) and the attached adapters unchanged. The context
+ * does not own the adapter. */
+int relief_llm_ctx_add_lora(relief_llm_ctx *c, const relief_lora *l, char *err, size_t cap);
+/* Detaches every adapter (and resets the context). */
+void relief_llm_ctx_clear_loras(relief_llm_ctx *c);
+
 /* Evaluates n tokens continuing the cache. When logits is not NULL it
  * receives the logits of every position (all_logits, n x vocab floats) or
  * of the last one only (vocab floats). On DEADLINE/CANCELLED the cache

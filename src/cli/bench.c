@@ -1,9 +1,13 @@
 /*
  * bench.c - `relief bench`: engine speed in the style of llama-bench.
  *   relief bench --model FILE [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS]
+ *                [--lora FILE_OR_DIR[:SCALE]]...
  *   relief bench --membw [-t THREADS]
  * Prints prompt and decode tokens/s (mean +- stdev over reps) and, last,
- * one JSON line; --membw prints the machine's read bandwidth so decode speed
+ * one JSON line. With --lora every rep runs twice in the same context,
+ * without and with the adapters (alternating which goes first), so the two
+ * figures are measured side by side; the JSON line then adds
+ * pp_lora_tok_s and tg_lora_tok_s (pp_tok_s/tg_tok_s stay the base's); --membw prints the machine's read bandwidth so decode speed
  * can be compared with its limit (bytes per token / GB/s).
  */
 #include "cli.h"
@@ -75,6 +79,40 @@ static int bench_membw(int threads)
     return EXIT_OK;
 }
 
+/* One rep: prompt of p tokens, then n decoded tokens; tokens/s into *pp, *tg. */
+static void bench_rep(relief_llm_ctx *c, const int32_t *ids, int p, int n, uint32_t n_ids, float *logits, double *pp,
+                      double *tg)
+{
+    relief_llm_ctx_reset(c);
+    if (p > 0) {
+        double t0 = relief_llm_now();
+        relief_llm_eval(c, ids, (size_t)p, logits, false, NULL);
+        *pp = p / (relief_llm_now() - t0);
+    }
+    if (n > 0) {
+        int32_t tok = ids[p];
+        double t0 = relief_llm_now();
+        for (int i = 0; i < n; i++) {
+            relief_llm_eval(c, &tok, 1, logits, false, NULL);
+            tok = (int32_t)(((int64_t)tok * 7 + 13) % n_ids);
+        }
+        *tg = n / (relief_llm_now() - t0);
+    }
+}
+
+/* Attaches (on) or detaches (off) the adapters; -1 with a message on error. */
+static int bench_set_loras(relief_llm_ctx *c, relief_lora **l, int n, bool on)
+{
+    relief_llm_ctx_clear_loras(c);
+    char err[256];
+    for (int i = 0; on && i < n; i++)
+        if (relief_llm_ctx_add_lora(c, l[i], err, sizeof err) < 0) {
+            fprintf(stderr, "relief: %s\n", err);
+            return -1;
+        }
+    return 0;
+}
+
 int cli_bench(int argc, char **argv)
 {
     const char *model = NULL;
@@ -88,9 +126,11 @@ int cli_bench(int argc, char **argv)
         else if (!strcmp(a, "-p") && has) p = atoi(argv[++i]);
         else if (!strcmp(a, "-n") && has) n = atoi(argv[++i]);
         else if (!strcmp(a, "-r") && has) reps = atoi(argv[++i]);
+        else if (!strcmp(a, "--lora") && has) i++; /* read by cli_loras_attach */
         else if (!strcmp(a, "--membw")) membw = true;
         else {
-            fprintf(stderr, "usage: relief bench --model FILE [-t THREADS] [-p PROMPT] [-n GEN] [-r REPS] | relief bench --membw [-t THREADS]\n");
+            fprintf(stderr, "usage: relief bench --model FILE [-t THREADS] [-p PROMPT] [-n GEN] [-r REPS] "
+                            "[--lora FILE_OR_DIR[:SCALE]]... | relief bench --membw [-t THREADS]\n");
             return EXIT_USAGE;
         }
     }
@@ -110,46 +150,68 @@ int cli_bench(int argc, char **argv)
     int32_t *ids = malloc(((size_t)p + 1) * sizeof *ids);
     float *logits = malloc(relief_model_vocab(m) * sizeof *logits);
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
-    if (!c || !ids || !logits || !pp || !tg) {
+    double *ppl = calloc((size_t)reps, sizeof *ppl), *tgl = calloc((size_t)reps, sizeof *tgl);
+    if (!c || !ids || !logits || !pp || !tg || !ppl || !tgl) {
         fprintf(stderr, "relief: %s\n", c ? "out of memory" : err);
         return EXIT_FAIL;
     }
+    relief_lora **loras = NULL;
+    int n_lora = cli_loras_attach(m, c, argc, argv, true, &loras);
+    if (n_lora < 0)
+        return EXIT_FAIL;
     uint64_t s = 42;
+    size_t V = relief_model_vocab(m);
+    uint32_t n_ids = V > 199998 ? 199998 : (uint32_t)V; /* below the specials of o200k_harmony */
     for (int i = 0; i <= p; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
-        ids[i] = (int32_t)((s >> 33) % 199998); /* ordinary text tokens */
+        ids[i] = (int32_t)((s >> 33) % n_ids); /* ordinary text tokens */
     }
     const relief_model_info *h = relief_model_get_info(m);
     printf("model: %s (%u layers, %u experts, %u used), %u threads\n", model, h->n_layer, h->n_expert,
            h->n_expert_used, (unsigned)(threads ? threads : 0));
-    for (int r = 0; r < reps; r++) {
-        relief_llm_ctx_reset(c);
-        if (p > 0) {
-            double t0 = relief_llm_now();
-            relief_llm_eval(c, ids, (size_t)p, logits, false, NULL);
-            pp[r] = p / (relief_llm_now() - t0);
+    int rc = EXIT_OK;
+    for (int r = 0; r < reps && rc == EXIT_OK; r++) {
+        if (!n_lora) {
+            bench_rep(c, ids, p, n, n_ids, logits, &pp[r], &tg[r]);
+            printf("  rep %d: prompt %.2f tok/s, decode %.2f tok/s\n", r + 1, pp[r], tg[r]);
+            continue;
         }
-        if (n > 0) {
-            int32_t tok = ids[p];
-            double t0 = relief_llm_now();
-            for (int i = 0; i < n; i++) {
-                relief_llm_eval(c, &tok, 1, logits, false, NULL);
-                tok = (int32_t)((tok * 7 + 13) % 199998);
-            }
-            tg[r] = n / (relief_llm_now() - t0);
+        for (int k = 0; k < 2 && rc == EXIT_OK; k++) {
+            bool on = (k + r) % 2 == 1; /* alternate which goes first */
+            if (bench_set_loras(c, loras, n_lora, on) < 0)
+                rc = EXIT_FAIL;
+            else
+                bench_rep(c, ids, p, n, n_ids, logits, on ? &ppl[r] : &pp[r], on ? &tgl[r] : &tg[r]);
         }
-        printf("  rep %d: prompt %.2f tok/s, decode %.2f tok/s\n", r + 1, pp[r], tg[r]);
+        printf("  rep %d: base prompt %.2f tok/s, decode %.2f tok/s | adapters prompt %.2f tok/s, decode %.2f tok/s\n",
+               r + 1, pp[r], tg[r], ppl[r], tgl[r]);
     }
-    double pm, ps, tm, ts;
+    double pm, ps, tm, ts, plm, pls, tlm, tls;
     mean_sd(pp, reps, &pm, &ps);
     mean_sd(tg, reps, &tm, &ts);
-    printf("pp%d: %.2f +- %.2f tok/s\ntg%d: %.2f +- %.2f tok/s\n", p, pm, ps, n, tm, ts);
-    printf("{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"threads\": %d, \"p\": %d, \"n\": %d}\n", pm, tm, threads, p, n);
+    mean_sd(ppl, reps, &plm, &pls);
+    mean_sd(tgl, reps, &tlm, &tls);
+    if (!n_lora) {
+        printf("pp%d: %.2f +- %.2f tok/s\ntg%d: %.2f +- %.2f tok/s\n", p, pm, ps, n, tm, ts);
+        printf("{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"threads\": %d, \"p\": %d, \"n\": %d}\n", pm, tm, threads, p,
+               n);
+    } else if (rc == EXIT_OK) {
+        printf("pp%d: %.2f +- %.2f tok/s base, %.2f +- %.2f tok/s with adapters (%+.1f %%)\n", p, pm, ps, plm, pls,
+               pm > 0 ? (plm / pm - 1) * 100 : 0.0);
+        printf("tg%d: %.2f +- %.2f tok/s base, %.2f +- %.2f tok/s with adapters (%+.1f %%)\n", n, tm, ts, tlm, tls,
+               tm > 0 ? (tlm / tm - 1) * 100 : 0.0);
+        printf("{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"pp_lora_tok_s\": %.3f, \"tg_lora_tok_s\": %.3f, "
+               "\"threads\": %d, \"p\": %d, \"n\": %d, \"lora\": %d}\n",
+               pm, tm, plm, tlm, threads, p, n, n_lora);
+    }
     free(pp);
     free(tg);
+    free(ppl);
+    free(tgl);
     free(ids);
     free(logits);
     relief_llm_ctx_free(c);
+    cli_loras_free(loras, n_lora);
     relief_model_free(m);
-    return EXIT_OK;
+    return rc;
 }

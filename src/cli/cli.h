@@ -5,6 +5,7 @@
 #define RELIEF_CLI_H
 
 #include "relief/guide.h"
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Exit codes (documented in the README and the man page). */
@@ -24,5 +25,17 @@ int cli_tokenize(int argc, char **argv);
 int cli_logits(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_chat(int argc, char **argv);
+
+/* LoRA options shared by logits, chat and bench (llm_cmds.c): loads every
+ * "--lora FILE_OR_DIR[:SCALE]" of argv for model m and attaches them, in
+ * order, to c. Returns the number of adapters (stored in *out, freed with
+ * cli_loras_free after the context) or -1 after printing the error.
+ * verbose: describe each adapter on stderr. */
+struct relief_model;
+struct relief_llm_ctx;
+struct relief_lora;
+int cli_loras_attach(const struct relief_model *m, struct relief_llm_ctx *c, int argc, char **argv, bool verbose,
+                     struct relief_lora ***out);
+void cli_loras_free(struct relief_lora **l, int n);
 
 #endif

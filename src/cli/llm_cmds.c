@@ -2,7 +2,8 @@
  * llm_cmds.c - command-line tools around the inference engine:
  *   relief model-info FILE.gguf [--tensors]
  *   relief tokenize --model FILE [--special]        (text on stdin)
- *   relief logits --model FILE --tokens-file IDS --out OUT.f32
+ *   relief logits --model FILE [--lora FILE_OR_DIR[:SCALE]]... --tokens-file IDS --out OUT.f32
+ *   relief chat --model FILE [--lora FILE_OR_DIR[:SCALE]]... "message"
  * Each returns an exit code (cli.h).
  */
 #include "cli.h"
@@ -60,6 +61,55 @@ static bool opt_flag(int argc, char **argv, const char *name)
         if (!strcmp(argv[i], name))
             return true;
     return false;
+}
+
+int cli_loras_attach(const relief_model *m, relief_llm_ctx *c, int argc, char **argv, bool verbose,
+                     relief_lora ***out)
+{
+    int n = 0;
+    *out = NULL;
+    for (int i = 0; i + 1 < argc; i++)
+        n += !strcmp(argv[i], "--lora");
+    if (!n)
+        return 0;
+    relief_lora **l = calloc((size_t)n, sizeof *l);
+    if (!l) {
+        fprintf(stderr, "relief: out of memory\n");
+        return -1;
+    }
+    int k = 0;
+    for (int i = 0; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--lora"))
+            continue;
+        char path[4096], err[1024];
+        float mult;
+        if (relief_lora_parse_spec(argv[++i], path, sizeof path, &mult) < 0) {
+            fprintf(stderr, "relief: bad --lora '%s' (FILE_OR_DIR[:SCALE])\n", argv[i]);
+            cli_loras_free(l, k);
+            return -1;
+        }
+        if (!(l[k] = relief_lora_load(m, path, mult, err, sizeof err)) ||
+            relief_llm_ctx_add_lora(c, l[k], err, sizeof err) < 0) {
+            fprintf(stderr, "relief: LoRA adapter: %s\n", err);
+            cli_loras_free(l, k + 1);
+            return -1;
+        }
+        if (verbose) {
+            char d[256];
+            relief_lora_describe(l[k], d, sizeof d);
+            fprintf(stderr, "[adapter %s: %s]\n", path, d);
+        }
+        k++;
+    }
+    *out = l;
+    return k;
+}
+
+void cli_loras_free(relief_lora **l, int n)
+{
+    for (int i = 0; l && i < n; i++)
+        relief_lora_free(l[i]);
+    free(l);
 }
 
 int cli_model_info(int argc, char **argv)
@@ -218,11 +268,8 @@ int cli_logits(int argc, char **argv)
     const char *path = opt_value(argc, argv, "--model"), *ids_path = opt_value(argc, argv, "--tokens-file");
     const char *out_path = opt_value(argc, argv, "--out");
     if (!path || !ids_path || !out_path) {
-        fprintf(stderr, "usage: relief logits --model FILE.gguf [--lora ADAPTER] --tokens-file IDS.txt --out OUT.f32\n");
-        return EXIT_USAGE;
-    }
-    if (opt_value(argc, argv, "--lora")) {
-        fprintf(stderr, "relief: LoRA adapters are not supported yet\n");
+        fprintf(stderr, "usage: relief logits --model FILE.gguf [--lora FILE_OR_DIR[:SCALE]]... --tokens-file IDS.txt "
+                        "--out OUT.f32\n");
         return EXIT_USAGE;
     }
     int32_t *ids;
@@ -240,9 +287,12 @@ int cli_logits(int argc, char **argv)
     size_t V = relief_model_vocab(m);
     relief_llm_ctx *c = relief_llm_ctx_new(m, n ? (uint32_t)n : 1, 0, err, sizeof err);
     float *logits = n && n <= SIZE_MAX / V / sizeof(float) ? malloc(n * V * sizeof(float)) : NULL;
-    int rc = EXIT_FAIL;
+    int rc = EXIT_FAIL, n_lora = 0;
+    relief_lora **loras = NULL;
     if (!c || (n && !logits)) {
         fprintf(stderr, "relief: %s\n", c ? "out of memory for the logits" : err);
+    } else if ((n_lora = cli_loras_attach(m, c, argc, argv, false, &loras)) < 0) {
+        n_lora = 0;
     } else {
         relief_llm_status st = relief_llm_eval(c, ids, n, logits, true, NULL);
         FILE *out = st == RELIEF_LLM_OK ? fopen(out_path, "wb") : NULL;
@@ -255,6 +305,7 @@ int cli_logits(int argc, char **argv)
     }
     free(logits);
     relief_llm_ctx_free(c);
+    cli_loras_free(loras, n_lora);
     relief_model_free(m);
     free(ids);
     return rc;
@@ -327,6 +378,7 @@ int cli_chat(int argc, char **argv)
         else if (!strcmp(a, "--temperature") && has) temperature = strtod(argv[++i], &end);
         else if (!strcmp(a, "--deadline") && has) deadline = strtod(argv[++i], &end);
         else if (!strcmp(a, "--threads") && has) threads = (int)strtol(argv[++i], &end, 10);
+        else if (!strcmp(a, "--lora") && has) i++; /* read by cli_loras_attach */
         else if (!strcmp(a, "--show-analysis")) show_analysis = true;
         else if (!strcmp(a, "--final-only")) direct = true;
         else if (a[0] == '-') {
@@ -345,7 +397,8 @@ int cli_chat(int argc, char **argv)
     if (!path || !message || (int)effort < 0 || max_tokens < 1 || max_tokens > 1000000 || !(temperature >= 0) ||
         deadline < 0 || threads < 0) {
         fprintf(stderr, "usage: relief chat --model FILE.gguf [--reasoning low|medium|high] [--max-tokens N] "
-                        "[--temperature T] [--deadline SECONDS] [--threads N] [--show-analysis] [--final-only] \"message\"\n");
+                        "[--temperature T] [--deadline SECONDS] [--threads N] [--lora FILE_OR_DIR[:SCALE]]... "
+                        "[--show-analysis] [--final-only] \"message\"\n");
         return EXIT_USAGE;
     }
     double t_start = relief_llm_now();
@@ -372,16 +425,38 @@ int cli_chat(int argc, char **argv)
                           .open = direct ? HARMONY_OPEN_FINAL : HARMONY_OPEN_ASSISTANT};
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = EXIT_FAIL;
+    int rc = EXIT_FAIL, n_lora = 0;
+    relief_lora **loras = NULL;
     relief_llm_ctx *c = NULL;
     chat_state st = {.tok = tok, .show_analysis = show_analysis};
     if (harmony_render(h, &conv, &ids, &n) < 0 || !(st.parser = harmony_parser_new(h, conv.open))) {
         fprintf(stderr, "relief: out of memory\n");
         goto out;
     }
-    c = relief_llm_ctx_new(m, (uint32_t)(n + (size_t)max_tokens + 1), (uint32_t)threads, err, sizeof err);
+    /* The context holds the prompt and the answer, and never more positions
+     * than the model was trained for: a longer --max-tokens is cut to fit
+     * (generation then stops with "context full"), a prompt that alone
+     * fills it is refused. */
+    size_t n_ctx = n + (size_t)max_tokens + 1, ctx_train = relief_model_get_info(m)->ctx_train;
+    if (n + 1 >= ctx_train) {
+        fprintf(stderr, "relief: the prompt (%zu tokens) does not fit the model's context of %zu tokens\n", n,
+                ctx_train);
+        goto out;
+    }
+    if (n_ctx > ctx_train) {
+        fprintf(stderr,
+                "relief: --max-tokens %d does not fit the model's context of %zu tokens after the %zu-token "
+                "prompt; the answer stops when the context is full\n",
+                max_tokens, ctx_train, n);
+        n_ctx = ctx_train;
+    }
+    c = relief_llm_ctx_new(m, (uint32_t)n_ctx, (uint32_t)threads, err, sizeof err);
     if (!c) {
         fprintf(stderr, "relief: %s\n", err);
+        goto out;
+    }
+    if ((n_lora = cli_loras_attach(m, c, argc, argv, true, &loras)) < 0) {
+        n_lora = 0;
         goto out;
     }
     relief_sampler_params sp = relief_llm_sampler_defaults();
@@ -405,6 +480,7 @@ int cli_chat(int argc, char **argv)
 out:
     harmony_parser_free(st.parser);
     relief_llm_ctx_free(c);
+    cli_loras_free(loras, n_lora);
     free(ids);
     harmony_free(h);
     relief_model_free(m);

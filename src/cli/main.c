@@ -31,18 +31,22 @@ static void usage(FILE *f)
           "       relief kb-check [--kb DIR]      validate a knowledge base and print counts\n"
           "       relief model-info FILE.gguf     model architecture, hyper-parameters, tensor types\n"
           "       relief chat --model FILE.gguf [--reasoning low|medium|high] [--max-tokens N] [--temperature T]\n"
-          "                   [--deadline SECONDS] [--threads N] [--show-analysis] \"message\"\n"
+          "                   [--deadline SECONDS] [--threads N] [--lora FILE_OR_DIR[:SCALE]]... [--show-analysis]\n"
+          "                   \"message\"\n"
           "       relief serve [--port N] [--bind ADDR] [--model FILE | --backend URL] [--token T] ...\n"
           "                                       HTTP API and web page (relief serve --help)\n"
-          "       relief bench --model FILE [-t THREADS] [-p N] [-n N] [-r REPS] | relief bench --membw\n"
+          "       relief bench --model FILE [-t THREADS] [-p N] [-n N] [-r REPS] [--lora ADAPTER[:SCALE]]...\n"
+          "                                       | relief bench --membw\n"
           "       relief tokenize --model FILE [--special] < text    token ids on one line\n"
-          "       relief logits --model FILE --tokens-file IDS --out OUT.f32   raw float32 logits\n"
+          "       relief logits --model FILE [--lora ADAPTER[:SCALE]]... --tokens-file IDS --out OUT.f32\n"
+          "                                       raw float32 logits\n"
           "options:\n"
           "  --format text|md|json   output format (default text)\n"
           "  --kb DIR                knowledge base directory instead of the built-in one\n"
           "  --days N                planning horizon for the needs table, 1-365 (default 3)\n"
           "  --explain               show the cues that fired and the report text behind each fact\n"
           "  --model FILE.gguf       also let a local gpt-oss model elaborate (streamed, labelled)\n"
+          "  --lora ADAPTER[:SCALE]  LoRA adapter(s) for --model (PEFT dir/.safetensors or GGUF; comma-separated)\n"
           "  --backend URL           ... or a remote OpenAI-compatible server (--backend-model NAME)\n"
           "  --deadline SECONDS      hard limit for the model's elaboration (default 5)\n"
           "  --final-only            ask the model for its answer directly, without analysis\n"
@@ -59,6 +63,7 @@ typedef struct {
     int days;
     bool explain, interactive, no_color, example;
     const char *model, *backend, *backend_model;
+    const char *lora;        /* --lora: adapters for --model, "SPEC[,SPEC...]" */
     double deadline;
     bool final_only;
     relief_hybrid *hybrid;   /* set when a model backend is configured */
@@ -283,6 +288,8 @@ int main(int argc, char **argv)
             o.model = argv[++i];
         } else if (!strcmp(a, "--backend") && i + 1 < argc) {
             o.backend = argv[++i];
+        } else if (!strcmp(a, "--lora") && i + 1 < argc) {
+            o.lora = argv[++i];
         } else if (!strcmp(a, "--backend-model") && i + 1 < argc) {
             o.backend_model = argv[++i];
         } else if (!strcmp(a, "--final-only")) {
@@ -346,7 +353,7 @@ int main(int argc, char **argv)
         relief_hybrid_config hc = {.kind = o.model ? RELIEF_BACKEND_BUILTIN : RELIEF_BACKEND_REMOTE,
                                    .model_path = o.model, .remote_url = o.backend, .remote_model = o.backend_model,
                                    .remote_token = getenv("RELIEF_BACKEND_TOKEN"), .final_only = o.final_only,
-                                   .temperature = -1};
+                                   .temperature = -1, .lora = o.lora};
         char herr[512];
         if (!(o.hybrid = relief_hybrid_new(kb, &hc, herr, sizeof herr)))
             fprintf(stderr, "relief: model backend unavailable (%s); answering from the protocols only\n", herr);

@@ -7,7 +7,9 @@
  *
  * Prefix cache file: <dir>/<model file name>.relief-prefix-<hash>.bin with
  * a header naming the model file's identity (size, mtime, hash of its first
- * MiB) and the prefix tokens' hash; a checksum over the payload. Anything
+ * MiB), the prefix tokens' hash and the LoRA adapters' combined fingerprint
+ * (0 without adapters; the file name's hash covers it too, so caches with
+ * and without an adapter live side by side); a checksum over the payload. Anything
  * that does not match is ignored and rebuilt (written to a temporary file
  * and renamed, so a crash never leaves a half-written cache).
  */
@@ -25,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "RLFXPFX1"
+#define CACHE_MAGIC "RLFXPFX2"
 
 typedef struct {
     backend base;
@@ -43,6 +45,9 @@ typedef struct {
     size_t prefix_state_size;
     char *fixed_developer;
     uint64_t seed;
+    relief_lora **loras;       /* attached to every context, in order */
+    int n_lora;
+    uint64_t lora_hash;        /* combined fingerprints; 0 = none */
     relief_hybrid_config cfg;
 } builtin;
 
@@ -58,6 +63,7 @@ typedef struct {
     char magic[8];
     uint64_t model_size, model_mtime, model_head_hash;
     uint64_t prefix_hash, n_prefix, state_size, payload_hash;
+    uint64_t adapter_hash;
 } cache_header;
 
 static uint64_t model_head_hash(const char *path)
@@ -96,6 +102,7 @@ static void fill_header(const builtin *b, cache_header *h, uint64_t prefix_hash)
     h->prefix_hash = prefix_hash;
     h->n_prefix = b->n_prefix;
     h->state_size = b->prefix_state_size;
+    h->adapter_hash = b->lora_hash;
 }
 
 /* Reads a matching cache into b->prefix_state; false when absent or stale. */
@@ -112,6 +119,7 @@ static bool cache_read(builtin *b, uint64_t prefix_hash)
               got.model_size == want.model_size && got.model_mtime == want.model_mtime &&
               got.model_head_hash == want.model_head_hash && got.prefix_hash == want.prefix_hash &&
               got.n_prefix == want.n_prefix && got.state_size == want.state_size &&
+              got.adapter_hash == want.adapter_hash &&
               fread(b->prefix_state, 1, b->prefix_state_size, f) == b->prefix_state_size && fgetc(f) == EOF &&
               fnv64(b->prefix_state, b->prefix_state_size, 1469598103934665603ull) == got.payload_hash;
     fclose(f);
@@ -370,6 +378,9 @@ static void builtin_destroy(backend *base)
         return;
     for (int i = 0; i < b->n_ctx; i++)
         relief_llm_ctx_free(b->ctx ? b->ctx[i] : NULL);
+    for (int i = 0; i < b->n_lora; i++)
+        relief_lora_free(b->loras[i]);
+    free(b->loras);
     free(b->ctx);
     free(b->busy);
     free(b->prefix);
@@ -380,6 +391,43 @@ static void builtin_destroy(backend *base)
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
     free(b);
+}
+
+/* Loads the adapters of cfg.lora ("SPEC[,SPEC...]") into b->loras and
+ * combines their fingerprints; -1 with a message naming the adapter. */
+static int load_loras(builtin *b, char *err, size_t cap)
+{
+    const char *spec = b->cfg.lora;
+    if (!spec || !*spec)
+        return 0;
+    int n = 1;
+    for (const char *p = spec; *p; p++)
+        n += *p == ',';
+    if (!(b->loras = calloc((size_t)n, sizeof *b->loras))) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = spec; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char one[4200], path[4096], msg[1024];
+        float mult;
+        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one - 1 ? len : sizeof one - 1), p);
+        if (len >= sizeof one - 1 || relief_lora_parse_spec(one, path, sizeof path, &mult) < 0) {
+            snprintf(err, cap, "bad LoRA specification '%.200s' (FILE_OR_DIR[:SCALE], comma-separated)", one);
+            return -1;
+        }
+        if (!(b->loras[b->n_lora] = relief_lora_load(b->m, path, mult, msg, sizeof msg))) {
+            snprintf(err, cap, "LoRA adapter: %s", msg);
+            return -1;
+        }
+        uint64_t fp = relief_lora_fingerprint(b->loras[b->n_lora++]);
+        h = fnv64(&fp, sizeof fp, h);
+        p = e ? e + 1 : p + len;
+    }
+    b->lora_hash = h ? h : 1;
+    return 0;
 }
 
 /* Computes (or reads) the KV snapshot of the fixed prefix. */
@@ -403,6 +451,8 @@ static int build_prefix(builtin *b, char *err, size_t cap)
         return -1;
     }
     uint64_t ph = fnv64(b->prefix, b->n_prefix * sizeof *b->prefix, 1469598103934665603ull);
+    if (b->lora_hash)
+        ph = fnv64(&b->lora_hash, sizeof b->lora_hash, ph);
     if (cache_read(b, ph))
         return 0;
     relief_llm_ctx_reset(c);
@@ -443,6 +493,10 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
         builtin_destroy(&b->base);
         return NULL;
     }
+    if (load_loras(b, err, cap) < 0) {
+        builtin_destroy(&b->base);
+        return NULL;
+    }
     b->n_ctx = cfg->max_parallel > 0 ? cfg->max_parallel : 1;
     b->ctx = calloc((size_t)b->n_ctx, sizeof *b->ctx);
     b->busy = calloc((size_t)b->n_ctx, sizeof *b->busy);
@@ -457,6 +511,12 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
             builtin_destroy(&b->base);
             return NULL;
         }
+    for (int i = 0; i < b->n_ctx; i++)
+        for (int k = 0; k < b->n_lora; k++)
+            if (relief_llm_ctx_add_lora(b->ctx[i], b->loras[k], err, cap) < 0) {
+                builtin_destroy(&b->base);
+                return NULL;
+            }
     if (build_prefix(b, err, cap) < 0) {
         builtin_destroy(&b->base);
         return NULL;

@@ -64,6 +64,11 @@ relief_hybrid *relief_hybrid_new(const relief_kb *kb, const relief_hybrid_config
             free(h);
             return NULL;
         }
+        if (h->cfg.lora && *h->cfg.lora) {
+            snprintf(err, cap, "LoRA adapters apply to the built-in engine only (the remote server loads its own)");
+            free(h);
+            return NULL;
+        }
         h->be = backend_remote_new(h->cfg.remote_url, h->cfg.remote_model, h->cfg.remote_token, err, cap);
         break;
     }

@@ -3,11 +3,14 @@
  * per layer RMSNorm -> attention (biases, YaRN RoPE on q and k, sliding or
  * full causal window, per-head sinks) -> residual -> RMSNorm -> router top-k
  * -> clamped-SwiGLU experts -> residual; final norm; untied output.
- * Also the KV cache and the context that owns all per-token memory.
+ * Also the KV cache and the context that owns all per-token memory, and
+ * the LoRA deltas (s * B (A x) after the q, k, v and o projections, for
+ * each attached adapter; see lora.h).
  * Reference: ../shared/docs/gpt-oss.md sections 6-8.
  */
 #include "llm_int.h"
 #include "kernels.h"
+#include "lora.h"
 #include "threads.h"
 #include "quant.h"
 
@@ -161,6 +164,9 @@ void relief_llm_ctx_free(relief_llm_ctx *c)
     free(c->btop);
     free(c->elist);
     free(c->ecount);
+    free(c->lora);
+    free(c->lora_off);
+    free(c->lora_u);
     pool_free(c->pool);
     free(c);
 }
@@ -200,6 +206,76 @@ static void share(uint32_t n, int ith, int nth, uint32_t *lo, uint32_t *hi)
 {
     *lo = (uint32_t)((uint64_t)n * (uint64_t)ith / (uint64_t)nth);
     *hi = (uint32_t)((uint64_t)n * (uint64_t)(ith + 1) / (uint64_t)nth);
+}
+
+/* ---- LoRA deltas ---- */
+
+static bool lora_active(const lora_mat *mt)
+{
+    return mt->rank && mt->scale != 0.0f;
+}
+
+/* Adapter i's scratch for projection p: LLM_MAX_BATCH rows of max_rank. */
+static float *lora_scratch(const relief_llm_ctx *c, uint32_t i, int p)
+{
+    return c->lora_u + (c->lora_off[i] + (size_t)p * c->lora[i]->max_rank) * LLM_MAX_BATCH;
+}
+
+/* Thread ith's share of u = s * A x for projections [p0, p1) of layer l,
+ * tokens [0, T) of X (row stride ldx). Work items are (adapter,
+ * projection, rank row); each thread writes only its own items. */
+static void lora_down(relief_llm_ctx *c, uint32_t l, int p0, int p1, const float *X, size_t ldx, uint32_t T, int ith,
+                      int nth)
+{
+    uint32_t n = 0, lo, hi, it = 0;
+    for (uint32_t i = 0; i < c->n_lora; i++)
+        for (int p = p0; p < p1; p++)
+            if (lora_active(lora_mat_at(c->lora[i], l, p)))
+                n += lora_mat_at(c->lora[i], l, p)->rank;
+    share(n, ith, nth, &lo, &hi);
+    kern_vdot_fn vdot = kern_vdot();
+    for (uint32_t i = 0; i < c->n_lora && it < hi; i++)
+        for (int p = p0; p < p1 && it < hi; p++) {
+            const lora_mat *mt = lora_mat_at(c->lora[i], l, p);
+            if (!lora_active(mt))
+                continue;
+            float *u = lora_scratch(c, i, p);
+            size_t R = c->lora[i]->max_rank;
+            for (uint32_t k = 0; k < mt->rank; k++, it++) {
+                if (it < lo || it >= hi)
+                    continue;
+                const float *a = mt->a + (size_t)k * mt->in;
+                for (uint32_t t = 0; t < T; t++)
+                    u[t * R + k] = mt->scale * vdot(a, X + t * ldx, mt->in);
+            }
+        }
+}
+
+/* Y[t][r] += sum_k u[t][k] B[r][k] for rows [r0, r1) of projection p of
+ * layer l, tokens [0, T), every attached adapter in order. */
+static void lora_up(const relief_llm_ctx *c, uint32_t l, int p, float *Y, size_t ldy, uint32_t T, uint32_t r0,
+                    uint32_t r1)
+{
+    if (r0 >= r1)
+        return;
+    kern_vaxpy_fn vaxpy = kern_vaxpy();
+    for (uint32_t i = 0; i < c->n_lora; i++) {
+        const lora_mat *mt = lora_mat_at(c->lora[i], l, p);
+        if (!lora_active(mt))
+            continue;
+        const float *u = lora_scratch(c, i, p);
+        size_t R = c->lora[i]->max_rank;
+        for (uint32_t t = 0; t < T; t++)
+            for (uint32_t k = 0; k < mt->rank; k++)
+                vaxpy(Y + t * ldy + r0, u[t * R + k], mt->bt + (size_t)k * mt->out + r0, r1 - r0);
+    }
+}
+
+/* The part [*a, *b) of rows [lo, hi) that falls in [base, base + n), relative to base. */
+static void sub_range(uint32_t lo, uint32_t hi, uint32_t base, uint32_t n, uint32_t *a, uint32_t *b)
+{
+    *a = lo > base ? (lo - base < n ? lo - base : n) : 0;
+    *b = hi > base ? (hi - base < n ? hi - base : n) : 0;
 }
 
 /* Rotates one head in place: pair (i, i + half), NeoX style, magnitude m
@@ -277,7 +353,9 @@ static void swiglu(float *gate, const float *up, uint32_t n)
 }
 
 /* Parallel sections of one token's forward pass. */
-typedef enum { JOB_QKV, JOB_HEADS, JOB_WO, JOB_MOE_EXPERTS, JOB_MOE_GATEUP, JOB_MOE_DOWN, JOB_OUTPUT } job_kind;
+typedef enum {
+    JOB_LORA_DOWN, JOB_QKV, JOB_HEADS, JOB_WO, JOB_MOE_EXPERTS, JOB_MOE_GATEUP, JOB_MOE_DOWN, JOB_OUTPUT
+} job_kind;
 
 typedef struct {
     relief_llm_ctx *c;
@@ -286,6 +364,7 @@ typedef struct {
     uint32_t top[LLM_MAX_USED];
     float w[LLM_MAX_USED];
     uint32_t k, expert;   /* JOB_MOE_GATEUP/DOWN: the expert slot */
+    bool lora_o;          /* JOB_LORA_DOWN: the o projection (else q, k, v) */
     float *out;
 } job;
 
@@ -298,15 +377,27 @@ static void run_job(void *arg, int ith, int nth)
     const llm_layer *ly = jb->l < h->n_layer ? &m->layers[jb->l] : NULL;
     uint32_t H = h->n_embd, I = h->n_ff_expert, lo, hi;
     switch (jb->kind) {
+    case JOB_LORA_DOWN:
+        if (jb->lora_o)
+            lora_down(c, jb->l, LORA_O, LORA_O + 1, c->attn, 0, 1, ith, nth);
+        else
+            lora_down(c, jb->l, LORA_Q, LORA_V + 1, c->xn, 0, 1, ith, nth);
+        break;
     case JOB_QKV: {
-        uint32_t QD = ly->wq.rows, KD = ly->wk.rows;
+        uint32_t QD = ly->wq.rows, KD = ly->wk.rows, a, b;
         share(QD + 2 * KD, ith, nth, &lo, &hi);
-        if (lo < QD)
-            matvec_rows(c->q, &ly->wq, 0, c->xn, ly->bq, lo, hi < QD ? hi : QD);
-        if (hi > QD && lo < QD + KD)
-            matvec_rows(c->kb, &ly->wk, 0, c->xn, ly->bk, lo > QD ? lo - QD : 0, (hi < QD + KD ? hi : QD + KD) - QD);
-        if (hi > QD + KD)
-            matvec_rows(c->vb, &ly->wv, 0, c->xn, ly->bv, lo > QD + KD ? lo - QD - KD : 0, hi - QD - KD);
+        float *dst[3] = {c->q, c->kb, c->vb};
+        const qmat *w[3] = {&ly->wq, &ly->wk, &ly->wv};
+        const float *bias[3] = {ly->bq, ly->bk, ly->bv};
+        uint32_t base[3] = {0, QD, QD + KD}, rows[3] = {QD, KD, KD};
+        for (int p = 0; p < 3; p++) {
+            sub_range(lo, hi, base[p], rows[p], &a, &b);
+            if (a < b) {
+                matvec_rows(dst[p], w[p], 0, c->xn, bias[p], a, b);
+                if (c->n_lora)
+                    lora_up(c, jb->l, LORA_Q + p, dst[p], 0, 1, a, b);
+            }
+        }
         break;
     }
     case JOB_HEADS:
@@ -316,6 +407,8 @@ static void run_job(void *arg, int ith, int nth)
     case JOB_WO:
         share(H, ith, nth, &lo, &hi);
         matvec_rows(c->y, &ly->wo, 0, c->attn, ly->bo, lo, hi);
+        if (c->n_lora)
+            lora_up(c, jb->l, LORA_O, c->y, 0, 1, lo, hi);
         break;
     case JOB_MOE_EXPERTS: {
         /* Whole experts per thread; each thread sums into its own acc. */
@@ -365,6 +458,10 @@ static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
     size_t kvd = (size_t)h->n_head_kv * d;
     job jb = {.c = c, .l = l, .pos = pos};
     rmsnorm(c->xn, c->x, ly->attn_norm, h->n_embd, h->rms_eps);
+    if (c->n_lora) {
+        jb.kind = JOB_LORA_DOWN;
+        pool_run(c->pool, run_job, &jb);
+    }
     jb.kind = JOB_QKV;
     pool_run(c->pool, run_job, &jb);
     for (uint32_t hd = 0; hd < h->n_head; hd++)
@@ -376,6 +473,11 @@ static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
     memcpy(c->v[l] + slot, c->vb, kvd * sizeof(float));
     jb.kind = JOB_HEADS;
     pool_run(c->pool, run_job, &jb);
+    if (c->n_lora) {
+        jb.kind = JOB_LORA_DOWN;
+        jb.lora_o = true;
+        pool_run(c->pool, run_job, &jb);
+    }
     jb.kind = JOB_WO;
     pool_run(c->pool, run_job, &jb);
     for (uint32_t i = 0; i < h->n_embd; i++)
@@ -488,12 +590,13 @@ static bool getenv_batch_off(void)
  * and multiplied with every token's activations (kern_gemm), and each
  * expert's matrices are read once for all the tokens routed to it. */
 
-typedef enum { BJOB_QKV, BJOB_HEADS, BJOB_WO, BJOB_GATEUP, BJOB_DOWN, BJOB_OUTPUT } bjob_kind;
+typedef enum { BJOB_LORA_DOWN, BJOB_QKV, BJOB_HEADS, BJOB_WO, BJOB_GATEUP, BJOB_DOWN, BJOB_OUTPUT } bjob_kind;
 
 typedef struct {
     relief_llm_ctx *c;
     bjob_kind kind;
     uint32_t l, T, p0, expert, n_tok;
+    bool lora_o;              /* BJOB_LORA_DOWN: the o projection (else q, k, v) */
     float *out;               /* BJOB_OUTPUT: [T][vocab] */
 } bjob;
 
@@ -528,15 +631,28 @@ static void run_bjob(void *arg, int ith, int nth)
     uint32_t H = h->n_embd, I = h->n_ff_expert, T = jb->T, lo, hi;
     size_t QD = (size_t)h->n_head * h->head_dim, KD = (size_t)h->n_head_kv * h->head_dim;
     switch (jb->kind) {
+    case BJOB_LORA_DOWN:
+        if (jb->lora_o)
+            lora_down(c, jb->l, LORA_O, LORA_O + 1, c->batt, QD, T, ith, nth);
+        else
+            lora_down(c, jb->l, LORA_Q, LORA_V + 1, c->bxn, H, T, ith, nth);
+        break;
     case BJOB_QKV: {
-        uint32_t q = ly->wq.rows, k = ly->wk.rows;
+        uint32_t q = ly->wq.rows, k = ly->wk.rows, a, b;
         share(q + 2 * k, ith, nth, &lo, &hi);
-        if (lo < q)
-            gemm_rows(c, ith, &ly->wq, 0, c->bxn, H, T, c->bq, QD, ly->bq, lo, hi < q ? hi : q);
-        if (hi > q && lo < q + k)
-            gemm_rows(c, ith, &ly->wk, 0, c->bxn, H, T, c->bk, KD, ly->bk, lo > q ? lo - q : 0, (hi < q + k ? hi : q + k) - q);
-        if (hi > q + k)
-            gemm_rows(c, ith, &ly->wv, 0, c->bxn, H, T, c->bv, KD, ly->bv, lo > q + k ? lo - q - k : 0, hi - q - k);
+        float *dst[3] = {c->bq, c->bk, c->bv};
+        const qmat *w[3] = {&ly->wq, &ly->wk, &ly->wv};
+        const float *bias[3] = {ly->bq, ly->bk, ly->bv};
+        uint32_t base[3] = {0, q, q + k}, rows[3] = {q, k, k};
+        size_t ld[3] = {QD, KD, KD};
+        for (int p = 0; p < 3; p++) {
+            sub_range(lo, hi, base[p], rows[p], &a, &b);
+            if (a < b) {
+                gemm_rows(c, ith, w[p], 0, c->bxn, H, T, dst[p], ld[p], bias[p], a, b);
+                if (c->n_lora)
+                    lora_up(c, jb->l, LORA_Q + p, dst[p], ld[p], T, a, b);
+            }
+        }
         break;
     }
     case BJOB_HEADS: {
@@ -552,6 +668,8 @@ static void run_bjob(void *arg, int ith, int nth)
     case BJOB_WO:
         share(H, ith, nth, &lo, &hi);
         gemm_rows(c, ith, &ly->wo, 0, c->batt, QD, T, c->by, H, ly->bo, lo, hi);
+        if (c->n_lora)
+            lora_up(c, jb->l, LORA_O, c->by, H, T, lo, hi);
         break;
     case BJOB_GATEUP: {
         uint32_t e = jb->expert, n = jb->n_tok;
@@ -611,8 +729,19 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
         jb.l = l;
         for (uint32_t t = 0; t < T; t++)
             rmsnorm(c->bxn + (size_t)t * H, c->bx + (size_t)t * H, ly->attn_norm, H, h->rms_eps);
+        if (c->n_lora) {
+            jb.kind = BJOB_LORA_DOWN;
+            jb.lora_o = false;
+            pool_run(c->pool, run_bjob, &jb);
+        }
         jb.kind = BJOB_QKV;
         pool_run(c->pool, run_bjob, &jb);
+        /* A layer of a large batch takes long: check the limits between its
+         * parts too. Stopping mid-layer is safe: the position is not
+         * advanced, so what this batch wrote to the cache is rewritten by the
+         * next evaluation. */
+        if ((st = check_limits(lim)) != RELIEF_LLM_OK)
+            return st;
         for (uint32_t t = 0; t < T; t++) {
             rope_tables(c, p0 + t);
             for (uint32_t hd = 0; hd < h->n_head; hd++)
@@ -625,8 +754,15 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
         }
         jb.kind = BJOB_HEADS;
         pool_run(c->pool, run_bjob, &jb);
+        if (c->n_lora) {
+            jb.kind = BJOB_LORA_DOWN;
+            jb.lora_o = true;
+            pool_run(c->pool, run_bjob, &jb);
+        }
         jb.kind = BJOB_WO;
         pool_run(c->pool, run_bjob, &jb);
+        if ((st = check_limits(lim)) != RELIEF_LLM_OK)
+            return st;
         for (size_t i = 0; i < (size_t)T * H; i++)
             c->bx[i] += c->by[i];
 
@@ -663,6 +799,8 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
             pool_run(c->pool, run_bjob, &jb);
             jb.kind = BJOB_DOWN;
             pool_run(c->pool, run_bjob, &jb);
+            if ((st = check_limits(lim)) != RELIEF_LLM_OK)
+                return st;
         }
         for (size_t i = 0; i < (size_t)T * H; i++)
             c->bx[i] += c->bacc[i];

@@ -141,6 +141,45 @@ static bool is_pow2(uint64_t v)
     return v && !(v & (v - 1));
 }
 
+/* ---- name indexes (see gguf_file) ---- */
+
+static uint64_t name_hash(const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t *index_new(uint64_t n, uint64_t *mask)
+{
+    uint64_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    *mask = cap - 1;
+    return calloc(cap, sizeof(uint64_t));
+}
+
+/* The slot holding key (or the empty slot where it belongs). */
+static uint64_t *kv_slot(const gguf_file *f, const char *key, size_t n)
+{
+    for (uint64_t i = name_hash(key, n) & f->kv_mask;; i = (i + 1) & f->kv_mask) {
+        uint64_t *s = &f->kv_slots[i];
+        if (!*s || (f->kv[*s - 1].key_len == n && !memcmp(f->kv[*s - 1].key, key, n)))
+            return s;
+    }
+}
+
+static uint64_t *tensor_slot(const gguf_file *f, const char *name)
+{
+    for (uint64_t i = name_hash(name, strlen(name)) & f->tensor_mask;; i = (i + 1) & f->tensor_mask) {
+        uint64_t *s = &f->tensor_slots[i];
+        if (!*s || !strcmp(f->tensors[*s - 1].name, name))
+            return s;
+    }
+}
+
 /* ---- parse ---- */
 
 static gguf_file *parse(const uint8_t *map, size_t size, char *err, size_t cap)
@@ -187,7 +226,9 @@ static gguf_file *parse(const uint8_t *map, size_t size, char *err, size_t cap)
     }
     f->kv = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
     f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
-    if (!f->kv || !f->tensors) {
+    f->kv_slots = index_new(f->n_kv, &f->kv_mask);
+    f->tensor_slots = index_new(f->n_tensors, &f->tensor_mask);
+    if (!f->kv || !f->tensors || !f->kv_slots || !f->tensor_slots) {
         cfail(&c, "out of memory");
         goto fail;
     }
@@ -209,12 +250,13 @@ static gguf_file *parse(const uint8_t *map, size_t size, char *err, size_t cap)
         kv->key = (const char *)key;
         kv->key_len = (uint32_t)klen;
         snprintf(kname, sizeof kname, "%.*s", (int)(klen > 80 ? 80 : klen), key);
-        for (uint64_t j = 0; j < i; j++)
-            if (f->kv[j].key_len == klen && !memcmp(f->kv[j].key, key, klen)) {
-                cfail(&c, "duplicate metadata key '%s'", kname);
-                break;
-            }
-        if (c.failed || rd_u32(&c, &kv->type, kname) < 0)
+        uint64_t *slot = kv_slot(f, (const char *)key, klen);
+        if (*slot) {
+            cfail(&c, "duplicate metadata key '%s'", kname);
+            break;
+        }
+        *slot = i + 1;
+        if (rd_u32(&c, &kv->type, kname) < 0)
             break;
         if (kv->type >= GGUF_T_COUNT) {
             cfail(&c, "key '%s': unknown value type %u", kname, kv->type);
@@ -288,12 +330,13 @@ static gguf_file *parse(const uint8_t *map, size_t size, char *err, size_t cap)
             cfail(&c, "tensor record %llu: name contains a NUL byte", (unsigned long long)i);
             break;
         }
-        for (uint64_t j = 0; j < i; j++)
-            if (!strcmp(f->tensors[j].name, t->name)) {
-                cfail(&c, "duplicate tensor name '%s'", t->name);
-                break;
-            }
-        if (c.failed || rd_u32(&c, &t->n_dims, t->name) < 0)
+        uint64_t *slot = tensor_slot(f, t->name);
+        if (*slot) {
+            cfail(&c, "duplicate tensor name '%s'", t->name);
+            break;
+        }
+        *slot = i + 1;
+        if (rd_u32(&c, &t->n_dims, t->name) < 0)
             break;
         if (t->n_dims < 1 || t->n_dims > 4) {
             cfail(&c, "tensor '%s': %u dimensions (must be 1 to 4)", t->name, t->n_dims);
@@ -387,6 +430,8 @@ static gguf_file *parse(const uint8_t *map, size_t size, char *err, size_t cap)
 fail:
     free(f->kv);
     free(f->tensors);
+    free(f->kv_slots);
+    free(f->tensor_slots);
     free(f);
     return NULL;
 }
@@ -440,24 +485,21 @@ void gguf_close(gguf_file *f)
         munmap((void *)f->map, f->size);
     free(f->kv);
     free(f->tensors);
+    free(f->kv_slots);
+    free(f->tensor_slots);
     free(f);
 }
 
 const gguf_kv *gguf_find(const gguf_file *f, const char *key)
 {
-    size_t n = strlen(key);
-    for (uint64_t i = 0; i < f->n_kv; i++)
-        if (f->kv[i].key_len == n && !memcmp(f->kv[i].key, key, n))
-            return &f->kv[i];
-    return NULL;
+    uint64_t s = *kv_slot(f, key, strlen(key));
+    return s ? &f->kv[s - 1] : NULL;
 }
 
 const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name)
 {
-    for (uint64_t i = 0; i < f->n_tensors; i++)
-        if (!strcmp(f->tensors[i].name, name))
-            return &f->tensors[i];
-    return NULL;
+    uint64_t s = *tensor_slot(f, name);
+    return s ? &f->tensors[s - 1] : NULL;
 }
 
 bool gguf_kv_is_int(const gguf_kv *kv)

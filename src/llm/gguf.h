@@ -55,6 +55,12 @@ typedef struct {
     gguf_tensor *tensors;
     uint64_t alignment;
     uint64_t data_offset;
+    /* Hash indexes of the keys and tensor names (slot = record index + 1,
+     * 0 = empty; mask + 1 slots): duplicates are found while parsing and
+     * lookups take constant time, so a file with millions of records costs
+     * time linear in its size, not quadratic. */
+    uint64_t *kv_slots, *tensor_slots;
+    uint64_t kv_mask, tensor_mask;
 } gguf_file;
 
 /* Opens and validates a file (mmap, read-only). Returns NULL and writes a

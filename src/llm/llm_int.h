@@ -32,6 +32,14 @@ struct relief_llm_ctx {
     float *wtile;           /* per thread: 4 decoded weight rows */
     float *bscores;         /* per thread: attention scores */
     int32_t *recent;        /* generated/prompt tokens for the repetition penalty */
+    /* LoRA adapters (lora.c): attached in order, not owned. lora_u holds
+     * the scaled down-projections s * A x: adapter i, projection p
+     * (LORA_Q..LORA_O) uses the LLM_MAX_BATCH x max_rank floats from
+     * (lora_off[i] + p * max_rank) * LLM_MAX_BATCH, token t at t * max_rank. */
+    const relief_lora **lora;
+    size_t *lora_off;
+    uint32_t n_lora;
+    float *lora_u;
 };
 
 /* Prefix snapshots: the KV state of positions [0, n_pos) as one flat
