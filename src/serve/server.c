@@ -324,6 +324,7 @@ typedef struct {
     int max_tokens;
     bool final_only;
     const char *cache_dir;
+    const char *lora;           /* adapter spec for the built-in engine */
 } serve_opts;
 
 static void serve_usage(FILE *f)
@@ -344,6 +345,7 @@ static void serve_usage(FILE *f)
           "  --max-tokens N         model tokens per guidance answer (default 512)\n"
           "  --final-only           ask the model for its answer directly, without analysis\n"
           "  --cache-dir DIR        where the built-in engine keeps its prompt-prefix cache\n"
+          "  --lora SPEC            LoRA adapter(s) for the built-in engine: FILE_OR_DIR[:SCALE][,...]\n"
           "                         (default: RELIEF_CACHE_DIR, else beside the model)\n"
           "  --kb DIR               knowledge base directory instead of the built-in one\n"
           "  --threads N            built-in engine threads (default: one per CPU)\n",
@@ -396,7 +398,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         static const char *const with_value[] = {"--port", "--bind", "--model", "--backend", "--backend-model",
                                                  "--deadline", "--token", "--max-body", "--max-parallel", "--queue",
                                                  "--kb", "--threads", "--read-timeout", "--max-tokens",
-                                                 "--cache-dir"};
+                                                 "--cache-dir", "--lora"};
         bool known = false;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
             known |= !strcmp(a, with_value[k]);
@@ -441,6 +443,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             o->queue = (int)x;
         } else if (!strcmp(a, "--cache-dir")) {
             o->cache_dir = v;
+        } else if (!strcmp(a, "--lora")) {
+            o->lora = v;
         } else if (!strcmp(a, "--kb")) {
             o->kb_dir = v;
         } else if (!strcmp(a, "--threads")) {
@@ -2127,6 +2131,7 @@ int relief_serve_main(int argc, char **argv)
                                .remote_model = s->o.backend_model,
                                .remote_token = getenv("RELIEF_BACKEND_TOKEN"),
                                .cache_dir = s->o.cache_dir,
+                               .lora = s->o.lora,
                                .threads = s->o.threads,
                                .final_only = s->o.final_only,
                                .max_tokens = s->o.max_tokens,
