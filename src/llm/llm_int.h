@@ -9,6 +9,7 @@
 #include "threads.h"
 
 #define LLM_MAX_BATCH 512   /* tokens evaluated together (ring sizing of sliding layers) */
+#define LLM_DEADLINE_BATCH 96 /* batch size when a deadline is set */
 #define LLM_MAX_USED 64     /* experts per token, upper bound checked at load */
 #define LLM_MAX_RECENT 4096 /* repetition-penalty window bound */
 
