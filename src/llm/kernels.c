@@ -46,13 +46,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static float dot_mxfp4_avx5
     size_t nb = n / 32;
     size_t b = 0;
     for (; b + 1 < nb; b += 2) {
+        /* vpermps reads only bits 3:0 of each index: the zero-extended byte
+         * indexes its low nibble as is, and shifted right by 4 its high one. */
         const uint8_t *blk = row + b * 17;
-        __m128i qa = _mm_loadu_si128((const __m128i *)(blk + 1));
-        __m128i qb = _mm_loadu_si128((const __m128i *)(blk + 18));
-        __m512 wa0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_and_si128(qa, m4)), lut);
-        __m512 wa1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(qa, 4), m4)), lut);
-        __m512 wb0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_and_si128(qb, m4)), lut);
-        __m512 wb1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(qb, 4), m4)), lut);
+        __m512i ia = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 1)));
+        __m512i ib = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18)));
+        __m512 wa0 = _mm512_permutexvar_ps(ia, lut);
+        __m512 wa1 = _mm512_permutexvar_ps(_mm512_srli_epi32(ia, 4), lut);
+        __m512 wb0 = _mm512_permutexvar_ps(ib, lut);
+        __m512 wb1 = _mm512_permutexvar_ps(_mm512_srli_epi32(ib, 4), lut);
         const float *xa = x + b * 32;
         __m512 ta = _mm512_mul_ps(wa0, _mm512_loadu_ps(xa));
         ta = _mm512_fmadd_ps(wa1, _mm512_loadu_ps(xa + 16), ta);
@@ -117,14 +119,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void dequant_mxfp4_a
 {
     const __m512 lut = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f,
                                       -2.0f, -3.0f, -4.0f, -6.0f);
-    const __m128i m4 = _mm_set1_epi8(0x0f);
     for (size_t b = 0; b < n / 32; b++) {
         const uint8_t *blk = row + b * 17;
-        __m128i q = _mm_loadu_si128((const __m128i *)(blk + 1));
+        __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 1))); /* bits 3:0 = low nibble */
         __m512 s = _mm512_set1_ps(e8m0_table[blk[0]]);
-        _mm512_storeu_ps(out + b * 32, _mm512_mul_ps(s, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_and_si128(q, m4)), lut)));
-        _mm512_storeu_ps(out + b * 32 + 16,
-                         _mm512_mul_ps(s, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m4)), lut)));
+        _mm512_storeu_ps(out + b * 32, _mm512_mul_ps(s, _mm512_permutexvar_ps(idx, lut)));
+        _mm512_storeu_ps(out + b * 32 + 16, _mm512_mul_ps(s, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 4), lut)));
     }
 }
 
