@@ -3,12 +3,16 @@
 #   make test     build and run the whole test suite (ctest)
 #   make bench    guidance latency benchmark over the dev messages
 #   make asan     build and test under AddressSanitizer + UBSan (build-asan/)
+#   make fuzz     build the libFuzzer targets with clang (build-fuzz/) and run each
+#                 for FUZZ_TIME seconds (default 60); make fuzz-smoke: 12 s each
 #   make install  install binary, headers, library, pkg-config file, man page
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
+FUZZ_TIME ?= 60
+FUZZ_SMOKE_TIME ?= 12
 
-.PHONY: all deps deps-test build run test bench asan install clean
+.PHONY: all deps deps-test build run test bench asan fuzz-build fuzz fuzz-smoke install clean
 
 all: build
 
@@ -38,8 +42,18 @@ asan: deps-test
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+fuzz-build: deps-test
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DRELIEF_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	sh fuzz/run.sh build-fuzz $(FUZZ_TIME)
+
+fuzz-smoke: fuzz-build
+	sh fuzz/run.sh build-fuzz $(FUZZ_SMOKE_TIME)
+
 install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

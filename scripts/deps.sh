@@ -5,7 +5,9 @@
 set -eu
 pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-dev libmicrohttpd-dev libcurl4-openssl-dev"
 if [ "${1:-build}" = test ]; then
-  pkgs="$pkgs python3 python3-jsonschema valgrind chromium"
+  # clang + its runtime libraries (libclang_rt.fuzzer): the libFuzzer
+  # targets of `make fuzz` / `make fuzz-smoke` (fuzz/).
+  pkgs="$pkgs python3 python3-jsonschema valgrind chromium clang libclang-rt-dev"
 fi
 missing=""
 for p in $pkgs; do

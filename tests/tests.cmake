@@ -50,6 +50,10 @@ add_test(NAME ollama_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_ollama.sh 
 add_executable(test_hybrid tests/test_hybrid.c)
 target_link_libraries(test_hybrid PRIVATE reliefhybrid)
 add_test(NAME hybrid COMMAND test_hybrid ${RELIEF_SHARED}/oracle/tiny/tiny-q.gguf)
+if(RELIEF_SANITIZE)
+  # Deadline slack is asserted in the normal build; under ASan it is reported.
+  set_tests_properties(hybrid PROPERTIES ENVIRONMENT "RELIEF_TEST_NO_TIMING=1")
+endif()
 
 add_executable(test_remote tests/test_remote.c)
 target_include_directories(test_remote PRIVATE ${CMAKE_SOURCE_DIR}/src)
@@ -69,3 +73,20 @@ if(RELIEF_SANITIZE)
 endif()
 
 add_test(NAME model20b_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_model20b.sh $<TARGET_FILE:relief> $<TARGET_FILE:relief-mkmodel> ${RELIEF_SHARED}/oracle/o200k_harmony.vocab.gguf)
+
+# LoRA adapters (PEFT and GGUF forms against the oracle's adapter cases) and
+# the safetensors reader on hostile input.
+add_executable(test_lora tests/test_lora.c)
+target_include_directories(test_lora PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_lora PRIVATE reliefhybrid)
+add_test(NAME lora COMMAND test_lora ${RELIEF_SHARED}/oracle/tiny)
+
+# Resource bounds on hostile or huge input (10 MB report, 100k-line kb
+# files, GGUF counts, context overflow, 1,000 concurrent connections):
+# docs/reliability.md.
+add_test(NAME limits COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_limits.py $<TARGET_FILE:relief>
+         ${CMAKE_SOURCE_DIR} ${RELIEF_SHARED})
+set_tests_properties(limits PROPERTIES TIMEOUT 900)
+if(RELIEF_SANITIZE)
+  set_tests_properties(limits PROPERTIES ENVIRONMENT "RELIEF_LIMITS_SANITIZED=1")
+endif()

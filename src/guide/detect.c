@@ -20,10 +20,13 @@
 typedef lex_match match;
 typedef lex_match_vec match_vec;
 
+/* Matches are pushed in token order (lexicon_find walks the tokens once),
+ * so the vector is sorted by start; only the matches of the current token
+ * can repeat this one. */
 static int push_match(match_vec *v, uint32_t phrase, size_t start, size_t end)
 {
-    for (size_t i = 0; i < v->n; i++) /* hashtag halves can repeat a match */
-        if (v->m[i].phrase == phrase && v->m[i].start == start)
+    for (size_t i = v->n; i > 0 && v->m[i - 1].start == start; i--) /* hashtag halves can repeat a match */
+        if (v->m[i - 1].phrase == phrase)
             return 0;
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 32;
@@ -156,20 +159,30 @@ int guide_detect(const relief_kb *kb, const token_list *t, arena *a, detect_resu
             neg_end[i] = 1;
     mark_phrases(kb->nonevent, kb->n_nonevent, t, ne_start, ne_end);
 
-    /* Drop cues inside not-phrases and inside longer cues. */
+    /* Drop cues inside not-phrases and inside longer cues. The matches are
+     * sorted by start and none spans more than `span` tokens, so only those
+     * starting in [start - span, end) can contain or lie inside match i:
+     * linear in the report's length, not quadratic. */
+    size_t span = 0;
+    for (size_t i = 0; i < mv.n; i++)
+        if (mv.m[i].end - mv.m[i].start > span)
+            span = mv.m[i].end - mv.m[i].start;
     for (size_t i = 0; i < mv.n; i++) {
         match *m = &mv.m[i];
         const kb_phrase *p = &kb->cues.phrases[m->phrase];
+        size_t lo = i;
+        while (lo > 0 && mv.m[lo - 1].start + span >= m->start)
+            lo--;
         if (p->hazard < 0) {
             m->dropped = true;
-            for (size_t j = 0; j < mv.n; j++) {
+            for (size_t j = lo; j < mv.n && mv.m[j].start < m->end; j++) {
                 match *c = &mv.m[j];
                 if (kb->cues.phrases[c->phrase].hazard == p->owner && c->start >= m->start && c->end <= m->end)
                     c->dropped = true;
             }
             continue;
         }
-        for (size_t j = 0; j < mv.n; j++) {
+        for (size_t j = lo; j < mv.n && mv.m[j].start <= m->start; j++) {
             const match *o = &mv.m[j];
             if (j == i || kb->cues.phrases[o->phrase].hazard < 0)
                 continue;

@@ -122,6 +122,7 @@ static void *vec_to_arena(vec *v, arena *a, size_t *n)
 typedef struct {
     char key[64];
     const char *value;    /* arena copy */
+    size_t len, cap;      /* bytes of value, and of its arena block (continuation lines grow it) */
     size_t line;
 } field;
 
@@ -696,6 +697,8 @@ static int add_field(loader *L, section *s, const char *key, size_t klen, const 
     memcpy(f->key, key, klen);
     f->key[klen] = '\0';
     f->value = arena_strndup(&L->kb->mem, val, vlen);
+    f->len = vlen;
+    f->cap = vlen + 1;
     f->line = line;
     return f->value ? 0 : oom(L);
 }
@@ -706,15 +709,24 @@ static int continue_field(loader *L, section *s, const char *val, size_t vlen, s
     if (!s->n)
         return fail(L, line, "indented continuation line with no key above it");
     field *f = &s->f[s->n - 1];
-    size_t old = strlen(f->value);
-    char *v = arena_alloc(&L->kb->mem, old + vlen + 2);
-    if (!v)
-        return oom(L);
-    memcpy(v, f->value, old);
-    v[old] = ' ';
-    memcpy(v + old + 1, val, vlen);
-    v[old + 1 + vlen] = '\0';
-    f->value = v;
+    /* The value's block grows geometrically, so a value continued over
+     * many lines costs time and arena memory linear in its length (a
+     * fresh copy per line was quadratic: 100k lines took gigabytes). */
+    size_t need = f->len + vlen + 2;
+    if (need > f->cap) {
+        size_t cap = f->cap * 2 > need ? f->cap * 2 : need;
+        char *v = arena_alloc(&L->kb->mem, cap);
+        if (!v)
+            return oom(L);
+        memcpy(v, f->value, f->len);
+        f->value = v;
+        f->cap = cap;
+    }
+    char *v = (char *)f->value;
+    v[f->len] = ' ';
+    memcpy(v + f->len + 1, val, vlen);
+    f->len += 1 + vlen;
+    v[f->len] = '\0';
     return 0;
 }
 
@@ -754,9 +766,11 @@ static int load_text(loader *L, const char *name, const char *data, size_t len, 
             continue;
         }
         if (ln[a] == '[') {
-            if (ln[b - 1] != ']' || b - a < 3 || b - a - 2 >= sizeof s.name)
-                return rc = fail(L, line, "malformed section header '%.*s'", (int)(b - a > 40 ? 40 : b - a), ln + a),
-                       free(s.f), -1;
+            if (ln[b - 1] != ']' || b - a < 3 || b - a - 2 >= sizeof s.name) {
+                /* Through the common exit below, which also frees a protocol's steps. */
+                rc = fail(L, line, "malformed section header '%.*s'", (int)(b - a > 40 ? 40 : b - a), ln + a);
+                break;
+            }
             rc = end_section(&fs, &s);
             memcpy(s.name, ln + a + 1, b - a - 2);
             s.name[b - a - 2] = '\0';
