@@ -91,3 +91,7 @@ set_tests_properties(limits PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
 if(RELIEF_SANITIZE)
   set_tests_properties(limits PROPERTIES ENVIRONMENT "RELIEF_LIMITS_SANITIZED=1")
 endif()
+
+# Timing-sensitive service tests run alone (ctest -j would load the cores
+# they measure).
+set_tests_properties(serve browser hybrid PROPERTIES RUN_SERIAL TRUE)
