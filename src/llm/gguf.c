@@ -4,6 +4,7 @@
  * alignment, tensor records, data section, tensor extents.
  */
 #include "gguf.h"
+#include "mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -443,34 +444,15 @@ gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t cap
 
 gguf_file *gguf_open(const char *path, char *err, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, cap, "%s: cannot open: %s", path, strerror(errno));
+    const void *map;
+    size_t size;
+    if (map_file(path, 24, "GGUF", &map, &size, err, cap) < 0)
         return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, cap, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    if (st.st_size < 24) {
-        snprintf(err, cap, "%s: file is %lld bytes, too short for a GGUF header", path, (long long)st.st_size);
-        close(fd);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        snprintf(err, cap, "%s: cannot map: %s", path, strerror(errno));
-        return NULL;
-    }
     char msg[512];
     gguf_file *f = parse(map, size, msg, sizeof msg);
     if (!f) {
         snprintf(err, cap, "%s: %s", path, msg);
-        munmap(map, size);
+        munmap((void *)map, size);
         return NULL;
     }
     f->mapped = true;

@@ -5,6 +5,7 @@
  * start: no overlap, no hole, the data section covered exactly).
  */
 #include "safetensors.h"
+#include "mapfile.h"
 #include "quant.h"
 
 #include <errno.h>
@@ -248,34 +249,15 @@ st_file *st_open_memory(const void *data, size_t size, char *err, size_t cap)
 
 st_file *st_open(const char *path, char *err, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, cap, "%s: cannot open: %s", path, strerror(errno));
+    const void *map;
+    size_t size;
+    if (map_file(path, 8, "safetensors", &map, &size, err, cap) < 0)
         return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, cap, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    if (st.st_size < 8) {
-        snprintf(err, cap, "%s: file is %lld bytes, too short for a safetensors header", path, (long long)st.st_size);
-        close(fd);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        snprintf(err, cap, "%s: cannot map: %s", path, strerror(errno));
-        return NULL;
-    }
     char msg[512];
     st_file *f = parse(map, size, msg, sizeof msg);
     if (!f) {
         snprintf(err, cap, "%s: %s", path, msg);
-        munmap(map, size);
+        munmap((void *)map, size);
         return NULL;
     }
     f->mapped = true;
