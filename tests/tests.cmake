@@ -95,3 +95,10 @@ endif()
 # Timing-sensitive service tests run alone (ctest -j would load the cores
 # they measure).
 set_tests_properties(serve browser hybrid PROPERTIES RUN_SERIAL TRUE)
+
+# Tests never write beside the shared models: the prefix cache goes to the build tree.
+file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/prefix-cache)
+get_property(RELIEF_ALL_TESTS DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
+foreach(t IN LISTS RELIEF_ALL_TESTS)
+  set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "RELIEF_CACHE_DIR=${CMAKE_BINARY_DIR}/prefix-cache")
+endforeach()
