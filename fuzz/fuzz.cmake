@@ -23,7 +23,7 @@ set(RELIEF_FUZZ_LIBS_http reliefserve)
 
 foreach(t ${RELIEF_FUZZ_TARGETS})
   add_executable(fuzz_${t} fuzz/fuzz_${t}.c)
-  target_include_directories(fuzz_${t} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/fuzz)
+  target_include_directories(fuzz_${t} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/fuzz ${CMAKE_SOURCE_DIR}/tests)
   target_link_libraries(fuzz_${t} PRIVATE ${RELIEF_FUZZ_LIBS_${t}} PkgConfig::JANSSON)
   target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer)
   list(APPEND RELIEF_FUZZ_BINARIES fuzz_${t})

@@ -16,7 +16,7 @@
  *    is the input (when it is valid UTF-8), stop END, no error.
  */
 #include "fuzz_common.h"
-#include "fuzz_utf8.h"
+#include "utf8_check.h"
 #include "llm/harmony.h"
 
 #include <string.h>
@@ -42,7 +42,7 @@ static void check_text(const char *s, size_t n, const char *what)
         fprintf(stderr, "%s: %zu bytes but no pointer\n", what, n);
         abort();
     }
-    if (n && !fuzz_valid_utf8((const unsigned char *)s, n)) {
+    if (n && !valid_utf8((const unsigned char *)s, n)) {
         fprintf(stderr, "%s is not valid UTF-8\n", what);
         abort();
     }
@@ -123,7 +123,7 @@ static void round_trip(const uint8_t *data, size_t size)
         abort();
     }
     check_text(m[0].content, m[0].content_len, "round-trip content");
-    if (fuzz_valid_utf8(data, size) && (m[0].content_len != size || (size && memcmp(m[0].content, data, size)))) {
+    if (valid_utf8(data, size) && (m[0].content_len != size || (size && memcmp(m[0].content, data, size)))) {
         fprintf(stderr, "round trip changed the content (%zu -> %zu bytes)\n", size, m[0].content_len);
         abort();
     }

@@ -16,7 +16,7 @@
  * A violated property aborts (a finding), as does any sanitizer report.
  */
 #include "fuzz_common.h"
-#include "fuzz_utf8.h"
+#include "utf8_check.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -80,9 +80,9 @@ static void encode_roundtrip(const relief_tokenizer *t, const uint8_t *data, siz
 
 static void check_out(const char *out, size_t n, size_t cap)
 {
-    if (n > cap || !fuzz_valid_utf8((const unsigned char *)out, n)) {
+    if (n > cap || !valid_utf8((const unsigned char *)out, n)) {
         fprintf(stderr, "decoder wrote %zu bytes (cap %zu), valid UTF-8: %d\n", n, cap,
-                n <= cap && fuzz_valid_utf8((const unsigned char *)out, n));
+                n <= cap && valid_utf8((const unsigned char *)out, n));
         abort();
     }
 }

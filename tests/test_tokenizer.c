@@ -10,6 +10,7 @@
  * usage: test_tokenizer SHARED_DIR   (the ../shared folder beside the clone)
  */
 #include "check.h"
+#include "utf8_check.h"
 #include "llm/gguf.h"
 #include "llm/tokenizer.h"
 
@@ -55,41 +56,6 @@ static char *slurp(const char *path, size_t *len)
     buf[n] = '\0';
     *len = n;
     return buf;
-}
-
-/* Whether s[0..n) is complete, valid UTF-8 (no truncated sequence at the end). */
-static bool valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t l;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c < 0x80)
-            l = 1;
-        else if (c >= 0xC2 && c <= 0xDF)
-            l = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            l = 3;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            l = 4;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else
-            return false;
-        if (l > n - i)
-            return false;
-        for (size_t k = 1; k < l; k++) {
-            if (s[i + k] < lo || s[i + k] > hi)
-                return false;
-            lo = 0x80;
-            hi = 0xBF;
-        }
-        i += l;
-    }
-    return true;
 }
 
 /* Concatenated bytes of ids (malloc'd). */

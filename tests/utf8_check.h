@@ -1,14 +1,15 @@
 /*
- * fuzz_utf8.h - strict UTF-8 validity check (no overlongs, no surrogates,
- * nothing above U+10FFFF) for the fuzz targets' output assertions.
+ * utf8_check.h - strict UTF-8 validity check (no overlongs, no surrogates,
+ * nothing above U+10FFFF, no truncated sequence at the end), written apart
+ * from the engine so tests and fuzz targets check its output independently.
  */
-#ifndef RELIEF_FUZZ_UTF8_H
-#define RELIEF_FUZZ_UTF8_H
+#ifndef RELIEF_UTF8_CHECK_H
+#define RELIEF_UTF8_CHECK_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-static inline bool fuzz_valid_utf8(const unsigned char *s, size_t n)
+static inline bool valid_utf8(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
