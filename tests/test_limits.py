@@ -180,10 +180,10 @@ def test_gguf():
           f"2^40 tensors: exit {code}: {err[-300:]}")
     bounded("GGUF claiming 2^40 tensors", took, rss, 2, 64)
     # The protocol answer does not depend on the model: a bad model file
-    # leaves a plan, exit 0 and a message saying the model is unavailable.
+    # leaves a plan, exit 3 (plan written, model unavailable) and a message.
     code, out, err, took, rss = run(["--model", p, "--format", "json"],
                                     stdin=write("badmodel-report", b"Flood at the school, 30 children"))
-    check(code == 0 and "model backend unavailable" in err and json.loads(out)["steps"],
+    check(code == 3 and "model backend unavailable" in err and json.loads(out)["steps"],
           f"plan with a bad --model: exit {code}: {err[-300:]}")
     n = 200000
     kv = b"".join(gstr("k%07d" % i) + struct.pack("<IB", 0, 1) for i in range(n))
@@ -219,8 +219,11 @@ def test_context():
         print("context: skipped (no tiny model)")
         return
     m = patched_model(200)
+    # --ignore-eos and a fixed --date: the tiny model's greedy answer would
+    # otherwise end on its own on some days (the date is in the prompt), and
+    # the test is about the context bound, so only a full context may stop it.
     code, out, err, took, rss = run(["chat", "--model", m, "--max-tokens", "500", "--temperature", "0",
-                                     "--threads", "1", "Flood at the school"])
+                                     "--threads", "1", "--ignore-eos", "--date", "2026-01-01", "Flood at the school"])
     check(code == 0 and "does not fit the model's context of 200 tokens" in err and "stop: context full" in err,
           f"chat past the context: exit {code}: {err[-400:]}")
     bounded("chat asking for more than the context", took, rss, 10, 256)
@@ -228,8 +231,12 @@ def test_context():
     code, out, err, took, rss = run(["chat", "--model", m, "--max-tokens", "5", "Flood at the school"])
     check(code == 1 and "does not fit the model's context of 96 tokens" in err,
           f"prompt longer than the context: exit {code}: {err[-300:]}")
+    # Expected: exit 0 and "stop: context full": the huge --max-tokens is cut
+    # to the 200-token context, and with no end token allowed the answer can
+    # only stop there (never a timeout, never a crash).
     code, out, err, took, rss = run(["chat", "--model", patched_model(200), "--max-tokens", "1000000",
-                                     "--threads", "1", "--temperature", "0", "Flood"])
+                                     "--threads", "1", "--temperature", "0", "--ignore-eos", "--date", "2026-01-01",
+                                     "Flood"])
     check(code == 0 and "stop: context full" in err, f"--max-tokens 1000000: exit {code}: {err[-300:]}")
     bounded("chat --max-tokens 1000000", took, rss, 10, 256)
 

@@ -1,5 +1,9 @@
-# ctest suite. Tests may read ../shared (the oracle and eval data beside the clone).
-set(RELIEF_SHARED ${CMAKE_SOURCE_DIR}/../shared)
+# ctest suite. Every test reads its data from the repository (tests/data: the
+# oracle models, reference logits, vocab and tokenizer/harmony cases, laid out
+# as ../shared/oracle is). Only the optional dev-set scoring (eval_dev) reads
+# ../shared/eval when it is there, and is reported skipped (77) when not.
+set(RELIEF_TESTDATA ${CMAKE_SOURCE_DIR}/tests/data)
+set(RELIEF_SHARED_EVAL ${CMAKE_SOURCE_DIR}/../shared/eval)
 
 add_executable(test_guide tests/test_guide.c)
 target_link_libraries(test_guide PRIVATE reliefguide)
@@ -10,46 +14,49 @@ target_include_directories(test_kb PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_kb PRIVATE reliefguide)
 add_test(NAME kb COMMAND test_kb ${CMAKE_SOURCE_DIR}/kb)
 
-add_test(NAME cli COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_cli.sh $<TARGET_FILE:relief> ${CMAKE_SOURCE_DIR} ${RELIEF_SHARED})
+add_test(NAME cli COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_cli.sh $<TARGET_FILE:relief> ${CMAKE_SOURCE_DIR} ${RELIEF_TESTDATA})
+# Detection quality on the dev sets beside the clone (not part of the repo).
+add_test(NAME eval_dev COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_eval_dev.sh $<TARGET_FILE:relief> ${RELIEF_SHARED_EVAL})
+set_tests_properties(eval_dev PROPERTIES SKIP_RETURN_CODE 77)
 if(RELIEF_SANITIZE)
   set_tests_properties(cli PROPERTIES ENVIRONMENT "RELIEF_NO_VALGRIND=1")
 endif()
 
 add_executable(test_llm tests/test_llm.c)
 target_link_libraries(test_llm PRIVATE reliefllm)
-add_test(NAME llm_oracle COMMAND test_llm ${RELIEF_SHARED}/oracle/tiny)
+add_test(NAME llm_oracle COMMAND test_llm ${RELIEF_TESTDATA}/oracle/tiny)
 
 add_executable(test_gguf tests/test_gguf.c)
 target_include_directories(test_gguf PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_gguf PRIVATE reliefllm)
-add_test(NAME gguf_hostile COMMAND test_gguf ${RELIEF_SHARED}/oracle/tiny/tiny-q.gguf)
+add_test(NAME gguf_hostile COMMAND test_gguf ${RELIEF_TESTDATA}/oracle/tiny/tiny-q.gguf)
 
 add_executable(test_tokenizer tests/test_tokenizer.c)
 target_include_directories(test_tokenizer PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_tokenizer PRIVATE reliefllm PkgConfig::JANSSON)
-add_test(NAME tokenizer COMMAND test_tokenizer ${RELIEF_SHARED})
+add_test(NAME tokenizer COMMAND test_tokenizer ${RELIEF_TESTDATA})
 
-add_test(NAME mkmodel COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_mkmodel.sh $<TARGET_FILE:relief-mkmodel> ${RELIEF_SHARED})
+add_test(NAME mkmodel COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_mkmodel.sh $<TARGET_FILE:relief-mkmodel> ${RELIEF_TESTDATA})
 
 add_executable(test_kernels tests/test_kernels.c)
 target_include_directories(test_kernels PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_kernels PRIVATE reliefllm)
 add_test(NAME kernels COMMAND test_kernels)
-add_test(NAME llm_oracle_scalar COMMAND test_llm ${RELIEF_SHARED}/oracle/tiny)
+add_test(NAME llm_oracle_scalar COMMAND test_llm ${RELIEF_TESTDATA}/oracle/tiny)
 set_tests_properties(llm_oracle_scalar PROPERTIES ENVIRONMENT "RELIEF_SCALAR=1")
 
-add_test(NAME llm_cli COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_llm_cli.py $<TARGET_FILE:relief> ${RELIEF_SHARED})
+add_test(NAME llm_cli COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_llm_cli.py $<TARGET_FILE:relief> ${RELIEF_TESTDATA})
 
 add_executable(test_harmony tests/test_harmony.c)
 target_include_directories(test_harmony PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_harmony PRIVATE reliefllm PkgConfig::JANSSON)
-add_test(NAME harmony COMMAND test_harmony ${RELIEF_SHARED})
+add_test(NAME harmony COMMAND test_harmony ${RELIEF_TESTDATA})
 
-add_test(NAME ollama_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_ollama.sh $<TARGET_FILE:relief> $<TARGET_FILE:relief-mkmodel> ${RELIEF_SHARED}/oracle/tiny/tiny-f32.gguf)
+add_test(NAME ollama_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_ollama.sh $<TARGET_FILE:relief> $<TARGET_FILE:relief-mkmodel> ${RELIEF_TESTDATA}/oracle/tiny/tiny-f32.gguf)
 
 add_executable(test_hybrid tests/test_hybrid.c)
 target_link_libraries(test_hybrid PRIVATE reliefhybrid)
-add_test(NAME hybrid COMMAND test_hybrid ${RELIEF_SHARED}/oracle/tiny/tiny-q.gguf)
+add_test(NAME hybrid COMMAND test_hybrid ${RELIEF_TESTDATA}/oracle/tiny/tiny-q.gguf)
 if(RELIEF_SANITIZE)
   # Deadline slack is asserted in the normal build; under ASan it is reported.
   set_tests_properties(hybrid PROPERTIES ENVIRONMENT "RELIEF_TEST_NO_TIMING=1")
@@ -64,7 +71,7 @@ set_tests_properties(remote PROPERTIES TIMEOUT 120)
 # relief serve: every endpoint over HTTP (plan-only, then with the tiny model
 # and a second server using the first as its remote backend), and the web
 # page in headless Chromium (skipped when Chromium is missing).
-add_test(NAME serve COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_serve.py $<TARGET_FILE:relief> ${RELIEF_SHARED})
+add_test(NAME serve COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_serve.py $<TARGET_FILE:relief> ${RELIEF_TESTDATA})
 add_test(NAME browser COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_browser.sh $<TARGET_FILE:relief> ${CMAKE_BINARY_DIR})
 set_tests_properties(browser PROPERTIES SKIP_RETURN_CODE 77)
 if(RELIEF_SANITIZE)
@@ -72,20 +79,20 @@ if(RELIEF_SANITIZE)
   set_tests_properties(serve PROPERTIES ENVIRONMENT "RELIEF_SERVE_NO_TIMING=1")
 endif()
 
-add_test(NAME model20b_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_model20b.sh $<TARGET_FILE:relief> $<TARGET_FILE:relief-mkmodel> ${RELIEF_SHARED}/oracle/o200k_harmony.vocab.gguf)
+add_test(NAME model20b_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_model20b.sh $<TARGET_FILE:relief> $<TARGET_FILE:relief-mkmodel> ${RELIEF_TESTDATA}/oracle/o200k_harmony.vocab.gguf)
 
 # LoRA adapters (PEFT and GGUF forms against the oracle's adapter cases) and
 # the safetensors reader on hostile input.
 add_executable(test_lora tests/test_lora.c)
 target_include_directories(test_lora PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_lora PRIVATE reliefhybrid)
-add_test(NAME lora COMMAND test_lora ${RELIEF_SHARED}/oracle/tiny)
+add_test(NAME lora COMMAND test_lora ${RELIEF_TESTDATA}/oracle/tiny)
 
 # Resource bounds on hostile or huge input (10 MB report, 100k-line kb
 # files, GGUF counts, context overflow, 1,000 concurrent connections):
 # docs/reliability.md.
 add_test(NAME limits COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_limits.py $<TARGET_FILE:relief>
-         ${CMAKE_SOURCE_DIR} ${RELIEF_SHARED})
+         ${CMAKE_SOURCE_DIR} ${RELIEF_TESTDATA})
 # RUN_SERIAL: its 10 MB inputs and 1,000 connections would disturb the timed tests beside it.
 set_tests_properties(limits PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
 if(RELIEF_SANITIZE)
@@ -102,3 +109,11 @@ get_property(RELIEF_ALL_TESTS DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
 foreach(t IN LISTS RELIEF_ALL_TESTS)
   set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "RELIEF_CACHE_DIR=${CMAKE_BINARY_DIR}/prefix-cache")
 endforeach()
+
+# The installed library, headers and relief.pc, used by a program built with
+# pkg-config (shared and static). Not in sanitizer builds: a program linked
+# against an instrumented library needs the sanitizer runtime itself.
+if(NOT RELIEF_SANITIZE AND NOT RELIEF_FUZZ)
+  add_test(NAME install COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_install.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(install PROPERTIES SKIP_RETURN_CODE 77)
+endif()

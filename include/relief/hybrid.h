@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,7 +38,7 @@ typedef struct {
     const char *remote_url;     /* REMOTE: base URL, e.g. "http://127.0.0.1:11434" (…/v1/chat/completions is appended) */
     const char *remote_model;   /* REMOTE: model name sent in requests (NULL: "gpt-oss") */
     const char *remote_token;   /* REMOTE: bearer token or NULL */
-    const char *cache_dir;      /* BUILTIN: where the prefix cache lives (NULL: beside the model) */
+    const char *cache_dir;      /* BUILTIN: where the prefix cache lives (NULL: relief_cache_dir()) */
     int threads;                /* BUILTIN: 0 = one per CPU */
     unsigned ctx_len;           /* BUILTIN: context length (0: 4096) */
     const char *reasoning;      /* "low" (default), "medium", "high" */
@@ -113,6 +114,23 @@ typedef struct {
 int relief_hybrid_chat(relief_hybrid *h, const relief_chat_message *msgs, size_t n, double deadline_s,
                        int max_tokens, int (*on_text)(const char *text, size_t len, void *user), void *user,
                        char **text, size_t *text_len, bool *complete, size_t *n_tokens, const char **error);
+
+/* The default cache directory: $RELIEF_CACHE_DIR, else $XDG_CACHE_HOME/relief
+ * (an absolute XDG_CACHE_HOME only, as the XDG spec says), else
+ * $HOME/.cache/relief. Writes it to out; returns 0, or -1 when none can be
+ * named (no HOME) or it does not fit in cap. Never beside a model file. */
+int relief_cache_dir(char *out, size_t cap);
+
+/* Creates dir and its parents (mode 0700). Returns 0 when dir exists as a
+ * directory afterwards, -1 otherwise (errno set). */
+int relief_cache_mkdir(const char *dir);
+
+/* Lists (to out, when not NULL: size and path per line) and optionally
+ * removes relief's cache files in dir, finished or left unfinished by a
+ * killed writer; other files are never touched. Counts them in *n_files and
+ * *bytes. A missing dir is empty (returns 0). Returns -1 when the directory
+ * cannot be read or a file cannot be removed. */
+int relief_cache_walk(const char *dir, bool remove_files, FILE *out, size_t *n_files, unsigned long long *bytes);
 
 #ifdef __cplusplus
 }

@@ -11,9 +11,13 @@
 /* Exit codes (documented in the README and the man page). */
 enum {
     EXIT_OK = 0,
-    EXIT_FAIL = 1,   /* runtime failure: unreadable input, bad kb, out of memory */
+    EXIT_FAIL = 1,   /* failure: unreadable or empty report, bad kb, failed write, out of memory */
     EXIT_USAGE = 2,  /* bad command line */
+    EXIT_MODEL = 3,  /* the plan was written, but the model backend is unavailable */
 };
+
+/* relief cache ls|clear [--cache-dir DIR] (cache_cmd.c). */
+int cli_cache(int argc, char **argv);
 
 /* relief eval FILE.jsonl: prints per-hazard precision/recall/F1 and a last
  * line "macro-F1: 0.xxx". Returns an exit code. */

@@ -13,6 +13,7 @@
 #include "llm/tokenizer.h"
 #include "relief/llm.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,12 +363,24 @@ static int chat_token(int32_t id, void *user)
     return rc == 1;
 }
 
+/* True for a YYYY-MM-DD string (digits and dashes in place). */
+static bool valid_date(const char *s)
+{
+    if (strlen(s) != 10)
+        return false;
+    for (int i = 0; i < 10; i++)
+        if ((i == 4 || i == 7) ? s[i] != '-' : !isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
 int cli_chat(int argc, char **argv)
 {
     const char *path = NULL, *message = NULL, *reasoning = "low";
     int max_tokens = 512, threads = 0;
     double temperature = 1.0, deadline = 0;
-    bool show_analysis = false, direct = false;
+    bool show_analysis = false, direct = false, ignore_eos = false;
+    const char *date_arg = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
@@ -381,6 +394,8 @@ int cli_chat(int argc, char **argv)
         else if (!strcmp(a, "--lora") && has) i++; /* read by cli_loras_attach */
         else if (!strcmp(a, "--show-analysis")) show_analysis = true;
         else if (!strcmp(a, "--final-only")) direct = true;
+        else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
+        else if (!strcmp(a, "--date") && has) date_arg = argv[++i];
         else if (a[0] == '-') {
             fprintf(stderr, "relief chat: unknown option '%s'\n", a);
             return EXIT_USAGE;
@@ -394,11 +409,15 @@ int cli_chat(int argc, char **argv)
     harmony_effort effort = !strcmp(reasoning, "low") ? HARMONY_EFFORT_LOW
                             : !strcmp(reasoning, "medium") ? HARMONY_EFFORT_MEDIUM
                             : !strcmp(reasoning, "high") ? HARMONY_EFFORT_HIGH : (harmony_effort)-1;
+    if (date_arg && !valid_date(date_arg)) {
+        fprintf(stderr, "relief chat: --date wants YYYY-MM-DD, not '%s'\n", date_arg);
+        return EXIT_USAGE;
+    }
     if (!path || !message || (int)effort < 0 || max_tokens < 1 || max_tokens > 1000000 || !(temperature >= 0) ||
         deadline < 0 || threads < 0) {
         fprintf(stderr, "usage: relief chat --model FILE.gguf [--reasoning low|medium|high] [--max-tokens N] "
                         "[--temperature T] [--deadline SECONDS] [--threads N] [--lora FILE_OR_DIR[:SCALE]]... "
-                        "[--show-analysis] [--final-only] \"message\"\n");
+                        "[--show-analysis] [--final-only] [--date YYYY-MM-DD] [--ignore-eos] \"message\"\n");
         return EXIT_USAGE;
     }
     double t_start = relief_llm_now();
@@ -415,10 +434,14 @@ int cli_chat(int argc, char **argv)
         relief_model_free(m);
         return EXIT_FAIL;
     }
+    /* The system message carries the date; --date pins it so that a greedy
+     * answer is the same on every day (tests rely on that). */
     char date[16];
     time_t now = time(NULL);
     struct tm tm;
     strftime(date, sizeof date, "%Y-%m-%d", gmtime_r(&now, &tm));
+    if (date_arg)
+        snprintf(date, sizeof date, "%s", date_arg);
     harmony_system sys = {.date = date, .effort = effort};
     harmony_message user = {.author = "user", .content = message};
     harmony_convo conv = {.system = &sys, .messages = &user, .n_messages = 1,
@@ -466,7 +489,9 @@ int cli_chat(int argc, char **argv)
     int32_t ends[2] = {harmony_special(h, "<|return|>"), harmony_special(h, "<|call|>")};
     relief_llm_limits lim = {deadline > 0 ? t_start + deadline : 0, NULL};
     relief_gen_result res;
-    relief_llm_generate(c, ids, n, &sp, ends, 2, chat_token, &st, &lim, &res);
+    /* --ignore-eos: no end token stops the answer, only --max-tokens, the
+     * context or the deadline (for tests and benchmarks of long outputs). */
+    relief_llm_generate(c, ids, n, &sp, ends, ignore_eos ? 0 : 2, chat_token, &st, &lim, &res);
     harmony_event ev;
     if (!st.raw_mode && harmony_parser_finish(st.parser, &ev) == 0 && ev.text)
         fwrite(ev.text, 1, ev.text_len, stdout);

@@ -5,12 +5,14 @@
  *   relief eval FILE.jsonl         score hazard detection
  *   relief kb-check [--kb DIR]     validate a knowledge base
  *
- * Exit codes: 0 success, 1 failure (input, kb, memory), 2 usage.
+ * Exit codes (cli.h): 0 success, 1 failure, 2 usage, 3 plan written but the
+ * model backend unavailable; 130 after Ctrl-C (the default SIGINT action).
  */
 #include "cli.h"
-#include "relief/hybrid.h"
+#include "relief/relief.h"
 #include "serve/server.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,7 @@ static void usage(FILE *f)
           "       relief model-info FILE.gguf     model architecture, hyper-parameters, tensor types\n"
           "       relief chat --model FILE.gguf [--reasoning low|medium|high] [--max-tokens N] [--temperature T]\n"
           "                   [--deadline SECONDS] [--threads N] [--lora FILE_OR_DIR[:SCALE]]... [--show-analysis]\n"
-          "                   \"message\"\n"
+          "                   [--date YYYY-MM-DD] [--ignore-eos] \"message\"\n"
           "       relief serve [--port N] [--bind ADDR] [--model FILE | --backend URL] [--token T] ...\n"
           "                                       HTTP API and web page (relief serve --help)\n"
           "       relief bench --model FILE [-t THREADS] [-p N] [-n N] [-r REPS] [--lora ADAPTER[:SCALE]]...\n"
@@ -40,6 +42,7 @@ static void usage(FILE *f)
           "       relief tokenize --model FILE [--special] < text    token ids on one line\n"
           "       relief logits --model FILE [--lora ADAPTER[:SCALE]]... --tokens-file IDS --out OUT.f32\n"
           "                                       raw float32 logits\n"
+          "       relief cache ls|clear [--cache-dir DIR]   show or remove the model's prefix cache\n"
           "options:\n"
           "  --format text|md|json   output format (default text)\n"
           "  --kb DIR                knowledge base directory instead of the built-in one\n"
@@ -49,11 +52,15 @@ static void usage(FILE *f)
           "  --lora ADAPTER[:SCALE]  LoRA adapter(s) for --model (PEFT dir/.safetensors or GGUF; comma-separated)\n"
           "  --backend URL           ... or a remote OpenAI-compatible server (--backend-model NAME)\n"
           "  --deadline SECONDS      hard limit for the model's elaboration (default 5)\n"
+          "  --cache-dir DIR         prefix cache for --model (default $RELIEF_CACHE_DIR, $XDG_CACHE_HOME/relief,\n"
+          "                          ~/.cache/relief)\n"
           "  --final-only            ask the model for its answer directly, without analysis\n"
           "  -i, --interactive       read one report per line until EOF or 'quit'\n"
           "  --no-color              no ANSI colour (also when NO_COLOR is set or stdout is not a TTY)\n"
           "  -h, --help              this help;  --version  print the version\n"
-          "exit status: 0 success, 1 failure (unreadable input, bad knowledge base), 2 usage error\n",
+          "exit status: 0 success; 1 failure (unreadable or empty report, bad knowledge base, output not written,\n"
+          "  out of memory); 2 usage error (bad option or value); 3 the plan was written but the model backend\n"
+          "  is unavailable (missing or unreadable model file, unreachable server); 130 interrupted (Ctrl-C)\n",
           f);
 }
 
@@ -64,24 +71,31 @@ typedef struct {
     bool explain, interactive, no_color, example;
     const char *model, *backend, *backend_model;
     const char *lora;        /* --lora: adapters for --model, "SPEC[,SPEC...]" */
+    const char *cache_dir;   /* --cache-dir */
     double deadline;
     bool final_only;
-    relief_hybrid *hybrid;   /* set when a model backend is configured */
 } options;
 
+/* One run of the command: its options, and the model backend, opened only
+ * after the first plan is on the screen (a slow, missing or hostile model
+ * file never delays the plan). */
 typedef struct {
     const options *o;
-    int flags;
+    const relief_kb *kb;
+    relief_hybrid *hybrid;   /* NULL until opened, or when it failed */
+    bool hybrid_tried;
+    int flags;               /* render flags */
     bool text_started;
-} emit_state;
+} session;
 
-static void print_plan(const relief_plan *p, void *user)
+/* Every write goes through stdout's buffer; a failed write (a full disk,
+ * /dev/full, a closed pipe) sets its error flag, checked at the end. */
+static void print_plan(const relief_plan *p, const session *ss)
 {
-    emit_state *st = user;
-    char *s = relief_plan_render(p, st->o->fmt, st->flags);
+    char *s = relief_plan_render(p, ss->o->fmt, ss->flags);
     if (s) {
         fputs(s, stdout);
-        if (st->o->fmt == RELIEF_FMT_JSON)
+        if (ss->o->fmt == RELIEF_FMT_JSON)
             fputc('\n', stdout);
         free(s);
     }
@@ -90,16 +104,16 @@ static void print_plan(const relief_plan *p, void *user)
 
 static int print_text(const char *t, size_t n, void *user)
 {
-    emit_state *st = user;
-    if (!st->text_started) {
-        fputs(st->o->fmt == RELIEF_FMT_MARKDOWN ? "## Model elaboration (AI-generated, may be wrong)\n\n"
-                                                : "== Model elaboration (AI-generated, may be wrong) ==\n",
+    session *ss = user;
+    if (!ss->text_started) {
+        fputs(ss->o->fmt == RELIEF_FMT_MARKDOWN ? "## Model elaboration (AI-generated, may be wrong)\n\n"
+                                                 : "== Model elaboration (AI-generated, may be wrong) ==\n",
               stdout);
-        st->text_started = true;
+        ss->text_started = true;
     }
     fwrite(t, 1, n, stdout);
     fflush(stdout);
-    return 0;
+    return ferror(stdout) ? 1 : 0; /* stop the model when nobody can read it */
 }
 
 static char *read_all(FILE *f, size_t *len)
@@ -137,66 +151,88 @@ static char *read_all(FILE *f, size_t *len)
     return buf;
 }
 
-static int emit_hybrid(const char *text, size_t len, const options *o, int flags)
+/* Opens the model backend once; false (with the error printed) when it is
+ * unavailable. */
+static bool open_backend(session *ss)
 {
-    emit_state st = {.o = o, .flags = flags};
-    relief_hybrid_request rq = {.deadline_s = o->deadline, .days = o->days, .on_plan = print_plan,
-                                .on_text = o->fmt == RELIEF_FMT_JSON ? NULL : print_text, .user = &st};
+    if (ss->hybrid_tried)
+        return ss->hybrid != NULL;
+    ss->hybrid_tried = true;
+    const options *o = ss->o;
+    relief_hybrid_config hc = {.kind = o->model ? RELIEF_BACKEND_BUILTIN : RELIEF_BACKEND_REMOTE,
+                               .model_path = o->model, .remote_url = o->backend, .remote_model = o->backend_model,
+                               .remote_token = getenv("RELIEF_BACKEND_TOKEN"), .final_only = o->final_only,
+                               .temperature = -1, .lora = o->lora, .cache_dir = o->cache_dir};
+    char herr[512];
+    if (!(ss->hybrid = relief_hybrid_new(ss->kb, &hc, herr, sizeof herr)))
+        fprintf(stderr, "relief: model backend unavailable: %s\n", herr);
+    return ss->hybrid != NULL;
+}
+
+/* The model's part, after the plan is already written. */
+static int elaborate(session *ss, const char *text, size_t len)
+{
+    const options *o = ss->o;
+    if (!open_backend(ss))
+        return EXIT_MODEL;
+    ss->text_started = false;
+    relief_hybrid_request rq = {.deadline_s = o->deadline, .days = o->days,
+                                .on_text = o->fmt == RELIEF_FMT_JSON ? NULL : print_text, .user = ss};
     relief_hybrid_result res;
-    if (relief_hybrid_respond(o->hybrid, text, len, &rq, &res) < 0) {
+    if (relief_hybrid_respond(ss->hybrid, text, len, &rq, &res) < 0) {
         fprintf(stderr, "relief: out of memory\n");
         return EXIT_FAIL;
     }
     if (o->fmt == RELIEF_FMT_JSON) {
         /* One more JSON line with the model part. */
         printf("{\"model\": {\"backend\": \"%s\", \"complete\": %s, \"cut\": %s, \"tokens\": %zu}}\n",
-               relief_hybrid_backend_name(o->hybrid), res.model_complete ? "true" : "false",
+               relief_hybrid_backend_name(ss->hybrid), res.model_complete ? "true" : "false",
                res.model_cut ? "true" : "false", res.timings.model_tokens);
     } else {
-        if (!st.text_started)
+        if (!ss->text_started)
             printf("== Model elaboration: none (%s) ==", res.model_error ? res.model_error : "no text");
-        printf("\n[%s; plan %.2f ms; model %s after %.0f ms, %zu tokens%s]\n",
-               relief_hybrid_backend_name(o->hybrid), res.timings.plan_ms,
+        printf("\n[%s; model %s after %.0f ms, %zu tokens%s]\n", relief_hybrid_backend_name(ss->hybrid),
                res.model_complete ? "complete" : res.model_cut ? "cut at the deadline" : "stopped",
                res.timings.total_ms, res.timings.model_tokens, res.timings.prefix_cached ? ", prefix cached" : "");
     }
     relief_hybrid_result_free(&res);
-    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+    fflush(stdout);
+    return EXIT_OK;
 }
 
-static int emit(const relief_kb *kb, const char *text, size_t len, const options *o)
+/* True when the report holds nothing but blanks. */
+static bool blank(const char *text, size_t len)
 {
-    if (o->hybrid) {
-        int flags = o->explain ? RELIEF_RENDER_EXPLAIN : 0;
-        const char *nc = getenv("NO_COLOR");
-        if (!o->no_color && (!nc || !*nc) && isatty(STDOUT_FILENO))
-            flags |= RELIEF_RENDER_COLOR;
-        return emit_hybrid(text, len, o, flags);
+    for (size_t i = 0; i < len; i++)
+        if (!isspace((unsigned char)text[i]))
+            return false;
+    return true;
+}
+
+/* Plans one report and writes it; then, when a model is configured, its
+ * elaboration. The plan always comes first. */
+static int emit(session *ss, const char *text, size_t len)
+{
+    const options *o = ss->o;
+    if (blank(text, len)) {
+        fprintf(stderr, "relief: the report is empty: say what is happening, where, and how many people "
+                        "(e.g. relief \"Flood in Riverside, 300 people, water rising\")\n");
+        return EXIT_FAIL;
     }
     relief_options ro = {.days = o->days};
-    relief_plan *p = relief_plan_build(kb, text, len, &ro);
+    relief_plan *p = relief_plan_build(ss->kb, text, len, &ro);
     if (!p) {
         fprintf(stderr, "relief: out of memory\n");
         return EXIT_FAIL;
     }
-    int flags = o->explain ? RELIEF_RENDER_EXPLAIN : 0;
-    const char *nc = getenv("NO_COLOR");
-    if (!o->no_color && (!nc || !*nc) && isatty(STDOUT_FILENO))
-        flags |= RELIEF_RENDER_COLOR;
-    char *s = relief_plan_render(p, o->fmt, flags);
+    print_plan(p, ss);
     relief_plan_free(p);
-    if (!s) {
-        fprintf(stderr, "relief: out of memory\n");
-        return EXIT_FAIL;
-    }
-    fputs(s, stdout);
-    if (o->fmt == RELIEF_FMT_JSON)
-        fputc('\n', stdout);
-    free(s);
-    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+    if (o->model || o->backend)
+        return elaborate(ss, text, len);
+    return EXIT_OK;
 }
 
-static int interactive(const relief_kb *kb, const options *o)
+static int interactive(session *ss)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -212,11 +248,16 @@ static int interactive(const relief_kb *kb, const options *o)
             break;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
-        if (n == 0)
+        if (blank(line, (size_t)n))
             continue;
         if (!strcmp(line, "quit") || !strcmp(line, "exit"))
             break;
-        if ((rc = emit(kb, line, (size_t)n, o)) != EXIT_OK)
+        /* A model that is unavailable leaves the plans coming (status 3 at
+         * the end); any other failure ends the session. */
+        int r = emit(ss, line, (size_t)n);
+        if (r != EXIT_OK)
+            rc = r;
+        if ((r != EXIT_OK && r != EXIT_MODEL) || ferror(stdout))
             break;
     }
     free(line);
@@ -237,103 +278,177 @@ static int kb_check(const relief_kb *kb)
     return EXIT_OK;
 }
 
-int main(int argc, char **argv)
+/* Commands that take their own options (argv without the command name). */
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"model-info", cli_model_info},
+    {"tokenize", cli_tokenize},
+    {"logits", cli_logits},
+    {"chat", cli_chat},
+    {"bench", cli_bench},
+    {"serve", relief_serve_main},
+    {"cache", cli_cache},
+};
+
+/* Parses the plan options; returns -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, options *o, char **rest, int *n_rest)
 {
-    if (argc > 1) {
-        /* Engine commands take their own options. */
-        if (!strcmp(argv[1], "model-info"))
-            return cli_model_info(argc - 2, argv + 2);
-        if (!strcmp(argv[1], "tokenize"))
-            return cli_tokenize(argc - 2, argv + 2);
-        if (!strcmp(argv[1], "logits"))
-            return cli_logits(argc - 2, argv + 2);
-        if (!strcmp(argv[1], "chat"))
-            return cli_chat(argc - 2, argv + 2);
-        if (!strcmp(argv[1], "bench"))
-            return cli_bench(argc - 2, argv + 2);
-        if (!strcmp(argv[1], "serve"))
-            return relief_serve_main(argc - 2, argv + 2);
-    }
-    options o = {.fmt = RELIEF_FMT_TEXT, .days = 3};
-    const char *command = NULL;
-    int first_arg = 0;
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int n_rest = 0;
-    if (!rest)
-        return EXIT_FAIL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--format") && i + 1 < argc) {
+        bool has = i + 1 < argc;
+        if (!strcmp(a, "--format") && has) {
             const char *v = argv[++i];
-            if (!strcmp(v, "text")) o.fmt = RELIEF_FMT_TEXT;
-            else if (!strcmp(v, "md") || !strcmp(v, "markdown")) o.fmt = RELIEF_FMT_MARKDOWN;
-            else if (!strcmp(v, "json")) o.fmt = RELIEF_FMT_JSON;
+            if (!strcmp(v, "text")) o->fmt = RELIEF_FMT_TEXT;
+            else if (!strcmp(v, "md") || !strcmp(v, "markdown")) o->fmt = RELIEF_FMT_MARKDOWN;
+            else if (!strcmp(v, "json")) o->fmt = RELIEF_FMT_JSON;
             else {
                 fprintf(stderr, "relief: unknown format '%s' (expected text, md or json)\n", v);
-                free(rest);
                 return EXIT_USAGE;
             }
-        } else if (!strcmp(a, "--kb") && i + 1 < argc) {
-            o.kb_dir = argv[++i];
-        } else if (!strcmp(a, "--days") && i + 1 < argc) {
+        } else if (!strcmp(a, "--kb") && has) {
+            o->kb_dir = argv[++i];
+        } else if (!strcmp(a, "--days") && has) {
             char *end;
             long d = strtol(argv[++i], &end, 10);
             if (*end || d < 1 || d > 365) {
                 fprintf(stderr, "relief: --days must be a whole number from 1 to 365, not '%s'\n", argv[i]);
-                free(rest);
                 return EXIT_USAGE;
             }
-            o.days = (int)d;
-        } else if (!strcmp(a, "--model") && i + 1 < argc) {
-            o.model = argv[++i];
-        } else if (!strcmp(a, "--backend") && i + 1 < argc) {
-            o.backend = argv[++i];
-        } else if (!strcmp(a, "--lora") && i + 1 < argc) {
-            o.lora = argv[++i];
-        } else if (!strcmp(a, "--backend-model") && i + 1 < argc) {
-            o.backend_model = argv[++i];
+            o->days = (int)d;
+        } else if (!strcmp(a, "--model") && has) {
+            o->model = argv[++i];
+        } else if (!strcmp(a, "--backend") && has) {
+            o->backend = argv[++i];
+        } else if (!strcmp(a, "--lora") && has) {
+            o->lora = argv[++i];
+        } else if (!strcmp(a, "--backend-model") && has) {
+            o->backend_model = argv[++i];
+        } else if (!strcmp(a, "--cache-dir") && has) {
+            o->cache_dir = argv[++i];
         } else if (!strcmp(a, "--final-only")) {
-            o.final_only = true;
-        } else if (!strcmp(a, "--deadline") && i + 1 < argc) {
+            o->final_only = true;
+        } else if (!strcmp(a, "--deadline") && has) {
             char *end;
-            o.deadline = strtod(argv[++i], &end);
-            if (*end || !(o.deadline > 0 && o.deadline <= 3600)) {
+            o->deadline = strtod(argv[++i], &end);
+            if (*end || !(o->deadline > 0 && o->deadline <= 3600)) {
                 fprintf(stderr, "relief: --deadline must be seconds in (0, 3600], not '%s'\n", argv[i]);
-                free(rest);
                 return EXIT_USAGE;
             }
         } else if (!strcmp(a, "--explain")) {
-            o.explain = true;
+            o->explain = true;
         } else if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) {
-            o.interactive = true;
+            o->interactive = true;
         } else if (!strcmp(a, "--no-color") || !strcmp(a, "--no-colour")) {
-            o.no_color = true;
+            o->no_color = true;
         } else if (!strcmp(a, "--example")) {
-            o.example = true;
+            o->example = true;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            free(rest);
             return EXIT_OK;
         } else if (!strcmp(a, "--version")) {
-            puts("relief 0.1.0");
-            free(rest);
+            puts("relief " RELIEF_VERSION_STRING);
             return EXIT_OK;
         } else if (!strcmp(a, "--")) {
             while (++i < argc)
-                rest[n_rest++] = argv[i];
+                rest[(*n_rest)++] = argv[i];
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "relief: unknown or incomplete option '%s'\n", a);
-            usage(stderr);
-            free(rest);
+            fprintf(stderr, "relief: unknown option '%s'%s (relief --help lists them)\n", a,
+                    has ? "" : " or missing value");
             return EXIT_USAGE;
         } else {
-            rest[n_rest++] = argv[i];
+            rest[(*n_rest)++] = argv[i];
         }
     }
-    if (n_rest > 0 && (!strcmp(rest[0], "eval") || !strcmp(rest[0], "kb-check"))) {
-        command = rest[0];
-        first_arg = 1;
+    if (o->model && o->backend) {
+        fprintf(stderr, "relief: give --model or --backend, not both\n");
+        return EXIT_USAGE;
     }
+    return -1;
+}
+
+/* Joins the words of the command line into one report (malloc'd). */
+static char *join_words(char **w, int n, size_t *len)
+{
+    size_t total = 1;
+    for (int i = 0; i < n; i++)
+        total += strlen(w[i]) + 1;
+    char *text = malloc(total);
+    if (!text)
+        return NULL;
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        size_t k = strlen(w[i]);
+        if (i)
+            text[at++] = ' ';
+        memcpy(text + at, w[i], k);
+        at += k;
+    }
+    text[at] = '\0';
+    *len = at;
+    return text;
+}
+
+static int run(session *ss, const char *command, char **rest, int n_rest)
+{
+    const options *o = ss->o;
+    if (command && !strcmp(command, "eval")) {
+        if (n_rest != 2) {
+            fprintf(stderr, "usage: relief eval FILE.jsonl\n");
+            return EXIT_USAGE;
+        }
+        return cli_eval(ss->kb, rest[1], stdout);
+    }
+    if (command) {
+        if (n_rest != 1) {
+            fprintf(stderr, "usage: relief kb-check [--kb DIR]\n");
+            return EXIT_USAGE;
+        }
+        return kb_check(ss->kb);
+    }
+    if (o->example)
+        return emit(ss, example_report, strlen(example_report));
+    if (o->interactive)
+        return interactive(ss);
+    size_t len;
+    char *text = n_rest > 0 ? join_words(rest, n_rest, &len) : read_all(stdin, &len);
+    if (!text) {
+        if (n_rest > 0)
+            fprintf(stderr, "relief: out of memory\n");
+        else
+            fprintf(stderr, "relief: cannot read the report from stdin: %s\n",
+                    errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
+        return EXIT_FAIL;
+    }
+    int rc = emit(ss, text, len);
+    free(text);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+            if (!strcmp(argv[1], commands[i].name))
+                return commands[i].run(argc - 2, argv + 2);
+    options o = {.fmt = RELIEF_FMT_TEXT, .days = 3};
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int n_rest = 0;
+    if (!rest) {
+        fprintf(stderr, "relief: out of memory\n");
+        return EXIT_FAIL;
+    }
+    int rc = parse_options(argc, argv, &o, rest, &n_rest);
+    if (rc >= 0) {
+        free(rest);
+        if (rc == EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
+            fprintf(stderr, "relief: cannot write the output: %s\n", strerror(errno));
+            return EXIT_FAIL;
+        }
+        return rc;
+    }
+    const char *command = n_rest > 0 && (!strcmp(rest[0], "eval") || !strcmp(rest[0], "kb-check")) ? rest[0] : NULL;
     char *err = NULL;
     relief_kb *kb = o.kb_dir ? relief_kb_load_dir(o.kb_dir, &err) : relief_kb_load_embedded(&err);
     if (!kb) {
@@ -342,66 +457,19 @@ int main(int argc, char **argv)
         free(rest);
         return EXIT_FAIL;
     }
-    int rc;
-    if ((o.model || o.backend) && !command) {
-        if (o.model && o.backend) {
-            fprintf(stderr, "relief: give --model or --backend, not both\n");
-            relief_kb_free(kb);
-            free(rest);
-            return EXIT_USAGE;
-        }
-        relief_hybrid_config hc = {.kind = o.model ? RELIEF_BACKEND_BUILTIN : RELIEF_BACKEND_REMOTE,
-                                   .model_path = o.model, .remote_url = o.backend, .remote_model = o.backend_model,
-                                   .remote_token = getenv("RELIEF_BACKEND_TOKEN"), .final_only = o.final_only,
-                                   .temperature = -1, .lora = o.lora};
-        char herr[512];
-        if (!(o.hybrid = relief_hybrid_new(kb, &hc, herr, sizeof herr)))
-            fprintf(stderr, "relief: model backend unavailable (%s); answering from the protocols only\n", herr);
-    }
-    if (command && !strcmp(command, "eval")) {
-        if (n_rest - first_arg != 1) {
-            fprintf(stderr, "usage: relief eval FILE.jsonl\n");
-            rc = EXIT_USAGE;
-        } else {
-            rc = cli_eval(kb, rest[first_arg], stdout);
-        }
-    } else if (command) {
-        rc = n_rest == 1 ? kb_check(kb) : EXIT_USAGE;
-    } else if (o.example) {
-        rc = emit(kb, example_report, strlen(example_report), &o);
-    } else if (o.interactive) {
-        rc = interactive(kb, &o);
-    } else if (n_rest > 0) {
-        size_t len = 0;
-        for (int i = 0; i < n_rest; i++)
-            len += strlen(rest[i]) + 1;
-        char *text = malloc(len + 1);
-        if (!text) {
-            rc = EXIT_FAIL;
-        } else {
-            text[0] = '\0';
-            for (int i = 0; i < n_rest; i++) {
-                if (i)
-                    strcat(text, " ");
-                strcat(text, rest[i]);
-            }
-            rc = emit(kb, text, strlen(text), &o);
-            free(text);
-        }
-    } else {
-        size_t len;
-        char *text = read_all(stdin, &len);
-        if (!text) {
-            fprintf(stderr, "relief: cannot read the report from stdin: %s\n",
-                    errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
-            rc = EXIT_FAIL;
-        } else {
-            rc = emit(kb, text, len, &o);
-            free(text);
-        }
-    }
-    relief_hybrid_free(o.hybrid);
+    session ss = {.o = &o, .kb = kb};
+    const char *nc = getenv("NO_COLOR");
+    ss.flags = o.explain ? RELIEF_RENDER_EXPLAIN : 0;
+    if (!o.no_color && (!nc || !*nc) && isatty(STDOUT_FILENO))
+        ss.flags |= RELIEF_RENDER_COLOR;
+    rc = run(&ss, command, rest, n_rest);
+    relief_hybrid_free(ss.hybrid);
     relief_kb_free(kb);
     free(rest);
+    /* Output that did not reach its file is a failure, whatever came before. */
+    if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+        fprintf(stderr, "relief: cannot write the output: %s\n", errno ? strerror(errno) : "write error");
+        return EXIT_FAIL;
+    }
     return rc;
 }

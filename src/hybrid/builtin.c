@@ -32,6 +32,7 @@
 typedef struct {
     backend base;
     char name[1100];
+    char cache_dir[1024];   /* prefix cache directory; a longer path is cut (the cache then misses) */
     relief_model *m;
     harmony *h;
     relief_llm_ctx **ctx;
@@ -66,9 +67,25 @@ typedef struct {
     uint64_t adapter_hash;
 } cache_header;
 
+/* Opens a file for reading only if it is a regular file, without ever
+ * blocking (a FIFO planted at a cache or model path). NULL otherwise. */
+static FILE *open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    FILE *f = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fcntl(fd, F_SETFL, 0) == 0)
+        f = fdopen(fd, "rb");
+    if (!f)
+        close(fd);
+    return f;
+}
+
 static uint64_t model_head_hash(const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_regular(path);
     if (!f)
         return 0;
     unsigned char *buf = malloc(1 << 20);
@@ -83,10 +100,7 @@ static void cache_path(const builtin *b, uint64_t prefix_hash, char *out, size_t
 {
     const char *path = b->cfg.model_path, *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    if (b->cfg.cache_dir)
-        snprintf(out, cap, "%s/%s.relief-prefix-%016llx.bin", b->cfg.cache_dir, base, (unsigned long long)prefix_hash);
-    else
-        snprintf(out, cap, "%s.relief-prefix-%016llx.bin", path, (unsigned long long)prefix_hash);
+    snprintf(out, cap, "%s/%s.relief-prefix-%016llx.bin", b->cache_dir, base, (unsigned long long)prefix_hash);
 }
 
 static void fill_header(const builtin *b, cache_header *h, uint64_t prefix_hash)
@@ -108,9 +122,9 @@ static void fill_header(const builtin *b, cache_header *h, uint64_t prefix_hash)
 /* Reads a matching cache into b->prefix_state; false when absent or stale. */
 static bool cache_read(builtin *b, uint64_t prefix_hash)
 {
-    char path[1200];
+    char path[2400];
     cache_path(b, prefix_hash, path, sizeof path);
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_regular(path);
     if (!f)
         return false;
     cache_header want, got;
@@ -128,15 +142,24 @@ static bool cache_read(builtin *b, uint64_t prefix_hash)
 
 static void cache_write(builtin *b, uint64_t prefix_hash)
 {
-    char path[1200], tmp[1300];
+    char path[2400], tmp[2500];
     cache_path(b, prefix_hash, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     cache_header h;
     fill_header(b, &h, prefix_hash);
     h.payload_hash = fnv64(b->prefix_state, b->prefix_state_size, 1469598103934665603ull);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return; /* a read-only model directory just means no persistent cache */
+    if (relief_cache_mkdir(b->cache_dir) != 0)
+        return; /* no writable cache directory just means no persistent cache */
+    /* A fresh file of our own (O_EXCL after removing any leftover), never
+     * an existing FIFO or link at that name. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
     bool ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(b->prefix_state, 1, b->prefix_state_size, f) == b->prefix_state_size;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0)
@@ -478,8 +501,13 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     b->cfg = *cfg;
-    if (!b->cfg.cache_dir)
-        b->cfg.cache_dir = getenv("RELIEF_CACHE_DIR"); /* else beside the model */
+    /* The cache goes where it was asked to, else to the user's cache
+     * directory; never beside the model (an Ollama blob store, a read-only
+     * disk or someone else's folder). */
+    if (cfg->cache_dir)
+        snprintf(b->cache_dir, sizeof b->cache_dir, "%s", cfg->cache_dir);
+    else if (relief_cache_dir(b->cache_dir, sizeof b->cache_dir) != 0)
+        snprintf(b->cache_dir, sizeof b->cache_dir, "/tmp/relief-cache-%ld", (long)getuid());
     b->base.chat = builtin_chat;
     b->base.destroy = builtin_destroy;
     snprintf(b->name, sizeof b->name, "builtin:%s", cfg->model_path);

@@ -14,7 +14,9 @@
 int map_file(const char *path, size_t min_size, const char *what, const void **map, size_t *size, char *err,
              size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO or a device must not wait for a writer;
+     * anything but a regular file is refused right after. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, cap, "%s: cannot open: %s", path, strerror(errno));
         return -1;
