@@ -417,7 +417,7 @@ def check_chat(port, label):
 
 def test_model():
     if not os.path.exists(TINY):
-        print("SKIP: model tests (no", TINY + ")")
+        check(False, "model tests need " + TINY + " (tests/data in the repository)")
         return
     cache = tempfile.mkdtemp(prefix="relief-serve-cache-")
     # --max-tokens past what 0.5 s allows, so that answers are cut at the deadline.

@@ -345,8 +345,8 @@ static void serve_usage(FILE *f)
           "  --max-tokens N         model tokens per guidance answer (default 512)\n"
           "  --final-only           ask the model for its answer directly, without analysis\n"
           "  --cache-dir DIR        where the built-in engine keeps its prompt-prefix cache\n"
+          "                         (default: $RELIEF_CACHE_DIR, $XDG_CACHE_HOME/relief, ~/.cache/relief)\n"
           "  --lora SPEC            LoRA adapter(s) for the built-in engine: FILE_OR_DIR[:SCALE][,...]\n"
-          "                         (default: RELIEF_CACHE_DIR, else beside the model)\n"
           "  --kb DIR               knowledge base directory instead of the built-in one\n"
           "  --threads N            built-in engine threads (default: one per CPU)\n",
           f);
