@@ -68,6 +68,19 @@ typedef enum {
 const char *relief_role_name(int role);  /* kb keyword: "operations" */
 const char *relief_role_title(int role); /* "Operations" */
 
+/* Kinds of first-30-minute action, in the brief's default order: get
+ * people out of the path, save a life now, take command, warn, rescue,
+ * treat, care. */
+typedef enum {
+    RELIEF_BRIEF_PROTECT, RELIEF_BRIEF_LIFESAVE, RELIEF_BRIEF_COMMAND,
+    RELIEF_BRIEF_WARN, RELIEF_BRIEF_RESCUE, RELIEF_BRIEF_MEDICAL,
+    RELIEF_BRIEF_CARE,
+    RELIEF_BRIEF_COUNT
+} relief_brief_kind;
+
+/* Returns the kb keyword of a brief kind ("protect"), or "none". */
+const char *relief_brief_kind_name(int kind);
+
 /* Vulnerable groups. */
 typedef enum {
     RELIEF_VG_CHILDREN, RELIEF_VG_ELDERLY, RELIEF_VG_PATIENTS,
@@ -151,6 +164,8 @@ typedef struct {
     relief_location *locations;
     size_t n_resources;
     relief_resource *resources;
+    size_t n_tags;
+    const char **tags;        /* report tags found ("gas", "cholera"): kb/extract.kb tag classes */
 } relief_facts;
 
 typedef struct {
@@ -160,6 +175,8 @@ typedef struct {
     int priority;        /* 1 (most urgent) .. 5 */
     const char *id;      /* kb step id or NULL */
     const char *text;    /* imperative sentence */
+    const char *short_text; /* the same action in one line (for the brief), or NULL */
+    int brief_kind;      /* relief_brief_kind, or -1 */
     const char *source;  /* agency and document */
     const char *origin;  /* "flood", "protocol:ics" */
     const char *note;    /* NULL, or why the step is here/moved */
@@ -185,7 +202,9 @@ typedef struct relief_plan {
     relief_facts facts;
     size_t n_steps;
     relief_step *steps;
-    size_t n_needs;
+    size_t n_brief;
+    const relief_step **brief; /* "do now": at most 8 first-30-minute steps, in order of action */
+    size_t n_needs;             /* 0 when the report states no population */
     relief_need *needs;
     double household_size;
     size_t n_notes;
@@ -218,8 +237,10 @@ typedef struct {
     long long now;       /* Unix time used for "by 3pm"; 0 means the clock */
 } relief_options;
 
-/* Builds the plan for a report of len bytes (any bytes). Returns NULL only
- * when memory runs out. The caller frees the result with relief_plan_free. */
+/* Builds the plan for a report of len bytes (any bytes). A report in which
+ * no hazard is recognised gets no steps, only notes saying what to report.
+ * Returns NULL only when memory runs out. The caller frees the result with
+ * relief_plan_free; the kb must outlive the plan (steps point into it). */
 relief_plan *relief_plan_build(const relief_kb *kb, const char *report,
                                size_t len, const relief_options *opt);
 
@@ -230,10 +251,14 @@ typedef enum { RELIEF_FMT_TEXT, RELIEF_FMT_MARKDOWN, RELIEF_FMT_JSON } relief_fo
 enum {
     RELIEF_RENDER_COLOR = 1,   /* ANSI colour (text format only) */
     RELIEF_RENDER_EXPLAIN = 2, /* include cues and fact spans */
+    RELIEF_RENDER_FULL = 4,    /* text and Markdown: the whole phased plan, not only the brief */
 };
 
-/* Renders a plan. Returns a malloc'd NUL-terminated string the caller
- * frees, or NULL when memory runs out. */
+/* Renders a plan. Text and Markdown show the hazards, the key facts and
+ * the brief ("do now"), then the notes and needs, and the whole phased plan
+ * only with RELIEF_RENDER_FULL; JSON always holds everything. Returns a
+ * malloc'd NUL-terminated string the caller frees, or NULL when memory
+ * runs out. */
 char *relief_plan_render(const relief_plan *plan, relief_format fmt, int flags);
 
 #ifdef __cplusplus

@@ -47,6 +47,7 @@ static void usage(FILE *f)
           "  --format text|md|json   output format (default text)\n"
           "  --kb DIR                knowledge base directory instead of the built-in one\n"
           "  --days N                planning horizon for the needs table, 1-365 (default 3)\n"
+          "  --full                  the whole phased plan (text, md), not only the brief and needs\n"
           "  --explain               show the cues that fired and the report text behind each fact\n"
           "  --model FILE.gguf       also let a local gpt-oss model elaborate (streamed, labelled)\n"
           "  --lora ADAPTER[:SCALE]  LoRA adapter(s) for --model (PEFT dir/.safetensors or GGUF; comma-separated)\n"
@@ -68,7 +69,7 @@ typedef struct {
     relief_format fmt;
     const char *kb_dir;
     int days;
-    bool explain, interactive, no_color, example;
+    bool explain, interactive, no_color, example, full;
     const char *model, *backend, *backend_model;
     const char *lora;        /* --lora: adapters for --model, "SPEC[,SPEC...]" */
     const char *cache_dir;   /* --cache-dir */
@@ -338,6 +339,8 @@ static int parse_options(int argc, char **argv, options *o, char **rest, int *n_
             }
         } else if (!strcmp(a, "--explain")) {
             o->explain = true;
+        } else if (!strcmp(a, "--full")) {
+            o->full = true;
         } else if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) {
             o->interactive = true;
         } else if (!strcmp(a, "--no-color") || !strcmp(a, "--no-colour")) {
@@ -459,7 +462,7 @@ int main(int argc, char **argv)
     }
     session ss = {.o = &o, .kb = kb};
     const char *nc = getenv("NO_COLOR");
-    ss.flags = o.explain ? RELIEF_RENDER_EXPLAIN : 0;
+    ss.flags = (o.explain ? RELIEF_RENDER_EXPLAIN : 0) | (o.full ? RELIEF_RENDER_FULL : 0);
     if (!o.no_color && (!nc || !*nc) && isatty(STDOUT_FILENO))
         ss.flags |= RELIEF_RENDER_COLOR;
     rc = run(&ss, command, rest, n_rest);

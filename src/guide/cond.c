@@ -12,6 +12,7 @@
 
 typedef struct {
     arena *a;
+    kb_tags *tags;
     const char *s;
     size_t pos;
     char *err;
@@ -80,12 +81,26 @@ static const char *const vg_names[] = {"children", "elderly", "patients", "disab
                                        "pregnant", "homeless", "prisoners"};
 static const char *const infra_names[] = {"power", "water", "roads", "bridges", "comms", "hospital"};
 
-static int fact_lookup(const char *w, size_t n)
+int kb_tag_intern(kb_tags *t, arena *a, const char *name, size_t n)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        if (strlen(t->names[i]) == n && !strncmp(t->names[i], name, n))
+            return (int)i;
+    if (t->n == KB_MAX_TAGS)
+        return -1;
+    char *copy = arena_strndup(a, name, n);
+    if (!copy)
+        return -1;
+    t->names[t->n] = copy;
+    return (int)t->n++;
+}
+
+static int fact_lookup(cparser *p, const char *w, size_t n)
 {
     static const struct { const char *name; int fact; } simple[] = {
         {"time", F_TIME}, {"people", F_PEOPLE}, {"days", F_DAYS}, {"injured", F_INJURED},
         {"dead", F_DEAD}, {"missing", F_MISSING}, {"trapped", F_TRAPPED},
-        {"coastal", F_COASTAL}, {"night", F_NIGHT},
+        {"coastal", F_COASTAL}, {"night", F_NIGHT}, {"trauma", F_TRAUMA},
     };
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
         if (strlen(simple[i].name) == n && !strncmp(simple[i].name, w, n))
@@ -105,6 +120,13 @@ static int fact_lookup(const char *w, size_t n)
             if (h >= 0)
                 return F_HAZARD_FIRST + h;
         }
+    }
+    if (n > 4 && !strncmp(w, "tag.", 4) && p->tags) {
+        int t = kb_tag_intern(p->tags, p->a, w + 4, n - 4);
+        if (t < 0)
+            return -2;
+        p->tags->used |= 1ull << t;
+        return F_TAG_FIRST + t;
     }
     return -1;
 }
@@ -168,8 +190,10 @@ static cond *cp_term(cparser *p)
     } else {
         const char *w;
         size_t n = cp_peek(p, &w);
-        int fact = n ? fact_lookup(w, n) : -1;
-        if (fact < 0) {
+        int fact = n ? fact_lookup(p, w, n) : -1;
+        if (fact == -2) {
+            cp_error(p, "too many tags (64 at most) or out of memory at", w, n);
+        } else if (fact < 0) {
             cp_error(p, n ? "unknown fact" : "missing fact at end", n ? w : "", n);
         } else {
             p->pos += n;
@@ -229,9 +253,9 @@ static cond *cp_or(cparser *p)
     return l;
 }
 
-cond *cond_parse(arena *a, const char *text, char *err, size_t cap)
+cond *cond_parse(arena *a, const char *text, kb_tags *tags, char *err, size_t cap)
 {
-    cparser p = {a, text, 0, err, cap, 0, 0};
+    cparser p = {a, tags, text, 0, err, cap, 0, 0};
     if (!strcmp(text, "always"))
         return cp_node(&p, C_TRUE);
     cond *c = cp_or(&p);
@@ -267,6 +291,10 @@ static double fact_value(int fact, const cond_env *env)
 static bool fact_present(int fact, const cond_env *env)
 {
     const relief_facts *f = env->facts;
+    if (fact >= F_TAG_FIRST)
+        return (env->tags >> (fact - F_TAG_FIRST)) & 1u;
+    if (fact == F_TRAUMA)
+        return env->trauma;
     if (fact >= F_HAZARD_FIRST)
         return (env->hazards >> (fact - F_HAZARD_FIRST)) & 1u;
     if (fact == F_COASTAL)

@@ -31,6 +31,7 @@ typedef struct {
     size_t n_locs;
     relief_resource res[16];
     size_t n_res;
+    uint64_t tags;        /* bit i: a word of tag class i (kb->tags) */
 } xctx;
 
 static int match_cls(const xctx *x, const lex_match *m)
@@ -568,7 +569,9 @@ static void extract_flags(xctx *x)
         const lex_match *m = &x->mv.m[k];
         int cls = match_cls(x, m);
         relief_span sp = span_of(x, m->start, m->end);
-        if (cls < LX_INFRA_FIRST) {
+        if (cls >= LX_COUNT) {
+            x->tags |= 1ull << (cls - LX_COUNT);
+        } else if (cls < LX_INFRA_FIRST) {
             set_flag(&x->f->vulnerable[cls - LX_VG_FIRST], sp);
         } else if (cls < LX_DAMAGE) {
             /* A system counts as affected when a damage word is near it. */
@@ -649,9 +652,17 @@ int guide_extract(const relief_kb *kb, const char *text, const token_list *t, ar
     if (out->trapped.known && out->trapped.value > 0)
         out->trapped.mentioned = true;
 
+    size_t n_tags = 0;
+    for (uint32_t i = 0; i < kb->tags.n; i++)
+        n_tags += (x.tags >> i) & 1;
+    out->tags = arena_calloc(a, n_tags ? n_tags : 1, sizeof *out->tags);
+    if (out->tags)
+        for (uint32_t i = 0; i < kb->tags.n; i++)
+            if ((x.tags >> i) & 1)
+                out->tags[out->n_tags++] = kb->tags.names[i];
     out->locations = arena_calloc(a, x.n_locs ? x.n_locs : 1, sizeof *out->locations);
     out->resources = arena_calloc(a, x.n_res ? x.n_res : 1, sizeof *out->resources);
-    int rc = (out->locations && out->resources) ? 0 : -1;
+    int rc = (out->locations && out->resources && out->tags) ? 0 : -1;
     if (rc == 0) {
         memcpy(out->locations, x.locs, x.n_locs * sizeof *x.locs);
         out->n_locations = x.n_locs;

@@ -20,8 +20,26 @@ enum {
     F_COASTAL = F_INFRA_FIRST + RELIEF_INFRA_COUNT,
     F_NIGHT,
     F_HAZARD_FIRST,                               /* + relief_hazard */
-    F_COUNT = F_HAZARD_FIRST + RELIEF_HZ_COUNT
+    F_TRAUMA = F_HAZARD_FIRST + RELIEF_HZ_COUNT,  /* a detected hazard with `trauma: yes` */
+    F_TAG_FIRST,                                  /* + tag index (tag.NAME) */
+    F_COUNT = F_TAG_FIRST + 64
 };
+
+/* Report tags: the `tag.NAME` lexicon classes of kb/extract.kb ("tag.gas",
+ * "tag.cholera"), named in conditions as facts. Interned in first-use order
+ * by the loader (conditions may name a tag before extract.kb defines it);
+ * every used tag must be defined, checked when the kb is complete. */
+#define KB_MAX_TAGS 64
+typedef struct {
+    const char *names[KB_MAX_TAGS];
+    uint32_t n;
+    uint64_t defined;     /* bit i: extract.kb has a tag.names[i] class */
+    uint64_t used;        /* bit i: some condition names it */
+} kb_tags;
+
+/* Interns a tag name of n bytes; returns its index or -1 when the table is
+ * full or memory runs out. */
+int kb_tag_intern(kb_tags *t, arena *a, const char *name, size_t n);
 
 typedef enum { C_TRUE, C_FACT, C_CMP, C_NOT, C_AND, C_OR } cond_kind;
 typedef enum { OP_LT, OP_LE, OP_GT, OP_GE, OP_EQ } cond_op;
@@ -39,11 +57,15 @@ typedef struct {
     const relief_facts *facts;
     int days;
     uint32_t hazards;   /* bit h set when hazard h is in the plan */
+    uint64_t tags;      /* bit i set when tag i is in the report */
+    bool trauma;        /* a primary hazard with `trauma: yes` is detected */
 } cond_env;
 
-/* Parses a condition into the arena. Returns NULL and writes a message to
- * err (cap bytes) on a syntax error. */
-cond *cond_parse(arena *a, const char *text, char *err, size_t cap);
+/* Parses a condition into the arena; tag.NAME facts are interned in tags.
+ * Returns NULL and writes a message to err (cap bytes) on a syntax error
+ * or when memory runs out. */
+cond *cond_parse(arena *a, const char *text, kb_tags *tags, char *err, size_t cap);
+/* Evaluates a parsed condition; NULL means "always". Never fails. */
 bool cond_eval(const cond *c, const cond_env *env);
 
 /* ---- knowledge base ---- */
@@ -54,9 +76,25 @@ typedef struct {
     bool urgent;
     const cond *when;     /* NULL = always */
     const char *text;
+    const char *short_text; /* one-line form for the brief, or NULL */
     const char *source;
+    int brief;            /* relief_brief_kind, or -1: never in the brief */
+    const char *group;    /* same measure across files (isolation distance...), or NULL */
+    double distance_m;    /* distance the step sets (group conflicts), 0 = none */
     uint32_t dedup;       /* equal for steps that are the same action (same id or same text) */
 } kb_step;
+
+/* A cross-hazard rule of kb/rules.kb: when `when` holds, first-30-minute
+ * steps of the `from` hazards whose brief kind is in `defer` wait until the
+ * second phase, with the note. */
+typedef struct {
+    const char *id;
+    const cond *when;
+    uint32_t defer;       /* bit k: brief kind k */
+    uint32_t from;        /* bit h: hazard h */
+    const char *note;
+    const char *source;
+} kb_rule;
 
 typedef struct {
     int hazard;
@@ -66,6 +104,8 @@ typedef struct {
 
 typedef struct {
     bool loaded;
+    bool trauma;          /* injures by physical force (blast, collapse, crash, weapons) */
+    bool zone_leave;      /* protective action: leave a zone about to be hit */
     const char *name;
     const char *glide;
     kb_secondary *secondary;
@@ -158,6 +198,12 @@ struct relief_kb {
     double threshold;
 
     uint32_t n_dedup;     /* number of distinct dedup keys */
+    kb_tags tags;
+    kb_rule *rules;
+    size_t n_rules;
+    int brief_max;                          /* most actions in the brief */
+    int brief_rank[RELIEF_BRIEF_COUNT];     /* place of each kind in the brief's order */
+    int brief_limit[RELIEF_BRIEF_COUNT];    /* most actions of each kind in the first pass */
     kb_need *needs;
     size_t n_needs;
     double household_size;
@@ -174,7 +220,8 @@ relief_kb *kb_load_embedded_with(const char *path, const char *data, size_t len,
 /* Finds the bucket for key, or NULL. */
 const kb_bucket *kb_index_find(const kb_index *ix, const char *key);
 
-/* Returns the lex_class for an extract.kb class name, or -1. */
+/* Returns the lex_class for an extract.kb class name, or -1. Tag classes
+ * ("tag.gas") are LX_COUNT + the tag's index. */
 int lex_class_from_name(const char *name);
 
 /* A phrase found in a token list. */
@@ -214,7 +261,5 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a);
 /* Fills plan->needs for the facts' population. -1 on OOM. */
 int guide_needs(const relief_kb *kb, relief_plan *plan, arena *a);
 
-/* Default population when none is stated (needs are then per 1,000 people). */
-#define GUIDE_DEFAULT_PEOPLE 1000
 
 #endif

@@ -27,6 +27,7 @@ extern const size_t relief_kb_n_files;
 
 #define KB_MAX_FILE (64u << 20)   /* no kb file may exceed 64 MiB */
 #define KB_MAX_FIELDS 4096        /* lines in one section */
+#define KB_MAX_SHORT 110          /* characters in a brief line (one line on a phone) */
 #define KB_MAX_PHRASE_WORDS 16
 
 /* ---- names ---- */
@@ -57,6 +58,14 @@ static const char *const role_names[] = {"command", "operations", "logistics", "
                                          "public_info", "medical", "public"};
 static const char *const role_titles[] = {"Incident command", "Operations", "Logistics", "Planning",
                                           "Public information", "Medical", "The public"};
+static const char *const brief_names[RELIEF_BRIEF_COUNT] = {"protect", "lifesave", "command", "warn",
+                                                          "rescue", "medical", "care"};
+
+const char *relief_brief_kind_name(int k)
+{
+    return k >= 0 && k < RELIEF_BRIEF_COUNT ? brief_names[k] : "none";
+}
+
 static const char *const vg_names[] = {"children", "elderly", "patients", "disabled",
                                        "pregnant", "homeless", "prisoners"};
 static const char *const infra_names[] = {"power", "water", "roads", "bridges", "comms", "hospital"};
@@ -130,9 +139,9 @@ typedef struct {
     relief_kb *kb;
     const char *file;     /* name used in messages */
     char *err;            /* malloc'd message, set once */
-    vec phrases, lexphrases, negation, nonevent, protocols, needs;
+    vec phrases, lexphrases, negation, nonevent, protocols, needs, rules;
     vec steps[RELIEF_HZ_COUNT], secondary[RELIEF_HZ_COUNT];
-    bool have_detect, have_needs, have_extract;
+    bool have_detect, have_needs, have_extract, have_rules, have_brief;
 } loader;
 
 static int fail(loader *L, size_t line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -218,7 +227,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static const cond *parse_cond(loader *L, const field *f)
 {
     char msg[256];
-    cond *c = cond_parse(&L->kb->mem, f->value, msg, sizeof msg);
+    cond *c = cond_parse(&L->kb->mem, f->value, &L->kb->tags, msg, sizeof msg);
     if (!c)
         fail(L, f->line, "%s", L->kb->mem.failed ? "out of memory" : msg);
     return c;
@@ -303,7 +312,8 @@ static int parse_phrase_list(loader *L, size_t line, const char *list, int hazar
 
 static int parse_step(loader *L, const section *s, vec *into)
 {
-    static const char *const keys[] = {"id", "phase", "role", "priority", "when", "urgent", "do", "source", NULL};
+    static const char *const keys[] = {"id", "phase", "role", "priority", "when", "urgent", "do", "source",
+                                       "brief", "short", "group", "distance", NULL};
     if (check_keys(L, s, keys, NULL) < 0)
         return -1;
     const field *phase = require(L, s, "phase"), *role = require(L, s, "role");
@@ -341,12 +351,40 @@ static int parse_step(loader *L, const section *s, vec *into)
         st->id = f->value;
     st->text = text->value;
     st->source = source->value;
+    st->brief = -1;
+    if ((f = get(s, "brief"))) {
+        st->brief = lookup(brief_names, RELIEF_BRIEF_COUNT, f->value);
+        if (st->brief < 0)
+            return fail(L, f->line,
+                        "unknown brief kind '%s' (expected protect, lifesave, command, warn, rescue, medical, care)",
+                        f->value);
+    }
+    if ((f = get(s, "short"))) {
+        if (f->len > KB_MAX_SHORT)
+            return fail(L, f->line, "short is %zu characters; a brief line holds at most %d", f->len, KB_MAX_SHORT);
+        st->short_text = f->value;
+    }
+    if (st->brief >= 0 && !st->short_text)
+        return fail(L, s->line, "a step with 'brief:' needs 'short:' (the action in one line)");
+    if ((f = get(s, "group")))
+        st->group = f->value;
+    if ((f = get(s, "distance"))) {
+        char *end;
+        double d = strtod(f->value, &end);
+        while (*end == ' ')
+            end++;
+        if (!(d > 0 && d < 1e6) || strcmp(end, "m"))
+            return fail(L, f->line, "distance must read 'N m' (metres, more than 0), not '%s'", f->value);
+        if (!st->group)
+            return fail(L, f->line, "distance needs a group: it only decides between steps of one group");
+        st->distance_m = d;
+    }
     return 0;
 }
 
 static int parse_hazard_header(loader *L, const section *s, int *hazard_out, const char *expect_id)
 {
-    static const char *const keys[] = {"id", "name", "glide", "secondary", NULL};
+    static const char *const keys[] = {"id", "name", "glide", "secondary", "trauma", "zone", NULL};
     static const char *const rep[] = {"secondary", NULL};
     if (check_keys(L, s, keys, rep) < 0)
         return -1;
@@ -365,6 +403,16 @@ static int parse_hazard_header(loader *L, const section *s, int *hazard_out, con
     hz->name = name->value;
     const field *g = get(s, "glide");
     hz->glide = g ? g->value : NULL;
+    if ((g = get(s, "trauma"))) {
+        if (strcmp(g->value, "yes") && strcmp(g->value, "no"))
+            return fail(L, g->line, "trauma must be yes or no, not '%s'", g->value);
+        hz->trauma = !strcmp(g->value, "yes");
+    }
+    if ((g = get(s, "zone"))) {
+        if (strcmp(g->value, "leave"))
+            return fail(L, g->line, "zone must be 'leave' (people leave a zone about to be hit), not '%s'", g->value);
+        hz->zone_leave = true;
+    }
     for (size_t i = 0; i < s->n; i++) {
         if (strcmp(s->f[i].key, "secondary"))
             continue;
@@ -397,7 +445,7 @@ static int parse_hazard_header(loader *L, const section *s, int *hazard_out, con
         if (sec->hazard == h)
             return fail(L, f->line, "hazard '%s' cannot be its own secondary", a);
         char msg[256];
-        if (!(sec->when = cond_parse(&L->kb->mem, b, msg, sizeof msg)))
+        if (!(sec->when = cond_parse(&L->kb->mem, b, &L->kb->tags, msg, sizeof msg)))
             return fail(L, f->line, "%s", msg);
         if (!*note)
             return fail(L, f->line, "secondary '%s' has no note", a);
@@ -581,6 +629,149 @@ int lex_class_from_name(const char *name)
     return lookup(lex_names, LX_COUNT, name);
 }
 
+/* Names of the form "hazard.ID" are parsed elsewhere; this reads a list of
+ * hazard ids "a, b, c" into a bit mask. */
+static int parse_hazard_list(loader *L, const field *f, uint32_t *mask)
+{
+    *mask = 0;
+    const char *s = f->value;
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        while (n && *s == ' ') {
+            s++;
+            n--;
+        }
+        while (n && s[n - 1] == ' ')
+            n--;
+        char id[64];
+        if (n == 0 || n >= sizeof id)
+            return fail(L, f->line, "bad hazard list '%s'", f->value);
+        memcpy(id, s, n);
+        id[n] = '\0';
+        int h = relief_hazard_from_name(id);
+        if (h < 0)
+            return fail(L, f->line, "unknown hazard id '%s'", id);
+        *mask |= 1u << h;
+        s = comma ? comma + 1 : s + strlen(s);
+    }
+    return 0;
+}
+
+/* Reads "protect, lifesave, ..." into kinds (in order); returns the count
+ * or -1 after reporting the error. */
+static int parse_kind_list(loader *L, const field *f, int *kinds, int cap)
+{
+    int n = 0;
+    const char *s = f->value;
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t k = comma ? (size_t)(comma - s) : strlen(s);
+        while (k && *s == ' ') {
+            s++;
+            k--;
+        }
+        while (k && s[k - 1] == ' ')
+            k--;
+        char w[32];
+        if (k == 0 || k >= sizeof w || n == cap)
+            return fail(L, f->line, "bad list of brief kinds '%s'", f->value);
+        memcpy(w, s, k);
+        w[k] = '\0';
+        int kind = lookup(brief_names, RELIEF_BRIEF_COUNT, w);
+        if (kind < 0)
+            return fail(L, f->line, "unknown brief kind '%s'", w);
+        kinds[n++] = kind;
+        s = comma ? comma + 1 : s + strlen(s);
+    }
+    return n;
+}
+
+/* [brief] of rules.kb: max, order (every kind once), limit per kind. */
+static int parse_brief(loader *L, const section *s)
+{
+    static const char *const keys[] = {"max", "order", "limit", NULL};
+    if (check_keys(L, s, keys, NULL) < 0)
+        return -1;
+    if (L->have_brief)
+        return fail(L, s->line, "[brief] appears twice");
+    const field *mx = require(L, s, "max"), *order = require(L, s, "order"), *limit = require(L, s, "limit");
+    if (!mx || !order || !limit)
+        return -1;
+    long v;
+    if (parse_int(mx->value, 1, 20, &v) < 0)
+        return fail(L, mx->line, "max must be 1 to 20, not '%s'", mx->value);
+    L->kb->brief_max = (int)v;
+    int kinds[RELIEF_BRIEF_COUNT];
+    int n = parse_kind_list(L, order, kinds, RELIEF_BRIEF_COUNT);
+    if (n < 0)
+        return -1;
+    if (n != RELIEF_BRIEF_COUNT)
+        return fail(L, order->line, "order must name every brief kind once (%d named, %d kinds)", n,
+                    RELIEF_BRIEF_COUNT);
+    bool seen[RELIEF_BRIEF_COUNT] = {0};
+    for (int i = 0; i < n; i++) {
+        if (seen[kinds[i]])
+            return fail(L, order->line, "brief kind '%s' is named twice", brief_names[kinds[i]]);
+        seen[kinds[i]] = true;
+        L->kb->brief_rank[kinds[i]] = i;
+    }
+    /* limit: "protect 3, lifesave 2, ..." (kinds left out: no first-pass limit) */
+    for (int k = 0; k < RELIEF_BRIEF_COUNT; k++)
+        L->kb->brief_limit[k] = L->kb->brief_max;
+    const char *p = limit->value;
+    while (*p) {
+        char w[32];
+        int num, used = 0;
+        if (sscanf(p, " %31[a-z_] %d %n", w, &num, &used) != 2 || used == 0)
+            return fail(L, limit->line, "limit must read 'KIND N, KIND N, ...', not '%s'", limit->value);
+        int kind = lookup(brief_names, RELIEF_BRIEF_COUNT, w);
+        if (kind < 0 || num < 0 || num > L->kb->brief_max)
+            return fail(L, limit->line, "bad limit '%s %d' (a brief kind and 0..max)", w, num);
+        L->kb->brief_limit[kind] = num;
+        p += used;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return fail(L, limit->line, "limit must read 'KIND N, KIND N, ...', not '%s'", limit->value);
+    }
+    L->have_brief = true;
+    return 0;
+}
+
+/* [rule] of rules.kb. */
+static int parse_rule(loader *L, const section *s)
+{
+    static const char *const keys[] = {"id", "when", "defer", "from", "note", "source", NULL};
+    if (check_keys(L, s, keys, NULL) < 0)
+        return -1;
+    const field *id = require(L, s, "id"), *when = require(L, s, "when"), *defer = require(L, s, "defer");
+    const field *from = require(L, s, "from"), *note = require(L, s, "note"), *source = require(L, s, "source");
+    if (!id || !when || !defer || !from || !note || !source)
+        return -1;
+    for (size_t i = 0; i < L->rules.n; i++)
+        if (!strcmp(((kb_rule *)L->rules.p)[i].id, id->value))
+            return fail(L, id->line, "rule '%s' is defined twice", id->value);
+    kb_rule *r = vec_push(&L->rules);
+    if (!r)
+        return oom(L);
+    memset(r, 0, sizeof *r);
+    r->id = id->value;
+    r->note = note->value;
+    r->source = source->value;
+    if (!(r->when = parse_cond(L, when)))
+        return -1;
+    int kinds[RELIEF_BRIEF_COUNT];
+    int n = parse_kind_list(L, defer, kinds, RELIEF_BRIEF_COUNT);
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        r->defer |= 1u << kinds[i];
+    if (r->defer & (1u << RELIEF_BRIEF_PROTECT))
+        return fail(L, defer->line, "a rule may not defer 'protect' steps: moving people out of harm never waits");
+    return parse_hazard_list(L, from, &r->from);
+}
+
 static int parse_lexicon(loader *L, const section *s)
 {
     static const char *const keys[] = {"class", "words", NULL};
@@ -590,8 +781,15 @@ static int parse_lexicon(loader *L, const section *s)
     if (!c || !w)
         return -1;
     int cls = lex_class_from_name(c->value);
+    if (cls < 0 && !strncmp(c->value, "tag.", 4) && c->value[4]) {
+        int t = kb_tag_intern(&L->kb->tags, &L->kb->mem, c->value + 4, strlen(c->value + 4));
+        if (t < 0)
+            return fail(L, c->line, "too many tag classes (%d at most)", KB_MAX_TAGS);
+        L->kb->tags.defined |= 1ull << t;
+        cls = LX_COUNT + t;
+    }
     if (cls < 0)
-        return fail(L, c->line, "unknown lexicon class '%s'", c->value);
+        return fail(L, c->line, "unknown lexicon class '%s' (tag classes read 'tag.NAME')", c->value);
     L->have_extract = true;
     return parse_phrase_list(L, w->line, w->value, cls, 1, &L->lexphrases);
 }
@@ -611,7 +809,7 @@ static int parse_protocol_header(loader *L, const section *s, kb_protocol *p)
 
 /* ---- file driver ---- */
 
-typedef enum { FILE_HAZARD, FILE_PROTOCOL, FILE_DETECT, FILE_NEEDS, FILE_EXTRACT } file_kind;
+typedef enum { FILE_HAZARD, FILE_PROTOCOL, FILE_DETECT, FILE_NEEDS, FILE_EXTRACT, FILE_RULES } file_kind;
 
 typedef struct {
     loader *L;
@@ -668,6 +866,13 @@ static int end_section(file_state *fs, section *s)
         if (strcmp(nm, "need"))
             return fail(L, s->line, "needs.kb holds only [need] sections, not [%s]", nm);
         return parse_need(L, s);
+    case FILE_RULES:
+        L->have_rules = true;
+        if (!strcmp(nm, "brief"))
+            return parse_brief(L, s);
+        if (!strcmp(nm, "rule"))
+            return parse_rule(L, s);
+        return fail(L, s->line, "rules.kb holds [brief] and [rule] sections, not [%s]", nm);
     }
     return 0;
 }
@@ -776,7 +981,8 @@ static int load_text(loader *L, const char *name, const char *data, size_t len, 
             s.name[b - a - 2] = '\0';
             s.line = line;
             s.n = 0;
-            static const char *const known[] = {"hazard", "protocol", "cues", "step", "detect", "need", "lexicon", NULL};
+            static const char *const known[] = {"hazard", "protocol", "cues", "step", "detect", "need", "lexicon",
+                                                "brief", "rule", NULL};
             bool ok = false;
             for (const char *const *k = known; *k; k++)
                 ok |= !strcmp(*k, s.name);
@@ -962,6 +1168,7 @@ static void loader_init(loader *L, relief_kb *kb)
     L->phrases.elem = L->lexphrases.elem = L->negation.elem = L->nonevent.elem = sizeof(kb_phrase);
     L->protocols.elem = sizeof(kb_protocol);
     L->needs.elem = sizeof(kb_need);
+    L->rules.elem = sizeof(kb_rule);
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         L->steps[h].elem = sizeof(kb_step);
         L->secondary[h].elem = sizeof(kb_secondary);
@@ -976,10 +1183,35 @@ static void loader_discard(loader *L)
     free(L->nonevent.p);
     free(L->protocols.p);
     free(L->needs.p);
+    free(L->rules.p);
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         free(L->steps[h].p);
         free(L->secondary[h].p);
     }
+}
+
+/* The brief's data: every hazard offers at least one first-30-minute step
+ * for the brief, and a hazard whose people must leave a zone offers a
+ * `protect` one (else the brief of that hazard could open with anything). */
+static int check_brief_data(loader *L)
+{
+    for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
+        const kb_hazard *hz = &L->kb->hazards[h];
+        bool any = false, protect = false;
+        for (size_t i = 0; i < hz->n_steps; i++) {
+            const kb_step *st = &hz->steps[i];
+            if (st->phase != RELIEF_PHASE_IMMEDIATE || st->brief < 0)
+                continue;
+            any = true;
+            protect |= st->brief == RELIEF_BRIEF_PROTECT;
+        }
+        if (!any)
+            return fail(L, 0, "hazard '%s' has no first-30-minute step marked 'brief:'", hazard_names[h]);
+        if (L->kb->hazards[h].zone_leave && !protect)
+            return fail(L, 0, "hazard '%s' has 'zone: leave' but no first-30-minute 'brief: protect' step",
+                        hazard_names[h]);
+    }
+    return 0;
 }
 
 /* Moves the loader's vectors into the kb and validates completeness. */
@@ -1005,12 +1237,21 @@ static int finish(loader *L)
         return fail(L, 0, "extract.kb is missing");
     if (!(kb->household_size > 0))
         return fail(L, 0, "needs.kb has no household_size");
+    if (!L->have_rules || !L->have_brief)
+        return fail(L, 0, "rules.kb is missing or has no [brief] section");
+    for (uint32_t t = 0; t < kb->tags.n; t++)
+        if ((kb->tags.used >> t & 1) && !(kb->tags.defined >> t & 1))
+            return fail(L, 0, "condition names tag.%s, but extract.kb has no [lexicon] class 'tag.%s'",
+                        kb->tags.names[t], kb->tags.names[t]);
+    if (check_brief_data(L) < 0)
+        return -1;
     kb->cues.phrases = vec_to_arena(&L->phrases, a, &kb->cues.n_phrases);
     kb->lex.phrases = vec_to_arena(&L->lexphrases, a, &kb->lex.n_phrases);
     kb->negation = vec_to_arena(&L->negation, a, &kb->n_negation);
     kb->nonevent = vec_to_arena(&L->nonevent, a, &kb->n_nonevent);
     kb->protocols = vec_to_arena(&L->protocols, a, &kb->n_protocols);
     kb->needs = vec_to_arena(&L->needs, a, &kb->n_needs);
+    kb->rules = vec_to_arena(&L->rules, a, &kb->n_rules);
     if (a->failed)
         return oom(L);
     if (build_index(L, &kb->cues) < 0 || assign_dedup_keys(L) < 0)
@@ -1051,6 +1292,8 @@ static int classify_path(const char *rel, char *id, size_t cap)
         return FILE_NEEDS;
     if (!strcmp(rel, "extract.kb"))
         return FILE_EXTRACT;
+    if (!strcmp(rel, "rules.kb"))
+        return FILE_RULES;
     const char *base;
     int kind;
     if (!strncmp(rel, "hazards/", 8)) {
@@ -1084,10 +1327,11 @@ static int load_embedded_into(loader *L, bool skip_detect_needs, const kb_overri
         int kind = classify_path(relief_kb_files[i].path, id, sizeof id);
         if (kind < 0)
             continue;
-        if (skip_detect_needs && kind != FILE_DETECT && kind != FILE_NEEDS && kind != FILE_EXTRACT)
+        if (skip_detect_needs && kind != FILE_DETECT && kind != FILE_NEEDS && kind != FILE_EXTRACT &&
+            kind != FILE_RULES)
             continue;
         if (skip_detect_needs && ((kind == FILE_DETECT && L->have_detect) || (kind == FILE_NEEDS && L->have_needs) ||
-                                  (kind == FILE_EXTRACT && L->have_extract)))
+                                  (kind == FILE_EXTRACT && L->have_extract) || (kind == FILE_RULES && L->have_rules)))
             continue;
         snprintf(name, sizeof name, "kb/%s", relief_kb_files[i].path);
         const char *data = (const char *)relief_kb_files[i].data;
@@ -1251,6 +1495,8 @@ relief_kb *relief_kb_load_dir(const char *dir, char **err)
         rc = load_optional(&L, dir, "needs.kb", FILE_NEEDS);
     if (rc == 0)
         rc = load_optional(&L, dir, "extract.kb", FILE_EXTRACT);
+    if (rc == 0)
+        rc = load_optional(&L, dir, "rules.kb", FILE_RULES);
     if (rc == 0)
         rc = load_embedded_into(&L, true, NULL);
     if (rc == 0)

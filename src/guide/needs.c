@@ -10,7 +10,14 @@
 int guide_needs(const relief_kb *kb, relief_plan *plan, arena *a)
 {
     const relief_facts *f = &plan->facts;
-    double people = f->people.known && f->people.value >= 1 ? floor(f->people.value) : GUIDE_DEFAULT_PEOPLE;
+    /* Needs are for the stated population only: no number, no table (the
+     * plan's notes say what to state); no hazard, no plan at all. */
+    if (!(f->people.known && f->people.value >= 1) || plan->n_detections == 0) {
+        plan->needs = arena_calloc(a, 1, sizeof *plan->needs);
+        plan->n_needs = 0;
+        return plan->needs ? 0 : -1;
+    }
+    double people = floor(f->people.value);
     double households = ceil(people / kb->household_size);
     plan->needs = arena_calloc(a, kb->n_needs ? kb->n_needs : 1, sizeof *plan->needs);
     if (!plan->needs)

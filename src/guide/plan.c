@@ -7,6 +7,7 @@
  */
 #include "guide_int.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@ typedef struct {
     int phase;
     int moved;        /* 1 when pulled forward for a short timeline */
     int group;        /* 0 primary hazards, 1 protocols, 2 secondary hazards */
+    int hazard;       /* the hazard the step comes from, -1 for a protocol */
+    int rank;         /* the brief's precedence: 0 for a zone people must leave, then detection order */
     size_t seq;       /* kb order, for a stable result */
 } cand;
 
@@ -48,7 +51,7 @@ typedef struct {
 } cand_vec;
 
 static int add_steps(cand_vec *v, const kb_step *steps, size_t n, const cond_env *env, const char *origin,
-                     const char *note, int group, const relief_facts *f)
+                     const char *note, int group, int hazard, int rank, const relief_facts *f)
 {
     for (size_t i = 0; i < n; i++) {
         if (!cond_eval(steps[i].when, env))
@@ -68,6 +71,8 @@ static int add_steps(cand_vec *v, const kb_step *steps, size_t n, const cond_env
         c->phase = steps[i].phase;
         c->moved = 0;
         c->group = group;
+        c->hazard = hazard;
+        c->rank = rank;
         c->seq = v->n;
         if (group == 2) {
             /* A secondary hazard has not happened yet: its steps start
@@ -101,6 +106,138 @@ static size_t dedupe(cand *c, size_t n, uint8_t *seen)
     return out;
 }
 
+/* Cross-hazard rules (kb/rules.kb): a rule that holds sends the first-30-
+ * minute steps of its `from` hazards with a deferred brief kind to the
+ * second phase, with the rule's note (rescue waits while people leave a
+ * zone about to be hit). */
+static void apply_rules(const relief_kb *kb, const cond_env *env, cand *c, size_t n, arena *a)
+{
+    for (size_t r = 0; r < kb->n_rules; r++) {
+        const kb_rule *rule = &kb->rules[r];
+        if (!cond_eval(rule->when, env))
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (c[i].phase != RELIEF_PHASE_IMMEDIATE || c[i].hazard < 0 || c[i].st->brief < 0 ||
+                !((rule->defer >> c[i].st->brief) & 1u) || !((rule->from >> c[i].hazard) & 1u))
+                continue;
+            assert(c[i].st->brief != RELIEF_BRIEF_PROTECT); /* the loader refuses such rules */
+            c[i].phase = RELIEF_PHASE_2H;
+            c[i].moved = 0;
+            c[i].note = arena_printf(a, "Waits (rule %s): %s", rule->id, rule->note);
+        }
+    }
+}
+
+/* Steps of one group (the same measure from several hazards) are one step
+ * in the plan: the one with the largest distance, else the first in plan
+ * order; its note says what it was chosen over. c is in plan order. */
+static size_t resolve_groups(cand *c, size_t n, arena *a)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *g = c[i].st->group;
+        if (!g) {
+            c[out++] = c[i];
+            continue;
+        }
+        size_t k;
+        for (k = 0; k < out; k++)
+            if (c[k].st->group && !strcmp(c[k].st->group, g))
+                break;
+        if (k == out) {
+            c[out++] = c[i];
+            continue;
+        }
+        /* c[k] is the kept one so far; keep the more protective. */
+        cand *keep = &c[k], *drop = &c[i];
+        bool swap = drop->st->distance_m > keep->st->distance_m;
+        if (swap) {
+            cand t = *keep;
+            int phase = keep->phase < drop->phase ? keep->phase : drop->phase;
+            *keep = *drop;
+            keep->phase = phase; /* the measure keeps the earlier of the two times */
+            drop = &t;
+            if (drop->st->distance_m > 0)
+                keep->note = arena_printf(a, "The more protective distance: chosen over %s's %.0f m (%s).",
+                                          drop->origin, drop->st->distance_m, keep->st->group);
+        } else if (drop->st->distance_m > 0 && keep->st->distance_m > drop->st->distance_m) {
+            keep->note = arena_printf(a, "The more protective distance: chosen over %s's %.0f m (%s).",
+                                      drop->origin, drop->st->distance_m, keep->st->group);
+        }
+    }
+    return out;
+}
+
+/* The brief: first-30-minute steps marked with a brief kind, in the order
+ * of kb/rules.kb's [brief] (kinds first, then precedence, priority and plan
+ * order). A first pass takes each kind up to its limit, a second fills what
+ * is left up to the maximum. */
+static int select_brief(const relief_kb *kb, relief_plan *plan, const cand *c, arena *a)
+{
+    size_t n = plan->n_steps, max = (size_t)kb->brief_max;
+    const relief_step **pick = arena_calloc(a, max ? max : 1, sizeof *pick);
+    bool *taken = calloc(n ? n : 1, sizeof *taken);
+    if (!pick || !taken) {
+        free(taken);
+        return -1;
+    }
+    /* Candidates in brief order: kind rank, then precedence rank, priority, plan order. */
+    size_t *order = malloc((n ? n : 1) * sizeof *order), m = 0;
+    if (!order) {
+        free(taken);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (plan->steps[i].phase == RELIEF_PHASE_IMMEDIATE && plan->steps[i].brief_kind >= 0)
+            order[m++] = i;
+    for (size_t i = 1; i < m; i++) /* insertion sort: m is small */
+        for (size_t j = i; j > 0; j--) {
+            const relief_step *x = &plan->steps[order[j - 1]], *y = &plan->steps[order[j]];
+            const cand *cx = &c[order[j - 1]], *cy = &c[order[j]];
+            int d = kb->brief_rank[x->brief_kind] - kb->brief_rank[y->brief_kind];
+            if (!d)
+                d = cx->rank - cy->rank;
+            if (!d)
+                d = x->priority - y->priority;
+            if (!d)
+                d = x->number - y->number;
+            if (d <= 0)
+                break;
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    size_t got = 0;
+    int per_kind[RELIEF_BRIEF_COUNT] = {0};
+    for (size_t i = 0; i < m && got < max; i++) {
+        const relief_step *st = &plan->steps[order[i]];
+        if (per_kind[st->brief_kind] < kb->brief_limit[st->brief_kind]) {
+            per_kind[st->brief_kind]++;
+            taken[order[i]] = true;
+            pick[got++] = st;
+        }
+    }
+    for (size_t i = 0; i < m && got < max; i++)
+        if (!taken[order[i]]) {
+            taken[order[i]] = true;
+            pick[got++] = &plan->steps[order[i]];
+        }
+    free(order);
+    free(taken);
+    /* Kinds in their order (a stable sort: within a kind, the order above). */
+    for (size_t i = 1; i < got; i++)
+        for (size_t j = i; j > 0 && kb->brief_rank[pick[j - 1]->brief_kind] > kb->brief_rank[pick[j]->brief_kind];
+             j--) {
+            const relief_step *t = pick[j];
+            pick[j] = pick[j - 1];
+            pick[j - 1] = t;
+        }
+    assert(got <= max);
+    plan->brief = pick;
+    plan->n_brief = got;
+    return 0;
+}
+
 static const char *format_duration(arena *a, double s)
 {
     if (s < 3600)
@@ -112,21 +249,43 @@ static const char *format_duration(arena *a, double s)
 
 int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
 {
-    cond_env env = {&plan->facts, plan->days, 0};
-    for (size_t i = 0; i < plan->n_detections; i++)
+    const relief_facts *f = &plan->facts;
+    cond_env env = {.facts = f, .days = plan->days};
+    for (size_t i = 0; i < plan->n_detections; i++) {
         env.hazards |= 1u << plan->detections[i].hazard;
+        env.trauma |= !plan->detections[i].secondary && kb->hazards[plan->detections[i].hazard].trauma;
+    }
+    for (size_t i = 0; i < f->n_tags; i++)
+        for (uint32_t t = 0; t < kb->tags.n; t++)
+            if (f->tags[i] == kb->tags.names[t])
+                env.tags |= 1ull << t;
 
     const char *notes[8];
     size_t n_notes = 0;
-    const relief_facts *f = &plan->facts;
+    if (plan->n_detections == 0) {
+        /* No hazard, no plan: a drill, a film, a figure of speech, or too
+         * little to go on. Say what a useful report holds instead. */
+        notes[n_notes++] = "No emergency was recognised in this report, so no plan is given. If something is "
+                           "happening, say what it is (flood, fire, earthquake, spill...), where, how many people "
+                           "are affected or hurt, and how much time there is.";
+        notes[n_notes++] = "If anyone is in danger now, call the local emergency number.";
+        plan->steps = arena_calloc(a, 1, sizeof *plan->steps);
+        plan->brief = arena_calloc(a, 1, sizeof *plan->brief);
+        plan->notes = arena_calloc(a, n_notes, sizeof *plan->notes);
+        if (!plan->steps || !plan->brief || !plan->notes)
+            return -1;
+        memcpy(plan->notes, notes, n_notes * sizeof *notes);
+        plan->n_notes = n_notes;
+        return a->failed ? -1 : 0;
+    }
     if (f->time_s.known && f->time_s.value <= SHORT_TIME_S) {
         const char *d = format_duration(a, f->time_s.value);
         notes[n_notes++] = arena_printf(a, "Time is short (about %s): life-safety steps are moved to the first phase.",
                                         d ? d : "?");
     }
-    if (plan->n_detections == 0)
-        notes[n_notes++] = "No specific hazard was recognised in the report: the general protocols below apply. "
-                           "Name the hazard (flood, fire, earthquake...) for specific steps.";
+    if (!f->people.known)
+        notes[n_notes++] = "No number of people was stated, so no resource needs are computed: state how many "
+                           "people are affected for water, food, shelter and sanitation figures.";
 
     cand_vec v = {0};
     int rc = 0;
@@ -143,20 +302,24 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
                                             relief_hazard_name(plan->detections[k].hazard), ph->secondary[s].note);
             }
         }
+        /* Precedence in the brief: people leave a zone about to be hit
+         * before anything else happens inside it. */
+        int rank = d->secondary ? 100 + (int)i : hz->zone_leave ? 0 : 1 + (int)i;
         rc = add_steps(&v, hz->steps, hz->n_steps, &env, relief_hazard_name(d->hazard), note,
-                       d->secondary ? 2 : 0, f);
+                       d->secondary ? 2 : 0, d->hazard, rank, f);
     }
     for (size_t i = 0; i < kb->n_protocols && rc == 0; i++) {
         const kb_protocol *p = &kb->protocols[i];
         if (!cond_eval(p->applies, &env))
             continue;
         const char *origin = arena_printf(a, "protocol:%s", p->id);
-        rc = origin ? add_steps(&v, p->steps, p->n_steps, &env, origin, NULL, 1, f) : -1;
+        rc = origin ? add_steps(&v, p->steps, p->n_steps, &env, origin, NULL, 1, -1, 50, f) : -1;
     }
     if (rc < 0) {
         free(v.c);
         return -1;
     }
+    apply_rules(kb, &env, v.c, v.n, a);
     if (v.n)
         qsort(v.c, v.n, sizeof *v.c, cmp_cand);
     uint8_t *seen = calloc(kb->n_dedup / 8 + 1, 1);
@@ -166,6 +329,9 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
     }
     size_t n = dedupe(v.c, v.n, seen);
     free(seen);
+    n = resolve_groups(v.c, n, a);
+    if (n > 1) /* a kept group step may have moved to an earlier phase */
+        qsort(v.c, n, sizeof *v.c, cmp_cand);
     plan->steps = arena_calloc(a, n ? n : 1, sizeof *plan->steps);
     if (!plan->steps) {
         free(v.c);
@@ -180,15 +346,21 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
         s->priority = c->st->priority;
         s->id = c->st->id;
         s->text = c->st->text;
+        s->short_text = c->st->short_text;
+        s->brief_kind = c->st->brief;
         s->source = c->st->source;
         s->origin = c->origin;
         if (c->moved && c->st->phase != RELIEF_PHASE_IMMEDIATE)
             s->note = arena_printf(a, "Moved forward from %s: time is short.", relief_phase_title(c->st->phase));
         else
             s->note = c->note;
+        assert(i == 0 || s->phase >= plan->steps[i - 1].phase); /* phases in time order */
     }
     plan->n_steps = n;
+    rc = select_brief(kb, plan, v.c, a);
     free(v.c);
+    if (rc < 0)
+        return -1;
     plan->notes = arena_calloc(a, n_notes ? n_notes : 1, sizeof *plan->notes);
     if (!plan->notes)
         return -1;
@@ -222,7 +394,7 @@ static int build_detections(const relief_kb *kb, const detect_result *dr, relief
         }
     size_t n_primary = n;
     for (int round = 0; round < MAX_SECONDARY_ROUNDS; round++) {
-        cond_env env = {&plan->facts, plan->days, 0};
+        cond_env env = {.facts = &plan->facts, .days = plan->days};
         for (size_t i = 0; i < n; i++)
             env.hazards |= 1u << tmp[i].hazard;
         size_t n_before = n;

@@ -144,7 +144,7 @@ static void fmt_duration(char *out, size_t cap, double s)
 
 typedef struct {
     sbuf b;
-    bool md, color, explain;
+    bool md, color, explain, full;
     const relief_plan *p;
 } rctx;
 
@@ -314,13 +314,95 @@ static void render_steps(rctx *r)
     sb_add(b, "\n");
 }
 
+/* The agency of a source: the text before its first comma ("NOAA"). */
+static void sb_agency(sbuf *b, const char *source)
+{
+    const char *comma = strchr(source, ',');
+    size_t n = comma ? (size_t)(comma - source) : strlen(source);
+    sb_addn(b, source, n > 60 ? 60 : n);
+}
+
+/* Key facts on one line: what a responder needs before acting. */
+static void render_key_facts(rctx *r)
+{
+    const relief_facts *f = &r->p->facts;
+    sbuf *b = &r->b;
+    sb_printf(b, r->md ? "**Facts:** " : "%sFacts:%s ", C(r, BOLD), C(r, RESET));
+    size_t start = b->n;
+    char v[64];
+    const char *sep = "";
+#define FACT_SEP() (sb_add(b, sep), sep = "; ")
+    if (f->time_s.known) {
+        fmt_duration(v, sizeof v, f->time_s.value);
+        FACT_SEP();
+        sb_printf(b, "%s before impact", v);
+    }
+    const struct { const char *label; const relief_quantity *q; } qs[] = {
+        {"people", &f->people}, {"injured", &f->injured}, {"dead", &f->dead},
+        {"missing", &f->missing}, {"trapped", &f->trapped}};
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        if (qs[i].q->known) {
+            fmt_amount(v, sizeof v, qs[i].q->value);
+            FACT_SEP();
+            sb_printf(b, "%s %s", v, qs[i].label);
+        } else if (qs[i].q->mentioned) {
+            FACT_SEP();
+            sb_printf(b, "%s (number unknown)", qs[i].label);
+        }
+    }
+    for (size_t i = 0; i < f->n_locations && i < 2; i++) {
+        FACT_SEP();
+        sb_span(b, r->p, f->locations[i].span);
+    }
+    for (int g = 0; g < RELIEF_VG_COUNT; g++)
+        if (f->vulnerable[g].present) {
+            FACT_SEP();
+            sb_add(b, relief_vulnerable_name(g));
+        }
+    for (int s = 0; s < RELIEF_INFRA_COUNT; s++)
+        if (f->infra[s].present) {
+            FACT_SEP();
+            sb_printf(b, "%s affected", relief_infra_name(s));
+        }
+#undef FACT_SEP
+    if (b->n == start)
+        sb_add(b, "none stated");
+    sb_add(b, "\n\n");
+}
+
+/* The brief: "do now", one action per line with its role and source. */
+static void render_brief(rctx *r)
+{
+    const relief_plan *p = r->p;
+    sbuf *b = &r->b;
+    if (!p->n_brief)
+        return;
+    if (r->md)
+        sb_add(b, "## Do now (first 30 minutes)\n\n");
+    else
+        sb_printf(b, "%sDO NOW (first 30 minutes)%s\n", C(r, BOLD), C(r, RESET));
+    for (size_t i = 0; i < p->n_brief; i++) {
+        const relief_step *s = p->brief[i];
+        const char *line = s->short_text ? s->short_text : s->text;
+        if (r->md)
+            sb_printf(b, "%zu. **%s:** %s (", i + 1, relief_role_title(s->role), line);
+        else
+            sb_printf(b, "%2zu. %s%s:%s %s %s(", i + 1, C(r, CYAN), relief_role_title(s->role), C(r, RESET), line,
+                      C(r, DIM));
+        sb_agency(b, s->source);
+        sb_printf(b, ", step %d)%s\n", s->number, C(r, RESET));
+    }
+    sb_add(b, "\n");
+}
+
 static void render_needs(rctx *r)
 {
     const relief_plan *p = r->p;
     sbuf *b = &r->b;
+    if (!p->n_needs)
+        return;
     char people[64];
-    bool stated = p->facts.people.known && p->facts.people.value >= 1;
-    fmt_amount(people, sizeof people, stated ? floor(p->facts.people.value) : GUIDE_DEFAULT_PEOPLE);
+    fmt_amount(people, sizeof people, floor(p->facts.people.value));
     if (r->md)
         sb_printf(b, "## Needs for %s people over %d days (minimum standards)\n\n| Item | Amount | Basis | Standard |\n|---|---|---|---|\n",
                   people, p->days);
@@ -337,30 +419,39 @@ static void render_needs(rctx *r)
             sb_printf(b, "  %-52s %14s %-5s %s\n", n->label, amt, n->unit, n->basis);
     }
     sb_add(b, r->md ? "\nAssumptions: " : "  Assumptions: ");
-    if (!stated)
-        sb_printf(b, "the report states no population, so figures are for %s people; ", people);
     if (p->facts.people_from_households)
         sb_printf(b, "people were computed from households at %.1f people per household; ", p->household_size);
     sb_printf(b, "households = people / %.1f; Sphere figures are minimums to adapt to context, never maximums.\n\n",
               p->household_size);
 }
 
+/* The first screen (24 lines of a terminal) holds the title, the hazards,
+ * the key facts and the brief; notes, needs and (with --full) the phased
+ * plan follow. */
 static char *render_textual(const relief_plan *p, bool md, int flags)
 {
-    rctx r = {.md = md, .color = !md && (flags & RELIEF_RENDER_COLOR), .explain = flags & RELIEF_RENDER_EXPLAIN, .p = p};
+    rctx r = {.md = md, .color = !md && (flags & RELIEF_RENDER_COLOR), .explain = flags & RELIEF_RENDER_EXPLAIN,
+              .full = flags & RELIEF_RENDER_FULL, .p = p};
     sbuf *b = &r.b;
     if (md)
         sb_add(b, "# relief action plan\n\n");
     else
-        sb_printf(b, "%sRELIEF ACTION PLAN%s (protocol engine; every step cites its source)\n\n", C(&r, BOLD),
+        sb_printf(b, "%sRELIEF ACTION PLAN%s (protocol engine; every step cites its source)\n", C(&r, BOLD),
                   C(&r, RESET));
     render_hazards(&r);
+    render_key_facts(&r);
+    render_brief(&r);
     for (size_t i = 0; i < p->n_notes; i++)
         sb_printf(b, "%s%s%s%s\n", md ? "> " : "", C(&r, YELLOW), p->notes[i], C(&r, RESET));
     if (p->n_notes)
         sb_add(b, "\n");
-    render_facts(&r);
-    render_steps(&r);
+    if (r.full) {
+        render_facts(&r);
+        render_steps(&r);
+    } else if (p->n_steps > p->n_brief) {
+        sb_printf(b, "%sThe full plan has %zu steps in %d phases, to the recovery: relief --full%s\n\n",
+                  md ? "*" : "", p->n_steps, p->n_steps ? p->steps[p->n_steps - 1].phase + 1 : 0, md ? "*" : "");
+    }
     render_needs(&r);
     return sb_finish(b);
 }
@@ -492,6 +583,26 @@ static void jw_qty(sbuf *b, const relief_quantity *q)
     sb_add(b, "}");
 }
 
+/* The fields every step object ends with (steps and brief). */
+static void jw_step_tail(sbuf *b, const relief_step *s)
+{
+    sb_add(b, ",\"kind\":");
+    jw_cstr(b, s->brief_kind >= 0 ? relief_brief_kind_name(s->brief_kind) : NULL);
+    sb_add(b, ",\"text\":");
+    jw_cstr(b, s->text);
+    sb_add(b, ",\"short\":");
+    jw_cstr(b, s->short_text);
+    sb_add(b, ",\"source\":");
+    jw_cstr(b, s->source);
+    sb_add(b, ",\"origin\":");
+    jw_cstr(b, s->origin);
+    sb_add(b, ",\"id\":");
+    jw_cstr(b, s->id);
+    sb_add(b, ",\"note\":");
+    jw_cstr(b, s->note);
+    sb_add(b, "}");
+}
+
 static char *render_json(const relief_plan *p)
 {
     sbuf b = {0};
@@ -609,6 +720,14 @@ static char *render_json(const relief_plan *p)
     sb_add(&b, fa->coastal.present ? "true" : "false");
     jw_key(&b, "night", &g);
     sb_add(&b, fa->night.present ? "true" : "false");
+    jw_key(&b, "tags", &g);
+    sb_add(&b, "[");
+    for (size_t i = 0; i < fa->n_tags; i++) {
+        if (i)
+            sb_add(&b, ",");
+        jw_cstr(&b, fa->tags[i]);
+    }
+    sb_add(&b, "]");
     sb_add(&b, "}");
 
     jw_key(&b, "steps", &f);
@@ -626,24 +745,33 @@ static char *render_json(const relief_plan *p)
         sb_add(&b, relief_role_name(s->role));
         sb_add(&b, "\",\"priority\":");
         jw_int(&b, s->priority);
-        sb_add(&b, ",\"text\":");
-        jw_cstr(&b, s->text);
-        sb_add(&b, ",\"source\":");
-        jw_cstr(&b, s->source);
-        sb_add(&b, ",\"origin\":");
-        jw_cstr(&b, s->origin);
-        sb_add(&b, ",\"id\":");
-        jw_cstr(&b, s->id);
-        sb_add(&b, ",\"note\":");
-        jw_cstr(&b, s->note);
-        sb_add(&b, "}");
+        jw_step_tail(&b, s);
+    }
+    sb_add(&b, "]");
+    /* The brief: the same step objects, in the order to act on them. */
+    jw_key(&b, "brief", &f);
+    sb_add(&b, "[");
+    for (size_t i = 0; i < p->n_brief; i++) {
+        const relief_step *s = p->brief[i];
+        sb_add(&b, i ? ",{\"number\":" : "{\"number\":");
+        jw_int(&b, s->number);
+        sb_add(&b, ",\"phase\":\"");
+        sb_add(&b, relief_phase_name(s->phase));
+        sb_add(&b, "\",\"role\":\"");
+        sb_add(&b, relief_role_name(s->role));
+        sb_add(&b, "\",\"priority\":");
+        jw_int(&b, s->priority);
+        jw_step_tail(&b, s);
     }
     sb_add(&b, "]");
 
     bool stated = fa->people.known && fa->people.value >= 1;
     jw_key(&b, "needs", &f);
     sb_add(&b, "{\"people\":");
-    jw_num(&b, stated ? floor(fa->people.value) : (double)GUIDE_DEFAULT_PEOPLE);
+    if (stated)
+        jw_num(&b, floor(fa->people.value));
+    else
+        sb_add(&b, "null");
     sb_printf(&b, ",\"people_stated\":%s,\"days\":%d,\"household_size\":", stated ? "true" : "false", p->days);
     jw_num(&b, p->household_size);
     sb_add(&b, ",\"items\":[");
