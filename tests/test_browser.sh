@@ -1,8 +1,10 @@
 #!/bin/sh
-# Loads the web page of `relief serve` in headless Chromium: the page
-# auto-submits a report (/?report=...&autosubmit=1), reads the streamed
-# guidance, and the test asserts that the plan was drawn in the DOM. A
-# phone-sized screenshot is kept as OUTDIR/browser-screenshot.png.
+# Loads the web page of `relief serve` in headless Chromium on a 390 x 844
+# phone viewport: the page auto-submits a report (/?report=...&autosubmit=1),
+# reads the streamed guidance, and the test asserts that the plan was drawn
+# in the DOM, brief first, and that the first action lies inside the
+# viewport after submit (the page records its box with &probe=1; this test
+# judges it). The screenshot of that screen is OUTDIR/browser-screenshot.png.
 # Chromium comes from Debian (scripts/deps.sh test); exits 77 (skipped)
 # when it cannot be found or installed.
 # usage: test_browser.sh RELIEF_BINARY OUTDIR
@@ -41,19 +43,28 @@ while ! grep -q "listening on" "$tmp/out" 2>/dev/null; do
 done
 base=$(sed -n 's/^relief serve: listening on //p' "$tmp/out")
 report="Flash%20flood%20in%20Riverside%2C%20200%20families%2C%20the%20levee%20may%20fail%20within%202%20hours.%20Nursing%20home%20with%2040%20elderly%20residents."
-url="$base/?report=$report&autosubmit=1"
+url="$base/?report=$report&autosubmit=1&probe=1"
 
 chrome() {
   timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage \
-    --user-data-dir="$(mktemp -d "$tmp/profile.XXXXXX")" --window-size=412,1600 --virtual-time-budget=10000 "$@" \
+    --user-data-dir="$(mktemp -d "$tmp/profile.XXXXXX")" --window-size=390,844 --virtual-time-budget=10000 "$@" \
     2>>"$tmp/chrome.err"
 }
 
 chrome --dump-dom "$url" >"$tmp/dom.html" || fail "chromium --dump-dom failed: $(tail -5 "$tmp/chrome.err")"
 dom="$tmp/dom.html"
 grep -q 'data-state="done"' "$dom" || fail "the page did not finish (state: $(grep -o 'data-state="[a-z]*"' "$dom"))"
-grep -q '<section id="plan" aria-labelledby="plan-h">' "$dom" || fail "the plan section is still hidden"
+grep -q '<section id="plan" aria-labelledby="brief-h">' "$dom" || fail "the plan section is still hidden"
+n_brief=$(grep -o '<span class="act">' "$dom" | wc -l)
+[ "$n_brief" -ge 1 ] && [ "$n_brief" -le 8 ] || fail "the brief has $n_brief actions (1 to 8 expected)"
+top=$(sed -n 's/.*data-first-action-top="\(-\{0,1\}[0-9]*\)".*/\1/p' "$dom" | head -1)
+bottom=$(sed -n 's/.*data-first-action-bottom="\(-\{0,1\}[0-9]*\)".*/\1/p' "$dom" | head -1)
+vh=$(sed -n 's/.*data-viewport-height="\([0-9]*\)".*/\1/p' "$dom" | head -1)
+[ -n "$top" ] && [ -n "$bottom" ] && [ -n "$vh" ] || fail "the page recorded no position for the first action"
+[ "$top" -ge 0 ] && [ "$bottom" -le "$vh" ] || fail "the first action ($top..$bottom px) is outside the $vh px viewport"
+echo "browser: first action at $top..$bottom px of a $vh px viewport; $n_brief actions in the brief"
+grep -q '<details id="full">' "$dom" || fail "the full plan is not folded behind a click"
 grep -q 'data-phase="immediate"' "$dom" || fail "no 'First 30 minutes' phase in the DOM"
 grep -q 'class="step p1"' "$dom" || fail "no priority-1 step in the DOM"
 grep -q 'Source: ' "$dom" || fail "steps carry no source"

@@ -20,15 +20,30 @@ contains() { # file pattern description
 }
 
 expect_rc 0 "example" "$relief" --example
-contains "$tmp/out" "Source:" "example plan cites sources"
-contains "$tmp/out" "First 30 minutes" "example plan has phases"
+contains "$tmp/out" "DO NOW (first 30 minutes)" "example shows the brief"
 contains "$tmp/out" "flood" "example detects flood"
 if grep -q "$(printf '\033')" "$tmp/out"; then bad "colour codes when stdout is not a TTY"; else ok; fi
+# The brief: 1 to 8 numbered actions, each on one line, all on the first
+# screen (24 rows of an 80-column terminal, counting wrapped lines) with the
+# hazard line and the key facts.
+n_brief=$(awk '/^DO NOW/{on=1; next} on && /^ *[0-9]+\. /{n++} on && /^$/{exit} END{print n+0}' "$tmp/out")
+[ "$n_brief" -ge 1 ] && [ "$n_brief" -le 8 ] && ok || bad "example brief has $n_brief actions (1..8 expected)"
+rows=$(awk '{r += (length($0) > 80 ? int((length($0) + 79) / 80) : 1)} /^DO NOW/{on=1} on && /^$/{print r; exit}' "$tmp/out")
+[ -n "$rows" ] && [ "$rows" -le 24 ] && ok || bad "hazards, facts and brief take $rows rows (24 at most)"
+head -3 "$tmp/out" | grep -q "^Hazards: " && ok || bad "hazard line not at the top"
+head -4 "$tmp/out" | grep -q "^Facts: " && ok || bad "key facts not at the top"
+contains "$tmp/out" "relief --full" "the brief points to the full plan"
+expect_rc 0 "example --full" "$relief" --example --full
+contains "$tmp/out" "Source:" "full plan cites sources"
+contains "$tmp/out" "First 30 minutes" "full plan has phases"
+contains "$tmp/out" "Recovery" "full plan reaches recovery"
 
 echo "Chemical spill on the highway, 20 people injured" | "$relief" --format md >"$tmp/out" 2>"$tmp/err"
 [ $? -eq 0 ] && ok || bad "report on stdin"
 contains "$tmp/out" "hazmat" "stdin report detects hazmat"
-contains "$tmp/out" "## First 30 minutes" "markdown headings"
+contains "$tmp/out" "## Do now (first 30 minutes)" "markdown brief heading"
+echo "Chemical spill on the highway, 20 people injured" | "$relief" --format md --full >"$tmp/out" 2>"$tmp/err"
+contains "$tmp/out" "## First 30 minutes" "markdown --full phase headings"
 
 expect_rc 0 "json" "$relief" --format json --days 7 "Earthquake in Lima, 3,000 people, 12 trapped near the coast"
 cp "$tmp/out" "$tmp/plan.json"
@@ -96,16 +111,16 @@ if [ -w /dev/full ]; then
   expect_rc 1 "help to /dev/full" sh -c '"$0" --help >/dev/full' "$relief"
 fi
 expect_rc 3 "missing model file" "$relief" --model "$tmp/none.gguf" "flood in the town"
-contains "$tmp/out" "Source:" "missing model: the plan is still written"
+contains "$tmp/out" "DO NOW" "missing model: the plan is still written"
 contains "$tmp/err" "none.gguf: cannot open" "missing model: error names the file"
 printf 'not a gguf file at all, just text' >"$tmp/bad.gguf"
 expect_rc 3 "unreadable model file" "$relief" --model "$tmp/bad.gguf" "flood in the town"
-contains "$tmp/out" "Source:" "bad model: the plan is still written"
+contains "$tmp/out" "DO NOW" "bad model: the plan is still written"
 if mkfifo "$tmp/fifo.gguf" 2>/dev/null; then
   # A FIFO never has a writer here: opening it must not block the plan or the exit.
   expect_rc 3 "FIFO as the model" timeout 10 "$relief" --model "$tmp/fifo.gguf" "flood in the town"
   contains "$tmp/err" "not a regular file" "FIFO model: error says why"
-  contains "$tmp/out" "Source:" "FIFO model: the plan is written"
+  contains "$tmp/out" "DO NOW" "FIFO model: the plan is written"
 fi
 expect_rc 2 "model and backend together" "$relief" --model a.gguf --backend http://127.0.0.1:9 x
 expect_rc 2 "option without its value" "$relief" --days

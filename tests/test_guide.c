@@ -344,9 +344,121 @@ static void test_plan(void)
     CHECK(find_step(p, "protocol:triage", -1) == NULL);
     relief_plan_free(p);
 
-    /* No hazard: general protocols and a note. */
-    p = plan_for("something is happening, send help");
-    CHECK(p->n_steps > 0 && p->n_notes > 0);
+    /* No hazard: no plan, no needs, no brief; notes say what to report. */
+    const char *nonevents[] = {"something is happening, send help", "I got fired from my job today",
+                               "The fire drill at the school is at 10:00", "Flood warning lifted for Riverside",
+                               "Watching the tornado movie tonight with 300 fans"};
+    for (size_t i = 0; i < sizeof nonevents / sizeof *nonevents; i++) {
+        p = plan_for(nonevents[i]);
+        CHECK_MSG(p->n_detections == 0 && p->n_steps == 0 && p->n_brief == 0 && p->n_needs == 0 && p->n_notes > 0,
+                  "non-event planned: %s", nonevents[i]);
+        relief_plan_free(p);
+    }
+    /* A non-event word modifies the hazard word beside it, not the report. */
+    p = plan_for("Flash flood, 300 people in the trailer park");
+    CHECK(detected(p, "flood") != NULL && p->n_brief > 0);
+    relief_plan_free(p);
+}
+
+/* Brief properties that hold for every report: at most 8 first-30-minute
+ * actions, each marked with a kind and a one-line form, no repeats, kinds
+ * in order, every brief step also in the phased plan. */
+static void check_brief_shape(const char *text)
+{
+    relief_plan *p = plan_for(text);
+    CHECK_MSG(p->n_detections == 0 || p->n_brief >= 1, "no brief for: %s", text);
+    CHECK_MSG(p->n_brief <= 8, "%zu actions in the brief for: %s", p->n_brief, text);
+    for (size_t i = 0; i < p->n_brief; i++) {
+        const relief_step *b = p->brief[i];
+        CHECK(b >= p->steps && b < p->steps + p->n_steps);
+        CHECK(b->phase == RELIEF_PHASE_IMMEDIATE && b->brief_kind >= 0 && b->short_text && strlen(b->short_text) <= 110);
+        for (size_t j = 0; j < i; j++)
+            CHECK(p->brief[j] != b && strcmp(p->brief[j]->text, b->text));
+        if (i)
+            CHECK(p->brief[i - 1]->brief_kind <= b->brief_kind); /* rules.kb order: protect first */
+    }
+    relief_plan_free(p);
+}
+
+/* Steps of one hazard (or protocol) in the first 30 minutes of the plan. */
+static bool immediate_from(const relief_plan *p, const char *origin)
+{
+    for (size_t i = 0; i < p->n_steps; i++)
+        if (p->steps[i].phase == RELIEF_PHASE_IMMEDIATE && !strcmp(p->steps[i].origin, origin))
+            return true;
+    return false;
+}
+
+static bool brief_has_kind_from(const relief_plan *p, int kind, const char *origin)
+{
+    for (size_t i = 0; i < p->n_brief; i++)
+        if (p->brief[i]->brief_kind == kind && !strcmp(p->brief[i]->origin, origin))
+            return true;
+    return false;
+}
+
+static bool any_step_mentions(const relief_plan *p, const char *needle)
+{
+    for (size_t i = 0; i < p->n_steps; i++)
+        if (strstr(p->steps[i].text, needle))
+            return true;
+    return false;
+}
+
+static void test_brief(void)
+{
+    const char *reports[] = {
+        "River rising in Riverside, 3,000 residents, levee may fail within 2 hours, nursing home on Elm St",
+        "M7.8 earthquake offshore, tsunami waves expected in 25 minutes, several buildings collapsed in the port",
+        "Gas explosion at the market, 5 dead, 20 injured, people trapped under the roof",
+        "Cholera outbreak in the camp, 40 sick, 3 dead",
+        "Shooting at the mall, suspect still inside",
+        "Wildfire 2 km from town, winds pushing it toward 800 homes",
+        "Chemical truck overturned on the highway, unknown liquid leaking, 12 people nearby",
+        "Tornado hit Moore, 24 dead, school collapsed, 200 families homeless",
+        "Hurricane landfall expected in 6 hours, 40,000 people in the evacuation zone",
+        "Heatwave 44C, nursing home without air conditioning, 60 residents",
+    };
+    for (size_t i = 0; i < sizeof reports / sizeof *reports; i++)
+        check_brief_shape(reports[i]);
+
+    /* Precedence: with waves 25 minutes away, the brief opens by moving
+     * people out of the zone, and no earthquake or collapse rescue waits in
+     * the first 30 minutes (kb/rules.kb leave-before-enter). */
+    relief_plan *p = plan_for(reports[1]);
+    CHECK(p->n_brief > 0 && p->brief[0]->brief_kind == RELIEF_BRIEF_PROTECT);
+    CHECK(!brief_has_kind_from(p, RELIEF_BRIEF_RESCUE, "earthquake") &&
+          !brief_has_kind_from(p, RELIEF_BRIEF_RESCUE, "building_collapse"));
+    relief_plan_free(p);
+    /* Scope: trauma triage for trauma, never for an outbreak. */
+    p = plan_for(reports[3]);
+    CHECK(!immediate_from(p, "protocol:triage") && find_step(p, "protocol:triage", -1) == NULL);
+    relief_plan_free(p);
+    p = plan_for(reports[2]);
+    CHECK(find_step(p, "protocol:triage", -1) != NULL);
+    relief_plan_free(p);
+    /* Scope: no Ebola rule in a cholera plan. */
+    p = plan_for(reports[3]);
+    CHECK(!any_step_mentions(p, "21 days") && !any_step_mentions(p, "21-day") && !any_step_mentions(p, "Ebola"));
+    relief_plan_free(p);
+    /* A gas explosion is not a bomb threat. */
+    p = plan_for(reports[2]);
+    for (size_t i = 0; i < p->n_brief; i++)
+        CHECK_MSG(!strstr(p->brief[i]->text, "stand-off") && !strstr(p->brief[i]->text, "bomb"),
+                  "bomb advice for a gas blast: %s", p->brief[i]->text);
+    relief_plan_free(p);
+    /* A shooting needs bleeding control whether or not a count was given. */
+    p = plan_for(reports[4]);
+    bool bleed = false;
+    for (size_t i = 0; i < p->n_brief; i++)
+        bleed |= strstr(p->brief[i]->text, "bleed") != NULL || strstr(p->brief[i]->text, "tourniquet") != NULL;
+    CHECK(bleed);
+    relief_plan_free(p);
+    /* Secondary hazards never reach the first 30 minutes. */
+    p = plan_for(reports[0]);
+    for (size_t i = 0; i < p->n_steps; i++)
+        if (p->steps[i].phase == RELIEF_PHASE_IMMEDIATE)
+            CHECK_MSG(strcmp(p->steps[i].origin, "epidemic"), "secondary epidemic step now: %s", p->steps[i].text);
     relief_plan_free(p);
 }
 
@@ -388,23 +500,35 @@ static void test_needs(void)
     for (size_t i = 0; i < p->n_needs; i++)
         CHECK(p->needs[i].standard && *p->needs[i].standard);
     relief_plan_free(p);
-    /* Days change totals; population absent -> 1,000 people assumed. */
+    /* Days change totals. */
     relief_options o = {.days = 10};
-    const char *t = "flood";
+    const char *t = "flood, 1,000 people";
     p = relief_plan_build(kb, t, strlen(t), &o);
     CHECK((n = need(p, "water_total")) && n->amount == 150000); /* 15 x 1000 x 10 */
+    relief_plan_free(p);
+    /* No population stated: no needs table, and a note saying what to state. */
+    t = "flood in the valley";
+    p = relief_plan_build(kb, t, strlen(t), &o);
+    CHECK(p->n_needs == 0);
+    bool said = false;
+    for (size_t i = 0; i < p->n_notes; i++)
+        said |= strstr(p->notes[i], "how many people") != NULL;
+    CHECK(said);
     relief_plan_free(p);
 }
 
 static void test_render(void)
 {
     relief_plan *p = plan_for("Earthquake in Lima, 500 people, 3 trapped");
-    char *text = relief_plan_render(p, RELIEF_FMT_TEXT, 0);
-    CHECK(text && strstr(text, "Source:") && !strchr(text, '\033'));
+    char *text = relief_plan_render(p, RELIEF_FMT_TEXT, RELIEF_RENDER_FULL);
+    CHECK(text && strstr(text, "Source:") && strstr(text, "DO NOW") && !strchr(text, '\033'));
+    free(text);
+    text = relief_plan_render(p, RELIEF_FMT_TEXT, 0);
+    CHECK(text && strstr(text, "DO NOW") && !strstr(text, "Source:") && strstr(text, "relief --full"));
     char *color = relief_plan_render(p, RELIEF_FMT_TEXT, RELIEF_RENDER_COLOR);
     CHECK(color && strchr(color, '\033'));
     char *md = relief_plan_render(p, RELIEF_FMT_MARKDOWN, RELIEF_RENDER_EXPLAIN);
-    CHECK(md && strstr(md, "# relief action plan") && strstr(md, "| Item |"));
+    CHECK(md && strstr(md, "# relief action plan") && strstr(md, "| Item |") && strstr(md, "## Do now"));
     char *js = relief_plan_render(p, RELIEF_FMT_JSON, 0);
     json_error_t err;
     json_t *j = js ? json_loads(js, 0, &err) : NULL;
@@ -412,6 +536,7 @@ static void test_render(void)
     if (j) {
         CHECK(!strcmp(json_string_value(json_object_get(j, "schema")), RELIEF_JSON_SCHEMA_VERSION));
         CHECK(json_array_size(json_object_get(j, "steps")) == p->n_steps);
+        CHECK(json_array_size(json_object_get(j, "brief")) == p->n_brief && p->n_brief > 0);
         json_decref(j);
     }
     free(text);
@@ -454,6 +579,7 @@ int main(void)
     test_kb_coverage();
     test_needs();
     test_render();
+    test_brief();
     relief_kb_free(kb);
     return check_summary("test_guide");
 }

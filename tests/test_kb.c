@@ -16,6 +16,17 @@
 
 static char tmpdir[256];
 
+/* out = a/b; a path too long for out is a test set-up error (exit 2). */
+static void path_join(char *out, size_t cap, const char *a, const char *b)
+{
+    int n = snprintf(out, cap, "%s/%s", a, b);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "path too long: %s/%s\n", a, b);
+        exit(2);
+    }
+}
+static const char *kbdir_arg; /* the shipped kb directory */
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -39,8 +50,8 @@ static char *slurp(const char *path, size_t *len)
 
 static void put(const char *rel, const char *data, size_t len)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, rel);
+    char path[1024];
+    path_join(path, sizeof path, tmpdir, rel);
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, len, f) != len) {
         perror(path);
@@ -51,23 +62,23 @@ static void put(const char *rel, const char *data, size_t len)
 
 static void copy_dir(const char *src, const char *sub)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", src, sub);
+    char path[1024];
+    path_join(path, sizeof path, src, sub);
     DIR *d = opendir(path);
     if (!d) {
         perror(path);
         exit(2);
     }
     char dst[512];
-    snprintf(dst, sizeof dst, "%s/%s", tmpdir, sub);
+    path_join(dst, sizeof dst, tmpdir, sub);
     mkdir(dst, 0700);
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
         char in[1024], rel[600];
-        snprintf(in, sizeof in, "%s/%s", path, e->d_name);
-        snprintf(rel, sizeof rel, "%s/%s", sub, e->d_name);
+        path_join(in, sizeof in, path, e->d_name);
+        path_join(rel, sizeof rel, sub, e->d_name);
         size_t len;
         char *data = slurp(in, &len);
         if (data)
@@ -77,11 +88,18 @@ static void copy_dir(const char *src, const char *sub)
     closedir(d);
 }
 
+static void unlink_rel(const char *rel)
+{
+    char path[1024];
+    path_join(path, sizeof path, tmpdir, rel);
+    unlink(path);
+}
+
 /* Replaces hazards/flood.kb with content and expects an error containing want. */
 static void expect_error(const char *rel, const char *content, const char *want)
 {
-    char orig_path[512];
-    snprintf(orig_path, sizeof orig_path, "%s/%s", tmpdir, rel);
+    char orig_path[1024];
+    path_join(orig_path, sizeof orig_path, tmpdir, rel);
     size_t olen = 0;
     char *orig = slurp(orig_path, &olen);
     put(rel, content, strlen(content));
@@ -100,6 +118,119 @@ static void expect_error(const char *rel, const char *content, const char *want)
 
 #define HEAD "[hazard]\nid: flood\nname: Flood\n\n[cues]\nen 3: flood\n\n"
 #define STEP "[step]\nphase: immediate\nrole: operations\ndo: Move people to high ground.\nsource: NWS\n"
+/* A step that may stand in the brief (every hazard needs one). */
+#define BSTEP STEP "brief: protect\nshort: Move people to high ground.\n"
+
+/* Loads tmpdir with hazards/flood.kb replaced by content and plans report;
+ * NULL (with the error printed) when the kb does not load. */
+static relief_plan *plan_with(const char *flood_kb, const char *report, relief_kb **kb_out)
+{
+    put("hazards/flood.kb", flood_kb, strlen(flood_kb));
+    char *err = NULL;
+    relief_kb *kb = relief_kb_load_dir(tmpdir, &err);
+    CHECK_MSG(kb != NULL, "%s", err ? err : "");
+    free(err);
+    *kb_out = kb;
+    return kb ? relief_plan_build(kb, report, strlen(report), NULL) : NULL;
+}
+
+static const relief_step *step_with(const relief_plan *p, const char *text)
+{
+    for (size_t i = 0; p && i < p->n_steps; i++)
+        if (strstr(p->steps[i].text, text))
+            return &p->steps[i];
+    return NULL;
+}
+
+static bool in_brief(const relief_plan *p, const char *text)
+{
+    for (size_t i = 0; p && i < p->n_brief; i++)
+        if (strstr(p->brief[i]->text, text))
+            return true;
+    return false;
+}
+
+/* The brief, rules, groups and scopes as mechanisms, on small kb files
+ * written here (independent of the shipped content). */
+static void test_brief_mechanics(void)
+{
+    relief_kb *k;
+    /* A rule defers a rescue step of its `from` hazards to the second phase, with its note. */
+    put("rules.kb", "[brief]\nmax: 8\norder: protect, lifesave, command, warn, rescue, medical, care\n"
+        "limit: protect 3, lifesave 2, command 2, warn 1, rescue 2, medical 2, care 1\n\n"
+        "[rule]\nid: test-rule\nwhen: hazard.flood and tag.testgas\ndefer: rescue, medical\nfrom: flood\n"
+        "note: the test rule holds.\nsource: test\n",
+        strlen("[brief]\nmax: 8\norder: protect, lifesave, command, warn, rescue, medical, care\n"
+        "limit: protect 3, lifesave 2, command 2, warn 1, rescue 2, medical 2, care 1\n\n"
+        "[rule]\nid: test-rule\nwhen: hazard.flood and tag.testgas\ndefer: rescue, medical\nfrom: flood\n"
+        "note: the test rule holds.\nsource: test\n"));
+    {
+        /* The shipped extract.kb plus a test tag (hazard files may name its tags). */
+        char path[1024];
+        snprintf(path, sizeof path, "%s/extract.kb", kbdir_arg);
+        size_t len = 0;
+        char *ex = slurp(path, &len);
+        const char *add = "\n[lexicon]\nclass: tag.testgas\nwords: zorgas\n";
+        char *all = malloc(len + strlen(add) + 1);
+        if (!ex || !all) {
+            fprintf(stderr, "cannot read %s\n", path);
+            exit(2);
+        }
+        memcpy(all, ex, len);
+        memcpy(all + len, add, strlen(add) + 1);
+        put("extract.kb", all, strlen(all));
+        free(ex);
+        free(all);
+    }
+    const char *kbtext = HEAD BSTEP "\n[step]\nphase: immediate\nrole: operations\ndo: Rescue the people in the water.\n"
+                         "source: NWS\nbrief: rescue\nshort: Rescue people.\n"
+                         "\n[step]\nphase: 2h\nrole: operations\ndo: Keep 50 m away.\nsource: A\ngroup: gap\ndistance: 50 m\n"
+                         "\n[step]\nphase: 24h\nrole: operations\ndo: Keep 300 m away.\nsource: B\ngroup: gap\ndistance: 300 m\n"
+                         "\n[step]\nphase: immediate\nrole: operations\ndo: Shut the zorgas valve.\nsource: C\nwhen: tag.testgas\n"
+                         "brief: protect\nshort: Shut the valve.\n";
+    relief_plan *p = plan_with(kbtext, "flood in the valley", &k);
+    const relief_step *s = step_with(p, "Rescue the people");
+    CHECK(s && s->phase == RELIEF_PHASE_IMMEDIATE && in_brief(p, "Rescue the people"));
+    CHECK(step_with(p, "zorgas valve") == NULL); /* scoped to its tag */
+    /* Groups: one step per group, the larger distance, in the earlier phase, with a note. */
+    const relief_step *g = step_with(p, "Keep 300 m");
+    CHECK(g && !step_with(p, "Keep 50 m") && g->phase == RELIEF_PHASE_2H && g->note && strstr(g->note, "50 m"));
+    relief_plan_free(p);
+    relief_kb_free(k);
+    p = plan_with(kbtext, "flood in the valley, smell of zorgas", &k);
+    s = step_with(p, "Rescue the people");
+    CHECK(s && s->phase == RELIEF_PHASE_2H && s->note && strstr(s->note, "test-rule") && !in_brief(p, "Rescue the"));
+    CHECK(step_with(p, "zorgas valve") && in_brief(p, "zorgas valve"));
+    /* Brief order: kinds in rules.kb order (protect before rescue). */
+    for (size_t i = 1; p && i < p->n_brief; i++)
+        CHECK(p->brief[i - 1]->brief_kind <= p->brief[i]->brief_kind);
+    relief_plan_free(p);
+    relief_kb_free(k);
+    unlink_rel("rules.kb");
+    unlink_rel("extract.kb");
+
+    /* Validation of the new data. */
+    const char *F = "hazards/flood.kb";
+    expect_error(F, HEAD STEP "brief: hurry\n", "flood.kb:13: unknown brief kind 'hurry'");
+    expect_error(F, HEAD STEP "brief: protect\n", "needs 'short:'");
+    expect_error(F, HEAD STEP "brief: protect\nshort: " "Move everyone who lives anywhere near the river to the highest ground "
+                 "they can reach on foot, and keep them there until told\n", "a brief line holds at most");
+    expect_error(F, HEAD BSTEP "distance: 100 m\n", "distance needs a group");
+    expect_error(F, HEAD BSTEP "group: g\ndistance: 100 ft\n", "distance must read 'N m'");
+    expect_error(F, HEAD STEP, "hazard 'flood' has no first-30-minute step marked 'brief:'");
+    expect_error(F, "[hazard]\nid: flood\nname: x\nzone: leave\n[cues]\nen 3: x\n" STEP "brief: rescue\nshort: x\n",
+                 "'zone: leave' but no first-30-minute 'brief: protect' step");
+    expect_error(F, "[hazard]\nid: flood\nname: x\nzone: stay\n[cues]\nen 3: x\n" BSTEP, "flood.kb:4: zone must be 'leave'");
+    expect_error(F, HEAD BSTEP "when: tag.nosuchtag\n", "tag.nosuchtag, but extract.kb has no [lexicon] class");
+    const char *R = "rules.kb";
+    expect_error(R, "[rule]\nid: r\nwhen: always\ndefer: protect\nfrom: flood\nnote: n\nsource: s\n",
+                 "a rule may not defer 'protect' steps");
+    expect_error(R, "[rule]\nid: r\nwhen: always\ndefer: rescue\nfrom: lava\nnote: n\nsource: s\n",
+                 "rules.kb:5: unknown hazard id 'lava'");
+    expect_error(R, "[brief]\nmax: 8\norder: protect, rescue\nlimit: protect 3\n", "order must name every brief kind once");
+    expect_error(R, "[rule]\nid: r\nwhen: always\ndefer: rescue\nnote: n\nsource: s\n", "missing required key 'from'");
+    put(F, HEAD BSTEP, strlen(HEAD BSTEP));
+}
 
 int main(int argc, char **argv)
 {
@@ -108,6 +239,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *kbdir = argv[1];
+    kbdir_arg = kbdir;
     char *err = NULL;
 
     /* The shipped kb loads from disk and from the embedded copy. */
@@ -134,7 +266,7 @@ int main(int argc, char **argv)
     copy_dir(kbdir, "protocols");
 
     /* A directory override changes the plan: a minimal flood file loads. */
-    put("hazards/flood.kb", HEAD STEP, strlen(HEAD STEP));
+    put("hazards/flood.kb", HEAD BSTEP, strlen(HEAD BSTEP));
     relief_kb *small = relief_kb_load_dir(tmpdir, &err);
     CHECK_MSG(small != NULL, "%s", err ? err : "");
     free(err);
@@ -178,7 +310,7 @@ int main(int argc, char **argv)
         CHECK(k == NULL && err && strstr(err, "NUL byte"));
         relief_kb_free(k);
         free(err);
-        put(F, HEAD STEP, strlen(HEAD STEP));
+        put(F, HEAD BSTEP, strlen(HEAD BSTEP));
     }
     expect_error("protocols/ics.kb", "[protocol]\nid: ics\nname: x\napplies: sometimes\n" STEP,
                  "ics.kb:4: unknown fact 'sometimes'");
@@ -192,8 +324,10 @@ int main(int argc, char **argv)
     expect_error("detect.kb", "[detect]\nthreshold: -1\nnegation: no\n", "detect.kb:2: threshold must be");
     expect_error("extract.kb", "[lexicon]\nclass: robots\nwords: r2d2\n", "extract.kb:2: unknown lexicon class 'robots'");
 
+    test_brief_mechanics();
+
     /* A missing hazard file is named. */
-    char path[512];
+    char path[1024];
     snprintf(path, sizeof path, "%s/hazards/volcano.kb", tmpdir);
     unlink(path);
     relief_kb *k = relief_kb_load_dir(tmpdir, &err);

@@ -101,7 +101,7 @@ def test_report():
         check(False, f"10 MB report: JSON output: {e}")
     bounded("10 MB report (json)", took, rss, 10, 512)
     code, out, err, took, rss = run(["--explain", "--no-color"], stdin=path)
-    check(code == 0 and b"First 30 minutes" in out, f"10 MB report (text): exit {code}")
+    check(code == 0 and b"DO NOW" in out, f"10 MB report (text): exit {code}")
     bounded("10 MB report (text, --explain)", took, rss, 10, 512)
     # Over the CLI's 16 MiB limit: refused with a message, quickly.
     big = os.path.join(tmp, "report17.txt")

@@ -167,7 +167,7 @@ def test_plan_only():
         ok = check(st == 200 and j is not None, f"guidance: {st}")
         if ok:
             plan = j.get("plan", {})
-            check(plan.get("schema") == "relief.plan/1" and plan.get("report") == REPORT, "guidance: plan object")
+            check(plan.get("schema") == "relief.plan/2" and plan.get("report") == REPORT, "guidance: plan object")
             check(any(hz["id"] == "flood" for hz in plan.get("hazards", [])), "guidance: flood detected")
             check(len(plan.get("steps", [])) > 5 and plan["needs"]["days"] == 2, "guidance: steps and days")
             m = j.get("model", {})
@@ -187,7 +187,7 @@ def test_plan_only():
         names = [e[0] for e in ev]
         check(st == 200 and names and names[0] == "plan" and names[-1] == "done", f"stream events {names}")
         if names and names[0] == "plan":
-            check(json.loads(ev[0][1]).get("schema") == "relief.plan/1", "stream: plan event is the plan")
+            check(json.loads(ev[0][1]).get("schema") == "relief.plan/2", "stream: plan event is the plan")
             d = json.loads(ev[-1][1])
             check("timings" in d and d.get("model", {}).get("backend") == "none", f"stream: done event {d}")
 

@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define RELIEF_JSON_SCHEMA_VERSION "relief.plan/1"
+#define RELIEF_JSON_SCHEMA_VERSION "relief.plan/2"
 
 /* Hazard ids, in the order of the taxonomy. "none" is the absence of any. */
 typedef enum {

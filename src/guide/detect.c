@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define NEG_WINDOW 3
-#define NONEVENT_WINDOW 5
+#define NONEVENT_WINDOW 4 /* at most three words between the phrase and the cue it modifies */
 
 typedef lex_match match;
 typedef lex_match_vec match_vec;

@@ -314,12 +314,25 @@ static void render_steps(rctx *r)
     sb_add(b, "\n");
 }
 
-/* The agency of a source: the text before its first comma ("NOAA"). */
+/* The agency of a source: its text up to the first ',', ';' or " (", at
+ * most 40 bytes cut at a word ("NOAA", "FEMA"); the full source is in the
+ * full plan and the JSON. */
 static void sb_agency(sbuf *b, const char *source)
 {
-    const char *comma = strchr(source, ',');
-    size_t n = comma ? (size_t)(comma - source) : strlen(source);
-    sb_addn(b, source, n > 60 ? 60 : n);
+    size_t n = strcspn(source, ",;");
+    const char *paren = strstr(source, " (");
+    if (paren && (size_t)(paren - source) < n)
+        n = (size_t)(paren - source);
+    if (n > 40) {
+        n = 40;
+        while (n > 0 && source[n] != ' ')
+            n--;
+        if (n == 0)
+            n = 40;
+        while (n > 0 && ((unsigned char)source[n] & 0xC0) == 0x80) /* not inside a character */
+            n--;
+    }
+    sb_addn(b, source, n);
 }
 
 /* Key facts on one line: what a responder needs before acting. */
@@ -757,6 +770,8 @@ static char *render_json(const relief_plan *p)
         jw_int(&b, s->number);
         sb_add(&b, ",\"phase\":\"");
         sb_add(&b, relief_phase_name(s->phase));
+        sb_add(&b, "\",\"phase_title\":\"");
+        sb_add(&b, relief_phase_title(s->phase));
         sb_add(&b, "\",\"role\":\"");
         sb_add(&b, relief_role_name(s->role));
         sb_add(&b, "\",\"priority\":");

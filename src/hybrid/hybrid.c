@@ -1,7 +1,7 @@
 /*
  * hybrid.c - the hybrid responder (relief/hybrid.h): plan first, always;
  * then a harmony prompt built from the report, the extracted facts and the
- * plan's key steps, answered by the configured backend under a deadline.
+ * plan's brief, answered by the configured backend under a deadline.
  */
 #include "backend.h"
 #include "relief/llm.h"
@@ -14,7 +14,6 @@
 
 #define DEFAULT_DEADLINE_S 5.0
 #define MAX_REPORT_IN_PROMPT 4000   /* bytes of the report quoted to the model */
-#define KEY_STEPS 12                /* plan steps quoted to the model */
 
 /* The fixed developer instructions: part of the cached prompt prefix, so
  * they never vary per request. */
@@ -187,12 +186,14 @@ static char *user_message(const relief_plan *p)
     for (int i = 0; i < RELIEF_INFRA_COUNT; i++)
         if (f->infra[i].present)
             s_printf(&s, "\n- infrastructure affected: %s", relief_infra_name(i));
-    s_add(&s, "\n\nKey steps of the plan:", 23);
-    for (size_t i = 0; i < p->n_steps && i < KEY_STEPS; i++)
-        s_printf(&s, "\n%d. [%s; %s] %s", p->steps[i].number, relief_phase_title(p->steps[i].phase),
-                 relief_role_title(p->steps[i].role), p->steps[i].text);
-    if (p->n_steps > KEY_STEPS)
-        s_printf(&s, "\n(%zu more steps follow in the plan.)", p->n_steps - KEY_STEPS);
+    /* The brief is what the responder acts on first; the model elaborates
+     * on it rather than on an arbitrary slice of the phased plan. */
+    if (p->n_brief)
+        s_add(&s, "\n\nDo now (the plan's first 30 minutes):", 39);
+    for (size_t i = 0; i < p->n_brief; i++)
+        s_printf(&s, "\n%zu. [%s] %s", i + 1, relief_role_title(p->brief[i]->role), p->brief[i]->text);
+    if (p->n_steps > p->n_brief)
+        s_printf(&s, "\n(The full plan has %zu steps up to recovery.)", p->n_steps);
     s_add(&s, "\n\nElaborate the plan for this situation.", 40);
     if (s.failed) {
         free(s.p);
