@@ -196,6 +196,8 @@ typedef struct {
 typedef struct relief_plan {
     const char *report;  /* copy of the report text */
     size_t report_len;
+    const char *lang;    /* the report's language ("en", "es", ...), by function words (kb/lang) */
+    int lang_hits;       /* distinct function words of that language found; 0: the English default */
     int days;            /* planning horizon */
     size_t n_detections;
     relief_detection *detections; /* detected first, by confidence; then secondary */

@@ -80,39 +80,28 @@ static const char *W(const xctx *x, size_t i)
 
 /* ---- numbers ---- */
 
-static double small_numword(const char *w)
+/* Number words come from the kb ([numbers] of kb/lang/CODE.kb). */
+static double small_numword(const xctx *x, const char *w)
 {
-    static const char *const ones[] = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                                       "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
-                                       "sixteen", "seventeen", "eighteen", "nineteen"};
-    static const char *const tens[] = {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"};
-    static const struct { const char *w; double v; } other[] = {
-        {"a", 1}, {"an", 1}, {"dozen", 12}, {"uno", 1}, {"una", 1}, {"dos", 2}, {"tres", 3}, {"cuatro", 4},
-        {"cinco", 5}, {"seis", 6}, {"siete", 7}, {"ocho", 8}, {"nueve", 9}, {"diez", 10}, {"veinte", 20},
-        {"cien", 100}, {"un", 1}, {"une", 1}, {"deux", 2}, {"trois", 3}, {"quatre", 4}, {"cinq", 5},
-        {"sept", 7}, {"huit", 8}, {"neuf", 9}, {"dix", 10}, {"vingt", 20}, {"cent", 100}};
-    for (int i = 0; i < 20; i++)
-        if (!strcmp(w, ones[i]))
-            return i;
-    for (int i = 0; i < 8; i++)
-        if (!strcmp(w, tens[i]))
-            return 20 + 10 * i;
-    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
-        if (!strcmp(w, other[i].w))
-            return other[i].v;
-    return -1;
+    double v;
+    int k = kb_number_word(x->kb, w, &v);
+    return k == NUM_VALUE || k == NUM_ARTICLE ? v : -1;
 }
 
-static double multiplier(const char *w)
+static double multiplier(const xctx *x, const char *w)
 {
-    if (!strcmp(w, "hundred") || !strcmp(w, "cientos") || !strcmp(w, "cent") || !strcmp(w, "cents"))
-        return 100;
-    if (!strcmp(w, "thousand") || !strcmp(w, "k") || !strcmp(w, "mil") || !strcmp(w, "mille"))
+    if (!strcmp(w, "k")) /* "3k", "15k": the same in every language */
         return 1000;
-    if (!strcmp(w, "million") || !strcmp(w, "millions") || !strcmp(w, "millones") || !strcmp(w, "millon") ||
-        !strcmp(w, "mn"))
-        return 1e6;
-    return 0;
+    double v;
+    int k = kb_number_word(x->kb, w, &v);
+    /* "trois cent", "dos mil": a hundred or a thousand after a number multiplies it. */
+    return k == NUM_MULT || (k == NUM_VALUE && (v == 100 || v == 1000)) ? v : 0;
+}
+
+static bool is_article(const xctx *x, const char *w)
+{
+    double v;
+    return kb_number_word(x->kb, w, &v) == NUM_ARTICLE;
 }
 
 /* Reads a number at token i: digits ("3,000", "2.5"), a glued or following
@@ -131,24 +120,23 @@ static size_t read_number(const xctx *x, size_t i, double *value, bool allow_art
         v = t->tok[i].num;
     } else {
         const char *w = tok_str(t, i);
-        v = small_numword(w);
+        v = small_numword(x, w);
         if (v < 0)
             return 0;
-        bool article = !strcmp(w, "a") || !strcmp(w, "an") || !strcmp(w, "un") || !strcmp(w, "une") ||
-                       !strcmp(w, "una") || !strcmp(w, "uno");
+        bool article = is_article(x, w);
         /* "twenty five" */
         if (v >= 20 && v < 100 && j < t->n) {
-            double u = small_numword(W(x, j));
+            double u = small_numword(x, W(x, j));
             if (u >= 1 && u <= 9) {
                 v += u;
                 j++;
             }
         }
-        if (article && !allow_article && !(j < t->n && multiplier(W(x, j)) > 0))
+        if (article && !allow_article && !(j < t->n && multiplier(x, W(x, j)) > 0))
             return 0;
     }
     while (j < t->n && t->tok[j].kind == TOK_WORD && t->tok[j].sentence == t->tok[i].sentence) {
-        double m = multiplier(W(x, j));
+        double m = multiplier(x, W(x, j));
         if (m == 0)
             break;
         /* "3k" must be glued; "3 thousand" spaced; both fine. */
@@ -334,7 +322,7 @@ static void extract_number(xctx *x, size_t i)
     size_t j = read_number(x, i, &v, true);
     if (!j)
         return;
-    bool from_article = t->tok[i].kind == TOK_WORD && small_numword(W(x, i)) == 1 && j == i + 1;
+    bool from_article = t->tok[i].kind == TOK_WORD && small_numword(x, W(x, i)) == 1 && j == i + 1;
     uint32_t sent = t->tok[i].sentence;
 
     /* Durations: "within 2 hours", "in 45 min", "next 3 days", "en 2 horas". */

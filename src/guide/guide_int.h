@@ -127,6 +127,7 @@ typedef struct {
     int owner;            /* for a `not:` phrase: the hazard whose cues it cancels */
     uint8_t weight;
     uint8_t n_words;
+    double value;         /* number words (kb->numbers): the value or multiplier */
     const char **words;
     bool *prefix;
     const char *display;  /* as written in the kb */
@@ -182,14 +183,26 @@ typedef struct {
     double round_to;      /* 0 = none */
 } kb_need;
 
+/* A language of kb/lang/CODE.kb: its function words identify reports
+ * written in it. */
+#define KB_MAX_LANGS 16
+typedef struct {
+    const char *code;     /* "it" */
+    const char *name;     /* "Italiano" */
+    kb_lexicon words;     /* function words (hazard field unused) */
+} kb_language;
+
 struct relief_kb {
     arena mem;
+    kb_language langs[KB_MAX_LANGS];
+    size_t n_langs;
     kb_hazard hazards[RELIEF_HZ_COUNT];
     kb_protocol *protocols;
     size_t n_protocols;
 
     kb_lexicon cues;      /* hazard cues (hazard >= 0) and not-phrases (-1) */
     kb_lexicon lex;       /* extraction word classes (hazard = lex_class) */
+    kb_lexicon numbers;   /* number words of every language (hazard = NUM_*; value) */
 
     kb_phrase *negation;  /* single or multi-word negators */
     size_t n_negation;
@@ -219,6 +232,13 @@ relief_kb *kb_load_embedded_with(const char *path, const char *data, size_t len,
 
 /* Finds the bucket for key, or NULL. */
 const kb_bucket *kb_index_find(const kb_index *ix, const char *key);
+
+/* Kinds of number words ([numbers] in kb/lang files). */
+enum { NUM_VALUE, NUM_MULT, NUM_ARTICLE, NUM_VAGUE };
+
+/* Looks a single folded word up among the number words: returns its kind
+ * (NUM_*) and sets *value, or -1 when it is not a number word. */
+int kb_number_word(const relief_kb *kb, const char *word, double *value);
 
 /* Returns the lex_class for an extract.kb class name, or -1. Tag classes
  * ("tag.gas") are LX_COUNT + the tag's index. */
@@ -257,6 +277,11 @@ int guide_extract(const relief_kb *kb, const char *text, const token_list *toks,
 
 /* Fills plan->steps and plan->notes from detections and facts. -1 on OOM. */
 int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a);
+
+/* The report's language by function words (kb/lang/CODE.kb): sets *code to a
+ * kb language code ("en" when nothing else wins) and *hits to the words
+ * that matched. Returns -1 on OOM. */
+int guide_language(const relief_kb *kb, const token_list *toks, const char **code, int *hits);
 
 /* Fills plan->needs for the facts' population. -1 on OOM. */
 int guide_needs(const relief_kb *kb, relief_plan *plan, arena *a);

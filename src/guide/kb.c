@@ -139,9 +139,9 @@ typedef struct {
     relief_kb *kb;
     const char *file;     /* name used in messages */
     char *err;            /* malloc'd message, set once */
-    vec phrases, lexphrases, negation, nonevent, protocols, needs, rules;
+    vec phrases, lexphrases, negation, nonevent, protocols, needs, rules, numbers;
     vec steps[RELIEF_HZ_COUNT], secondary[RELIEF_HZ_COUNT];
-    bool have_detect, have_needs, have_extract, have_rules, have_brief;
+    bool have_detect, have_needs, have_extract, have_rules, have_brief, have_lang_dir;
 } loader;
 
 static int fail(loader *L, size_t line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -455,6 +455,15 @@ static int parse_hazard_header(loader *L, const section *s, int *hazard_out, con
     return 0;
 }
 
+static bool known_cue_lang(const char *lang)
+{
+    static const char *const langs[] = {"en", "es", "fr", "pt", "it", "ht", "tl", "any", NULL};
+    for (const char *const *l = langs; *l; l++)
+        if (!strcmp(*l, lang))
+            return true;
+    return false;
+}
+
 static int parse_cues(loader *L, const section *s, int hazard)
 {
     for (size_t i = 0; i < s->n; i++) {
@@ -471,8 +480,8 @@ static int parse_cues(loader *L, const section *s, int hazard)
         int weight, used = 0;
         if (sscanf(f->key, "%15s %d%n", lang, &weight, &used) != 2 || f->key[used] != '\0')
             return fail(L, f->line, "cue line must be 'LANG WEIGHT: phrases' or 'not: phrases', not '%s:'", f->key);
-        if (strcmp(lang, "en") && strcmp(lang, "es") && strcmp(lang, "fr") && strcmp(lang, "any"))
-            return fail(L, f->line, "unknown cue language '%s' (expected en, es, fr, any)", lang);
+        if (!known_cue_lang(lang))
+            return fail(L, f->line, "unknown cue language '%s' (expected en, es, fr, pt, it, ht, tl or any)", lang);
         if (weight < 1 || weight > 3)
             return fail(L, f->line, "cue weight must be 1, 2 or 3, not %d", weight);
         if (parse_phrase_list(L, f->line, f->value, hazard, weight, &L->phrases) < 0)
@@ -494,8 +503,6 @@ static int parse_detect(loader *L, const section *s)
     if (*end || !(v > 0 && v <= 100))
         return fail(L, t->line, "threshold must be a number in (0, 100], not '%s'", t->value);
     L->kb->threshold = v;
-    L->negation.n = 0;
-    L->nonevent.n = 0;
     if (parse_phrase_list(L, neg->line, neg->value, -1, 0, &L->negation) < 0)
         return -1;
     const field *f;
@@ -807,9 +814,145 @@ static int parse_protocol_header(loader *L, const section *s, kb_protocol *p)
     return (p->applies = parse_cond(L, ap)) ? 0 : -1;
 }
 
+/* ---- language files (kb/lang/CODE.kb) ---- */
+
+/* [language]: code (must match the file name), name, function words. */
+static int parse_language(loader *L, const section *s, const char *expect_code)
+{
+    static const char *const keys[] = {"code", "name", "words", NULL};
+    if (check_keys(L, s, keys, NULL) < 0)
+        return -1;
+    const field *code = require(L, s, "code"), *name = require(L, s, "name"), *words = require(L, s, "words");
+    if (!code || !name || !words)
+        return -1;
+    if (expect_code && strcmp(code->value, expect_code))
+        return fail(L, code->line, "language code '%s' does not match the file name '%s.kb'", code->value, expect_code);
+    if (!known_cue_lang(code->value) || !strcmp(code->value, "any"))
+        return fail(L, code->line, "unknown language code '%s' (expected en, es, fr, pt, it, ht or tl)", code->value);
+    relief_kb *kb = L->kb;
+    for (size_t i = 0; i < kb->n_langs; i++)
+        if (!strcmp(kb->langs[i].code, code->value))
+            return fail(L, code->line, "language '%s' is defined twice", code->value);
+    if (kb->n_langs == KB_MAX_LANGS)
+        return fail(L, code->line, "too many languages (%d at most)", KB_MAX_LANGS);
+    kb_language *lg = &kb->langs[kb->n_langs];
+    vec words_v = {.elem = sizeof(kb_phrase)};
+    int rc = parse_phrase_list(L, words->line, words->value, 0, 1, &words_v);
+    if (rc == 0) {
+        lg->words.phrases = vec_to_arena(&words_v, &kb->mem, &lg->words.n_phrases);
+        if (kb->mem.failed)
+            rc = oom(L);
+    } else {
+        free(words_v.p);
+    }
+    if (rc < 0)
+        return -1;
+    for (size_t i = 0; i < lg->words.n_phrases; i++)
+        if (lg->words.phrases[i].n_words != 1 || lg->words.phrases[i].prefix[0])
+            return fail(L, words->line, "function words are single words without '*' ('%s')",
+                        lg->words.phrases[i].display);
+    lg->code = code->value;
+    lg->name = name->value;
+    kb->n_langs++; /* its index is built in finish() */
+    return 0;
+}
+
+/* [cues] of a language file: `hazard: ID`, then `1:`, `2:`, `3:` (weights)
+ * and `not:` phrase lists in that language. */
+static int parse_lang_cues(loader *L, const section *s)
+{
+    const field *hz = require(L, s, "hazard");
+    if (!hz)
+        return -1;
+    int hazard = relief_hazard_from_name(hz->value);
+    if (hazard < 0)
+        return fail(L, hz->line, "unknown hazard id '%s'", hz->value);
+    for (size_t i = 0; i < s->n; i++) {
+        const field *f = &s->f[i];
+        if (!strcmp(f->key, "hazard"))
+            continue;
+        if (!strcmp(f->key, "not")) {
+            size_t first = L->phrases.n;
+            if (parse_phrase_list(L, f->line, f->value, -1, 0, &L->phrases) < 0)
+                return -1;
+            for (size_t k = first; k < L->phrases.n; k++)
+                ((kb_phrase *)L->phrases.p)[k].owner = hazard;
+            continue;
+        }
+        if (strlen(f->key) != 1 || f->key[0] < '1' || f->key[0] > '3')
+            return fail(L, f->line, "a language file's cue line is 'WEIGHT: phrases' (1, 2 or 3) or 'not: phrases', not '%s:'",
+                        f->key);
+        if (parse_phrase_list(L, f->line, f->value, hazard, f->key[0] - '0', &L->phrases) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* [numbers] of a language file: `N: words` (value N), `mult N: words`
+ * (multiplies the number before it: "hundred", "mil"), `article: words`
+ * (one, but only before a multiplier: "a thousand"), `vague N: words`
+ * (an unspecified count of about N: "dozens", "hundreds"). */
+static int parse_numbers(loader *L, const section *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const field *f = &s->f[i];
+        int kind;
+        double v;
+        char *end;
+        const char *k = f->key;
+        if (!strcmp(k, "article")) {
+            kind = NUM_ARTICLE;
+            v = 1;
+        } else {
+            kind = !strncmp(k, "mult ", 5) ? NUM_MULT : !strncmp(k, "vague ", 6) ? NUM_VAGUE : NUM_VALUE;
+            const char *num = kind == NUM_MULT ? k + 5 : kind == NUM_VAGUE ? k + 6 : k;
+            v = strtod(num, &end);
+            if (end == num || *end || !(v >= 0 && v <= 1e9))
+                return fail(L, f->line, "a number line reads 'N:', 'mult N:', 'vague N:' or 'article:', not '%s:'", k);
+        }
+        size_t first = L->numbers.n;
+        if (parse_phrase_list(L, f->line, f->value, kind, 1, &L->numbers) < 0)
+            return -1;
+        for (size_t j = first; j < L->numbers.n; j++) {
+            kb_phrase *p = &((kb_phrase *)L->numbers.p)[j];
+            if (p->n_words != 1 || p->prefix[0])
+                return fail(L, f->line, "number words are single words without '*' ('%s')", p->display);
+            p->value = v;
+        }
+    }
+    return 0;
+}
+
+int kb_number_word(const relief_kb *kb, const char *word, double *value)
+{
+    const kb_bucket *b = kb_index_find(&kb->numbers.exact, word);
+    if (!b)
+        return -1;
+    const kb_phrase *p = &kb->numbers.phrases[b->ids[0]];
+    *value = p->value;
+    return p->hazard;
+}
+
+/* [detect] of a language file: negation, non-event and past phrases added
+ * to the shared lists (threshold stays in detect.kb). */
+static int parse_lang_detect(loader *L, const section *s)
+{
+    static const char *const keys[] = {"negation", "nonevent", "past", NULL};
+    if (check_keys(L, s, keys, NULL) < 0)
+        return -1;
+    const field *f;
+    if ((f = get(s, "negation")) && parse_phrase_list(L, f->line, f->value, -1, 0, &L->negation) < 0)
+        return -1;
+    if ((f = get(s, "nonevent")) && parse_phrase_list(L, f->line, f->value, -1, 0, &L->nonevent) < 0)
+        return -1;
+    if ((f = get(s, "past")) && parse_phrase_list(L, f->line, f->value, -1, 1, &L->nonevent) < 0)
+        return -1;
+    return 0;
+}
+
 /* ---- file driver ---- */
 
-typedef enum { FILE_HAZARD, FILE_PROTOCOL, FILE_DETECT, FILE_NEEDS, FILE_EXTRACT, FILE_RULES } file_kind;
+typedef enum { FILE_HAZARD, FILE_PROTOCOL, FILE_DETECT, FILE_NEEDS, FILE_EXTRACT, FILE_RULES, FILE_LANG } file_kind;
 
 typedef struct {
     loader *L;
@@ -866,6 +1009,23 @@ static int end_section(file_state *fs, section *s)
         if (strcmp(nm, "need"))
             return fail(L, s->line, "needs.kb holds only [need] sections, not [%s]", nm);
         return parse_need(L, s);
+    case FILE_LANG:
+        if (fs->n_sections == 1) {
+            if (strcmp(nm, "language"))
+                return fail(L, s->line, "a language file must start with [language], not [%s]", nm);
+            return parse_language(L, s, fs->expect_id);
+        }
+        if (!strcmp(nm, "cues"))
+            return parse_lang_cues(L, s);
+        if (!strcmp(nm, "detect"))
+            return parse_lang_detect(L, s);
+        if (!strcmp(nm, "lexicon"))
+            return parse_lexicon(L, s);
+        if (!strcmp(nm, "numbers"))
+            return parse_numbers(L, s);
+        return fail(L, s->line,
+                    "section [%s] is not allowed in a language file (expected [cues], [detect], [lexicon], [numbers])",
+                    nm);
     case FILE_RULES:
         L->have_rules = true;
         if (!strcmp(nm, "brief"))
@@ -982,7 +1142,7 @@ static int load_text(loader *L, const char *name, const char *data, size_t len, 
             s.line = line;
             s.n = 0;
             static const char *const known[] = {"hazard", "protocol", "cues", "step", "detect", "need", "lexicon",
-                                                "brief", "rule", NULL};
+                                                "brief", "rule", "language", "numbers", NULL};
             bool ok = false;
             for (const char *const *k = known; *k; k++)
                 ok |= !strcmp(*k, s.name);
@@ -1169,6 +1329,7 @@ static void loader_init(loader *L, relief_kb *kb)
     L->protocols.elem = sizeof(kb_protocol);
     L->needs.elem = sizeof(kb_need);
     L->rules.elem = sizeof(kb_rule);
+    L->numbers.elem = sizeof(kb_phrase);
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         L->steps[h].elem = sizeof(kb_step);
         L->secondary[h].elem = sizeof(kb_secondary);
@@ -1184,6 +1345,7 @@ static void loader_discard(loader *L)
     free(L->protocols.p);
     free(L->needs.p);
     free(L->rules.p);
+    free(L->numbers.p);
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         free(L->steps[h].p);
         free(L->secondary[h].p);
@@ -1252,9 +1414,15 @@ static int finish(loader *L)
     kb->protocols = vec_to_arena(&L->protocols, a, &kb->n_protocols);
     kb->needs = vec_to_arena(&L->needs, a, &kb->n_needs);
     kb->rules = vec_to_arena(&L->rules, a, &kb->n_rules);
+    kb->numbers.phrases = vec_to_arena(&L->numbers, a, &kb->numbers.n_phrases);
     if (a->failed)
         return oom(L);
     if (build_index(L, &kb->cues) < 0 || assign_dedup_keys(L) < 0)
+        return -1;
+    for (size_t i = 0; i < kb->n_langs; i++)
+        if (build_index(L, &kb->langs[i].words) < 0)
+            return -1;
+    if (build_index(L, &kb->numbers) < 0)
         return -1;
     return build_index(L, &kb->lex);
 }
@@ -1275,6 +1443,12 @@ void relief_kb_free(relief_kb *kb)
     index_free(&kb->cues.prefix);
     index_free(&kb->lex.exact);
     index_free(&kb->lex.prefix);
+    index_free(&kb->numbers.exact);
+    index_free(&kb->numbers.prefix);
+    for (size_t i = 0; i < kb->n_langs; i++) {
+        index_free(&kb->langs[i].words.exact);
+        index_free(&kb->langs[i].words.prefix);
+    }
     arena_free(&kb->mem);
     free(kb);
 }
@@ -1302,6 +1476,9 @@ static int classify_path(const char *rel, char *id, size_t cap)
     } else if (!strncmp(rel, "protocols/", 10)) {
         base = rel + 10;
         kind = FILE_PROTOCOL;
+    } else if (!strncmp(rel, "lang/", 5)) {
+        base = rel + 5;
+        kind = FILE_LANG;
     } else {
         return -1;
     }
@@ -1328,7 +1505,9 @@ static int load_embedded_into(loader *L, bool skip_detect_needs, const kb_overri
         if (kind < 0)
             continue;
         if (skip_detect_needs && kind != FILE_DETECT && kind != FILE_NEEDS && kind != FILE_EXTRACT &&
-            kind != FILE_RULES)
+            kind != FILE_RULES && kind != FILE_LANG)
+            continue;
+        if (skip_detect_needs && kind == FILE_LANG && L->have_lang_dir)
             continue;
         if (skip_detect_needs && ((kind == FILE_DETECT && L->have_detect) || (kind == FILE_NEEDS && L->have_needs) ||
                                   (kind == FILE_EXTRACT && L->have_extract) || (kind == FILE_RULES && L->have_rules)))
@@ -1340,7 +1519,7 @@ static int load_embedded_into(loader *L, bool skip_detect_needs, const kb_overri
             data = ov->data;
             len = ov->len;
         }
-        if (load_text(L, name, data, len, kind, kind == FILE_HAZARD ? id : NULL) < 0)
+        if (load_text(L, name, data, len, kind, kind == FILE_HAZARD || kind == FILE_LANG ? id : NULL) < 0)
             return -1;
     }
     return 0;
@@ -1448,7 +1627,7 @@ static int load_subdir(loader *L, const char *dir, const char *sub, file_kind ki
             if (!fname)
                 rc = oom(L);
             else if ((rc = read_file(L, fname, &data, &len)) == 0) {
-                rc = load_text(L, fname, data, len, kind, kind == FILE_HAZARD ? id : NULL);
+                rc = load_text(L, fname, data, len, kind, kind == FILE_HAZARD || kind == FILE_LANG ? id : NULL);
                 free(data);
             }
         }
@@ -1456,6 +1635,18 @@ static int load_subdir(loader *L, const char *dir, const char *sub, file_kind ki
     }
     free(names.p);
     return rc;
+}
+
+/* DIR/sub when it exists (else the embedded files of that folder are used). */
+static int load_optional_subdir(loader *L, const char *dir, const char *sub, file_kind kind)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    L->have_lang_dir = true;
+    return load_subdir(L, dir, sub, kind);
 }
 
 static int load_optional(loader *L, const char *dir, const char *name, file_kind kind)
@@ -1497,6 +1688,8 @@ relief_kb *relief_kb_load_dir(const char *dir, char **err)
         rc = load_optional(&L, dir, "extract.kb", FILE_EXTRACT);
     if (rc == 0)
         rc = load_optional(&L, dir, "rules.kb", FILE_RULES);
+    if (rc == 0)
+        rc = load_optional_subdir(&L, dir, "lang", FILE_LANG);
     if (rc == 0)
         rc = load_embedded_into(&L, true, NULL);
     if (rc == 0)

@@ -454,6 +454,8 @@ relief_plan *relief_plan_build(const relief_kb *kb, const char *report, size_t l
     if (rc == 0)
         rc = text_tokenize(copy, plan->report_len, &toks);
     if (rc == 0)
+        rc = guide_language(kb, &toks, &plan->lang, &plan->lang_hits);
+    if (rc == 0)
         rc = guide_detect(kb, &toks, &a, &dr);
     if (rc == 0)
         rc = guide_extract(kb, copy, &toks, &a, opt ? opt->now : 0, &plan->facts);

@@ -626,6 +626,14 @@ static char *render_json(const relief_plan *p)
     jw_cstr(&b, RELIEF_JSON_SCHEMA_VERSION);
     jw_key(&b, "report", &f);
     jw_str(&b, p->report, p->report_len);
+    jw_key(&b, "language", &f);
+    sb_add(&b, "{\"code\":");
+    jw_cstr(&b, p->lang);
+    sb_add(&b, ",\"method\":");
+    jw_cstr(&b, p->lang_hits ? "function words" : "default");
+    sb_add(&b, ",\"hits\":");
+    jw_int(&b, p->lang_hits);
+    sb_add(&b, "}");
     jw_key(&b, "hazards", &f);
     sb_add(&b, "[");
     for (size_t i = 0; i < p->n_detections; i++) {
