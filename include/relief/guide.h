@@ -128,7 +128,9 @@ typedef struct {
 typedef struct {
     bool known;
     bool mentioned;
-    double value;
+    bool vague;          /* "hundreds of", "dozens": value is an order of magnitude */
+    double value;        /* the number (the low end of a range) */
+    double high;         /* the high end of a range ("200-300"), else 0 */
     relief_span span;
 } relief_quantity;
 

@@ -32,6 +32,10 @@ typedef struct {
     relief_resource res[16];
     size_t n_res;
     uint64_t tags;        /* bit i: a word of tag class i (kb->tags) */
+    double vague_time;    /* "imminent", "any minute": used only when no figure is stated (0 none) */
+    bool cur_vague;       /* the count being read is vague ("hundreds of") */
+    double cur_high;      /* ... and the high end of its range, or 0 */
+    relief_span vague_time_span;
 } xctx;
 
 static int match_cls(const xctx *x, const lex_match *m)
@@ -109,7 +113,7 @@ static bool is_article(const xctx *x, const char *w)
  * dozen"). Returns the token after it, or 0 when there is none. The bare
  * articles "a"/"an"/"un"/"une" only count before a multiplier or a unit word
  * handled by callers, so they are rejected here unless allow_article. */
-static size_t read_number(const xctx *x, size_t i, double *value, bool allow_article)
+static size_t read_number(const xctx *x, size_t i, double *value, bool allow_article, bool *vague)
 {
     const token_list *t = x->t;
     if (i >= t->n)
@@ -120,6 +124,14 @@ static size_t read_number(const xctx *x, size_t i, double *value, bool allow_art
         v = t->tok[i].num;
     } else {
         const char *w = tok_str(t, i);
+        double vv;
+        if (kb_number_word(x->kb, w, &vv) == NUM_VAGUE) {
+            /* "hundreds of", "dozens": an order of magnitude, flagged vague */
+            *value = vv;
+            if (vague)
+                *vague = true;
+            return i + 1 < t->n && !strcmp(W(x, i + 1), "of") ? i + 2 : i + 1;
+        }
         v = small_numword(x, w);
         if (v < 0)
             return 0;
@@ -162,6 +174,17 @@ static void set_qty(relief_quantity *q, double v, relief_span sp, bool keep_max)
     q->span = sp;
 }
 
+/* set_qty for the count being read (extract_number): also records whether
+ * it is vague and the high end of a range when this mention wins. */
+static void set_count(xctx *x, relief_quantity *q, double v, relief_span sp, bool keep_max)
+{
+    set_qty(q, v, sp, keep_max);
+    if (q->known && q->span.start == sp.start && q->value == v) {
+        q->vague = x->cur_vague;
+        q->high = x->cur_high;
+    }
+}
+
 static void set_time(xctx *x, double seconds, relief_span sp)
 {
     relief_quantity *q = &x->f->time_s;
@@ -171,6 +194,16 @@ static void set_time(xctx *x, double seconds, relief_span sp)
     q->known = true;
     q->value = seconds;
     q->span = sp;
+}
+
+/* A vague word ("imminent") gives a time only when the report states no
+ * figure: a stated "45 min" always wins (applied in guide_extract). */
+static void set_vague_time(xctx *x, double seconds, relief_span sp)
+{
+    if (x->vague_time == 0 || seconds < x->vague_time) {
+        x->vague_time = seconds;
+        x->vague_time_span = sp;
+    }
 }
 
 static double unit_seconds(const xctx *x, size_t j, size_t *end)
@@ -254,9 +287,10 @@ static void extract_time_words(xctx *x, size_t i)
     else if (!strcmp(w, "half") && (!strcmp(n1, "an") || !strcmp(n1, "a")) && !strcmp(n2, "hour"))
         set_time(x, 1800, span_of(x, i, i + 3));
     else if (!strcmp(w, "any") && (!strcmp(n1, "minute") || !strcmp(n1, "moment")))
-        set_time(x, 300, span_of(x, i, i + 2));
-    else if (!strcmp(w, "imminent") || !strcmp(w, "imminently") || !strcmp(w, "inminente"))
-        set_time(x, 900, span_of(x, i, i + 1));
+        set_vague_time(x, 300, span_of(x, i, i + 2));
+    else if (!strcmp(w, "imminent") || !strcmp(w, "imminently") || !strcmp(w, "inminente") ||
+             !strcmp(w, "imminente") || !strcmp(w, "iminente"))
+        set_vague_time(x, 900, span_of(x, i, i + 1));
     else if (!strcmp(w, "tonight") || ((!strcmp(w, "esta") || !strcmp(w, "cette")) &&
                                        (!strcmp(n1, "noche") || !strcmp(n1, "nuit"))))
         set_time(x, seconds_until_hour(x, 21), span_of(x, i, !strcmp(w, "tonight") ? i + 1 : i + 2));
@@ -289,18 +323,40 @@ static void add_resource(xctx *x, size_t from, size_t to)
         x->n_res++;
 }
 
+static bool object_near(const xctx *x, size_t start, size_t end);
+
+/* Token j is joined to the one before by a single hyphen ("200-300", "Port-au"). */
+static bool hyphen_joined(const token_list *t, size_t j)
+{
+    return j > 0 && t->tok[j].sep == '-' && t->tok[j].start == t->tok[j - 1].end + 1;
+}
+
 static relief_quantity *casualty_after(xctx *x, size_t j, size_t *end)
 {
     static const int cls[] = {LX_INJURED, LX_DEAD, LX_MISSING, LX_TRAPPED};
     relief_quantity *q[] = {&x->f->injured, &x->f->dead, &x->f->missing, &x->f->trapped};
     for (int k = 0; k < 4; k++) {
         size_t e = class_at(x, j, cls[k]);
+        if (e && cls[k] == LX_DEAD && object_near(x, j, e))
+            continue; /* "2 phones dead" */
         if (e) {
             *end = e;
             return q[k];
         }
     }
     return NULL;
+}
+
+/* True when a number ends right before token e ("3 dead": e = "dead"). */
+static bool number_ends_at(const xctx *x, size_t e)
+{
+    const token_list *t = x->t;
+    if (e == 0)
+        return false;
+    if (t->tok[e - 1].kind == TOK_NUMBER)
+        return true;
+    double v;
+    return kb_number_word(x->kb, W(x, e - 1), &v) >= 0 && kb_number_word(x->kb, W(x, e - 1), &v) != NUM_ARTICLE;
 }
 
 static bool is_filler(const char *w)
@@ -319,9 +375,25 @@ static void extract_number(xctx *x, size_t i)
 {
     const token_list *t = x->t;
     double v;
-    size_t j = read_number(x, i, &v, true);
+    bool vague = false;
+    /* The second number of a range was read with the first. */
+    if (i > 0 && t->tok[i].kind == TOK_NUMBER && t->tok[i - 1].kind == TOK_NUMBER && hyphen_joined(t, i) &&
+        t->tok[i].num > t->tok[i - 1].num)
+        return;
+    if (i > 1 && t->tok[i].kind == TOK_NUMBER && t->tok[i - 2].kind == TOK_NUMBER && !strcmp(W(x, i - 1), "to") &&
+        t->tok[i].num > t->tok[i - 2].num)
+        return;
+    size_t j = read_number(x, i, &v, true, &vague);
     if (!j)
         return;
+    /* A range: "200-300", "200 to 300". */
+    double high = 0;
+    if (j < t->n && t->tok[j].kind == TOK_NUMBER && hyphen_joined(t, j) && t->tok[j].num > v)
+        high = t->tok[j++].num;
+    else if (j + 1 < t->n && !strcmp(W(x, j), "to") && t->tok[j + 1].kind == TOK_NUMBER && t->tok[j + 1].num > v)
+        high = t->tok[(j += 2) - 1].num;
+    x->cur_vague = vague;
+    x->cur_high = high;
     bool from_article = t->tok[i].kind == TOK_WORD && small_numword(x, W(x, i)) == 1 && j == i + 1;
     uint32_t sent = t->tok[i].sentence;
 
@@ -333,6 +405,11 @@ static void extract_number(xctx *x, size_t i)
                       (i >= 1 && (!strcmp(W(x, i - 1), "about") || !strcmp(W(x, i - 1), "approximately")) &&
                        class_ending(x, i - 1, LX_TIME_BEFORE, 4) >= 0);
         bool ago = class_at(x, ue, LX_AGO) || class_ending(x, i, LX_AGO, 2) >= 0;
+        size_t away = class_at(x, ue, LX_AWAY); /* "1 hr away", "20 minutes out" */
+        if (away && !ago) {
+            set_time(x, v * unit, span_of(x, i, away));
+            return;
+        }
         /* "2-hour drive" style compounds and "for 3 hours" are not deadlines. */
         if (before && !ago) {
             long s = class_ending(x, i, LX_TIME_BEFORE, 4);
@@ -355,12 +432,16 @@ static void extract_number(xctx *x, size_t i)
         size_t s = i - back;
         if (t->tok[s].sentence != sent)
             break;
-        size_t e;
+        size_t e, e_fwd;
         relief_quantity *cq = casualty_after(x, s, &e);
+        /* "3 dead 12 hurt": "dead" belongs to the 3 before it, and 12 to the
+         * "hurt" after it; "killing 12" has no number before its word. */
+        if (cq && ((s > 0 && number_ends_at(x, s)) || casualty_after(x, j, &e_fwd)))
+            cq = NULL;
         if (cq && e <= i && (e == i || !strcmp(W(x, e), "to") || !strcmp(W(x, e), "at") ||
                              !strcmp(W(x, e), "of") || !strcmp(W(x, e), "rises") || !strcmp(W(x, e), "reaches") ||
                              !strcmp(W(x, e), "climbs") || !strcmp(W(x, e), "stands"))) {
-            set_qty(cq, v, span_of(x, s, j), true);
+            set_count(x, cq, v, span_of(x, s, j), true);
             return;
         }
     }
@@ -370,13 +451,13 @@ static void extract_number(xctx *x, size_t i)
         size_t e;
         relief_quantity *cq;
         if ((e = class_at(x, k, LX_HOUSEHOLD))) {
-            set_qty(&x->f->people, v * x->kb->household_size, span_of(x, i, e), true);
+            set_count(x, &x->f->people, v * x->kb->household_size, span_of(x, i, e), true);
             if (x->f->people.span.start == t->tok[i].start)
                 x->f->people_from_households = true;
             return;
         }
         if ((cq = casualty_after(x, k, &e))) {
-            set_qty(cq, v, span_of(x, i, e), true);
+            set_count(x, cq, v, span_of(x, i, e), true);
             return;
         }
         if ((e = class_at(x, k, LX_PEOPLE))) {
@@ -388,10 +469,10 @@ static void extract_number(xctx *x, size_t i)
             if (c < t->n && !strcmp(W(x, c), "been"))
                 c++;
             if ((cq = casualty_after(x, c, &e2))) {
-                set_qty(cq, v, span_of(x, i, e2), true);
+                set_count(x, cq, v, span_of(x, i, e2), true);
                 return;
             }
-            set_qty(&x->f->people, v, span_of(x, i, e), true);
+            set_count(x, &x->f->people, v, span_of(x, i, e), true);
             if (x->f->people.span.start == t->tok[i].start)
                 x->f->people_from_households = false; /* this mention won */
             return;
@@ -406,7 +487,7 @@ static void extract_number(xctx *x, size_t i)
     }
     /* "population of 3,000", "3,000 residents" handled above. */
     if (i >= 2 && !strcmp(W(x, i - 1), "of") && !strcmp(W(x, i - 2), "population"))
-        set_qty(&x->f->people, v, span_of(x, i - 2, j), true);
+        set_count(x, &x->f->people, v, span_of(x, i - 2, j), true);
 }
 
 /* ---- places ---- */
@@ -455,6 +536,10 @@ static size_t capital_run(const xctx *x, size_t i)
     while (j < t->n && t->tok[j].kind == TOK_WORD && t->tok[j].sentence == t->tok[i].sentence) {
         if (t->tok[j].capital && !is_month_or_day(W(x, j)) && !(j > i && t->tok[j].sep && t->tok[j].sep != '-' &&
                                                                  t->tok[j].sep != '\'' && t->tok[j].sep != '.')) {
+            j++;
+        } else if (j > i && hyphen_joined(t, j) && j + 1 < t->n && hyphen_joined(t, j + 1) &&
+                   t->tok[j + 1].capital && t->tok[j + 1].sentence == t->tok[i].sentence) {
+            /* "Port-au-Prince", "Saint-Jean-de-Luz": hyphens bind lower-case links */
             j++;
         } else if (j > i && is_connector(W(x, j))) {
             /* "San Juan de Dios", "Rue de la Paix": connectors count only
@@ -550,6 +635,18 @@ static void set_flag(relief_flag *fl, relief_span sp)
     }
 }
 
+/* True when a thing ("phone", "battery", "car") stands within two words
+ * before a death word, or right after it, in the same sentence. */
+static bool object_near(const xctx *x, size_t start, size_t end)
+{
+    const token_list *t = x->t;
+    uint32_t sent = t->tok[start].sentence;
+    for (size_t k = start > 3 ? start - 3 : 0; k < start; k++)
+        if (t->tok[k].sentence == sent && class_at(x, k, LX_OBJECT))
+            return true;
+    return end < t->n && t->tok[end].sentence == sent && class_at(x, end, LX_OBJECT);
+}
+
 static void extract_flags(xctx *x)
 {
     const token_list *t = x->t;
@@ -585,6 +682,9 @@ static void extract_flags(xctx *x)
         } else if (cls == LX_TRAPPED || cls == LX_MISSING || cls == LX_INJURED || cls == LX_DEAD) {
             relief_quantity *q = cls == LX_TRAPPED ? &x->f->trapped : cls == LX_MISSING ? &x->f->missing
                                : cls == LX_INJURED ? &x->f->injured : &x->f->dead;
+            /* "my phone died", "the battery is dead", "dead battery": things die, people are not dead */
+            if (cls == LX_DEAD && object_near(x, m->start, m->end))
+                continue;
             /* "no one trapped", "nobody injured" */
             bool negated = false;
             for (size_t i = m->start > 3 ? m->start - 3 : 0; i < m->start; i++) {
@@ -637,6 +737,11 @@ int guide_extract(const relief_kb *kb, const char *text, const token_list *t, ar
     }
     extract_places(&x);
     extract_flags(&x);
+    if (!out->time_s.known && x.vague_time > 0) {
+        out->time_s.known = true;
+        out->time_s.value = x.vague_time;
+        out->time_s.span = x.vague_time_span;
+    }
     if (out->trapped.known && out->trapped.value > 0)
         out->trapped.mentioned = true;
 

@@ -170,6 +170,8 @@ typedef enum {
     LX_LOC_PREP,      /* in, at, near, en, a, pres de ... */
     LX_STREET,        /* street, st, avenue, calle, rue ... */
     LX_PLACE_NOUN,    /* coast, city, province ... ("the coast of X") */
+    LX_OBJECT,        /* things that "die" without a death: phone, battery, car, engine */
+    LX_AWAY,          /* "away", "out" after a duration: "1 hr away" */
     LX_COUNT
 } lex_class;
 

@@ -593,6 +593,12 @@ static void jw_qty(sbuf *b, const relief_quantity *q)
         sb_add(b, "null");
     sb_add(b, ",\"span\":");
     jw_span(b, q->span);
+    if (q->vague)
+        sb_add(b, ",\"vague\":true");
+    if (q->high > 0) {
+        sb_add(b, ",\"high\":");
+        jw_num(b, q->high);
+    }
     sb_add(b, "}");
 }
 

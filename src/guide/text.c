@@ -148,13 +148,24 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/* True when s[i..] is exactly three digits followed by a non-digit. */
+static bool three_digits_at(const char *s, size_t len, size_t i)
+{
+    return i + 3 <= len && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
+           (i + 3 == len || !is_digit(s[i + 3]));
+}
+
 /* Parses the digits of a number token starting at s[i]; returns its end.
- * Commas followed by exactly three digits are thousands separators; a dot
- * followed by digits is a decimal point. */
+ * Thousands are grouped as people write them: "15,000", "15.000" and
+ * "15 000" (a space, no-break space or narrow no-break space), one kind of
+ * separator per number, each followed by exactly three digits, after at
+ * most three leading digits. Otherwise a dot followed by digits is a
+ * decimal point ("2.5"). */
 static size_t scan_number(const char *s, size_t len, size_t i, double *value, char *digits, size_t *dn, size_t dcap)
 {
     double v = 0, scale = 0;
-    size_t n = 0;
+    size_t n = 0, lead = 0;
+    char group = '\0'; /* the separator this number groups thousands with */
     while (i < len) {
         char c = s[i];
         if (c >= '0' && c <= '9') {
@@ -163,15 +174,31 @@ static size_t scan_number(const char *s, size_t len, size_t i, double *value, ch
                 scale /= 10;
             } else {
                 v = v * 10 + (c - '0');
+                if (!group)
+                    lead++;
             }
             if (n + 1 < dcap)
                 digits[n++] = c;
             i++;
-        } else if (c == ',' && scale == 0 && i + 3 < len && is_digit(s[i + 1]) &&
-                   is_digit(s[i + 2]) && is_digit(s[i + 3]) &&
-                   (i + 4 >= len || !is_digit(s[i + 4]))) {
-            i++; /* thousands separator */
-        } else if (c == '.' && scale == 0 && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9') {
+            continue;
+        }
+        size_t w = 0; /* width of a separator at i */
+        char kind = '\0';
+        if (c == ',' || c == '.' || c == ' ') {
+            w = 1;
+            kind = c;
+        } else if ((unsigned char)c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] == 0xA0) {
+            w = 2; /* U+00A0 */
+            kind = ' ';
+        } else if ((unsigned char)c == 0xE2 && i + 2 < len && (unsigned char)s[i + 1] == 0x80 &&
+                   (unsigned char)s[i + 2] == 0xAF) {
+            w = 3; /* U+202F */
+            kind = ' ';
+        }
+        if (w && scale == 0 && (group ? group == kind : lead <= 3) && three_digits_at(s, len, i + w)) {
+            group = kind;
+            i += w; /* thousands separator */
+        } else if (c == '.' && scale == 0 && group != '.' && i + 1 < len && is_digit(s[i + 1])) {
             scale = 0.1;
             if (n + 1 < dcap)
                 digits[n++] = '.';
