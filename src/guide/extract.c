@@ -394,7 +394,7 @@ static void extract_number(xctx *x, size_t i)
         high = t->tok[(j += 2) - 1].num;
     x->cur_vague = vague;
     x->cur_high = high;
-    bool from_article = t->tok[i].kind == TOK_WORD && small_numword(x, W(x, i)) == 1 && j == i + 1;
+    bool from_article = t->tok[i].kind == TOK_WORD && is_article(x, W(x, i)) && j == i + 1;
     uint32_t sent = t->tok[i].sentence;
 
     /* Durations: "within 2 hours", "in 45 min", "next 3 days", "en 2 horas". */
