@@ -3,7 +3,10 @@
 # is missing (nothing is installed or upgraded when all are present).
 # usage: scripts/deps.sh [build|test]
 set -eu
-pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-dev libmicrohttpd-dev libcurl4-openssl-dev"
+# libhunspell-dev and the hunspell dictionaries: the spelling guard of
+# typo-tolerant hazard detection (src/guide/speller.c).
+pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-dev libmicrohttpd-dev libcurl4-openssl-dev
+  libhunspell-dev hunspell-en-us hunspell-es hunspell-fr hunspell-pt-pt hunspell-it myspell-tl"
 if [ "${1:-build}" = test ]; then
   # clang + its runtime libraries (libclang_rt.fuzzer): the libFuzzer
   # targets of `make fuzz` / `make fuzz-smoke` (fuzz/).

@@ -214,6 +214,9 @@ int guide_detect(const relief_kb *kb, const token_list *t, arena *a, detect_resu
                 modifier = "non-event or past";
         }
         double w = p->weight / (modifier ? 3.0 : 1.0);
+        for (size_t k = m->start; k < m->end && !modifier; k++)
+            if (t->tok[k].corrected)
+                modifier = "spelling corrected"; /* full weight: a typo is still the word */
         int h = p->hazard;
         /* Same phrase already counted for this hazard? keep the larger weight. */
         bool dup = false;

@@ -191,13 +191,32 @@ typedef struct {
 typedef struct {
     const char *code;     /* "it" */
     const char *name;     /* "Italiano" */
-    kb_lexicon words;     /* function words (hazard field unused) */
 } kb_language;
+
+/* Symmetric-delete index of cue words for typo tolerance (speller.c). */
+typedef struct {
+    const char *key;      /* a cue word with some letters deleted (arena) */
+    size_t len;
+    uint64_t hash;
+    uint32_t *words;      /* indices into relief_kb.spell_words (malloc'd) */
+    uint32_t n_words;
+} spell_slot;
+
+#define SPELL_BLOOM_BITS (1u << 21)
+typedef struct {
+    spell_slot *slots;    /* open addressing, power of two */
+    size_t cap, used;
+    uint64_t *bloom;      /* SPELL_BLOOM_BITS bits: most report deletions miss here, in cache */
+} spell_index;
 
 struct relief_kb {
     arena mem;
+    spell_index spell;
+    const char **spell_words;  /* distinct cue words of 5+ letters */
+    size_t n_spell_words;
     kb_language langs[KB_MAX_LANGS];
     size_t n_langs;
+    kb_lexicon langwords; /* function words of every language (hazard = index in langs) */
     kb_hazard hazards[RELIEF_HZ_COUNT];
     kb_protocol *protocols;
     size_t n_protocols;
@@ -279,6 +298,27 @@ int guide_extract(const relief_kb *kb, const char *text, const token_list *toks,
 
 /* Fills plan->steps and plan->notes from detections and facts. -1 on OOM. */
 int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a);
+
+/* Builds kb->spell from the cue words; -1 on OOM. speller_free releases it. */
+int speller_build(relief_kb *kb);
+void speller_free(relief_kb *kb);
+
+/* The one cue word within the allowed edits of a folded report word (one
+ * edit for cue words of 5+ letters, two for 9+), or NULL when there is none,
+ * when two are equally close, or when the word is itself a cue word. */
+const char *speller_candidate(const relief_kb *kb, const char *token);
+
+/* Whether word is a word of language lang ("en", "es", ...) by its hunspell
+ * dictionary: 1 yes, 0 no, -1 when that dictionary is not installed. Loads
+ * the dictionary on first use; thread-safe. */
+int speller_known_word(const char *lang, const char *word);
+
+/* Copies toks into fixed with misspelt cue words replaced by the cue word
+ * they stand for (see speller.c), marking those tokens `corrected`. report
+ * is the text the tokens point into; lang the report's language. Returns
+ * the number of corrections, or -1 on OOM (fixed is then freed). */
+int guide_spell_fix(const relief_kb *kb, const char *report, const token_list *toks, const char *lang,
+                    token_list *fixed);
 
 /* The report's language by function words (kb/lang/CODE.kb): sets *code to a
  * kb language code ("en" when nothing else wins) and *hits to the words

@@ -139,7 +139,7 @@ typedef struct {
     relief_kb *kb;
     const char *file;     /* name used in messages */
     char *err;            /* malloc'd message, set once */
-    vec phrases, lexphrases, negation, nonevent, protocols, needs, rules, numbers;
+    vec phrases, lexphrases, negation, nonevent, protocols, needs, rules, numbers, langwords;
     vec steps[RELIEF_HZ_COUNT], secondary[RELIEF_HZ_COUNT];
     bool have_detect, have_needs, have_extract, have_rules, have_brief, have_lang_dir;
 } loader;
@@ -836,21 +836,14 @@ static int parse_language(loader *L, const section *s, const char *expect_code)
     if (kb->n_langs == KB_MAX_LANGS)
         return fail(L, code->line, "too many languages (%d at most)", KB_MAX_LANGS);
     kb_language *lg = &kb->langs[kb->n_langs];
-    vec words_v = {.elem = sizeof(kb_phrase)};
-    int rc = parse_phrase_list(L, words->line, words->value, 0, 1, &words_v);
-    if (rc == 0) {
-        lg->words.phrases = vec_to_arena(&words_v, &kb->mem, &lg->words.n_phrases);
-        if (kb->mem.failed)
-            rc = oom(L);
-    } else {
-        free(words_v.p);
-    }
-    if (rc < 0)
+    size_t first = L->langwords.n;
+    if (parse_phrase_list(L, words->line, words->value, (int)kb->n_langs, 1, &L->langwords) < 0)
         return -1;
-    for (size_t i = 0; i < lg->words.n_phrases; i++)
-        if (lg->words.phrases[i].n_words != 1 || lg->words.phrases[i].prefix[0])
-            return fail(L, words->line, "function words are single words without '*' ('%s')",
-                        lg->words.phrases[i].display);
+    for (size_t i = first; i < L->langwords.n; i++) {
+        const kb_phrase *p = &((const kb_phrase *)L->langwords.p)[i];
+        if (p->n_words != 1 || p->prefix[0])
+            return fail(L, words->line, "function words are single words without '*' ('%s')", p->display);
+    }
     lg->code = code->value;
     lg->name = name->value;
     kb->n_langs++; /* its index is built in finish() */
@@ -1330,6 +1323,7 @@ static void loader_init(loader *L, relief_kb *kb)
     L->needs.elem = sizeof(kb_need);
     L->rules.elem = sizeof(kb_rule);
     L->numbers.elem = sizeof(kb_phrase);
+    L->langwords.elem = sizeof(kb_phrase);
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         L->steps[h].elem = sizeof(kb_step);
         L->secondary[h].elem = sizeof(kb_secondary);
@@ -1346,6 +1340,7 @@ static void loader_discard(loader *L)
     free(L->needs.p);
     free(L->rules.p);
     free(L->numbers.p);
+    free(L->langwords.p);
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         free(L->steps[h].p);
         free(L->secondary[h].p);
@@ -1419,11 +1414,13 @@ static int finish(loader *L)
         return oom(L);
     if (build_index(L, &kb->cues) < 0 || assign_dedup_keys(L) < 0)
         return -1;
-    for (size_t i = 0; i < kb->n_langs; i++)
-        if (build_index(L, &kb->langs[i].words) < 0)
-            return -1;
+    kb->langwords.phrases = vec_to_arena(&L->langwords, a, &kb->langwords.n_phrases);
+    if (a->failed || build_index(L, &kb->langwords) < 0)
+        return -1;
     if (build_index(L, &kb->numbers) < 0)
         return -1;
+    if (speller_build(kb) < 0)
+        return oom(L);
     return build_index(L, &kb->lex);
 }
 
@@ -1443,12 +1440,11 @@ void relief_kb_free(relief_kb *kb)
     index_free(&kb->cues.prefix);
     index_free(&kb->lex.exact);
     index_free(&kb->lex.prefix);
+    speller_free(kb);
     index_free(&kb->numbers.exact);
     index_free(&kb->numbers.prefix);
-    for (size_t i = 0; i < kb->n_langs; i++) {
-        index_free(&kb->langs[i].words.exact);
-        index_free(&kb->langs[i].words.prefix);
-    }
+    index_free(&kb->langwords.exact);
+    index_free(&kb->langwords.prefix);
     arena_free(&kb->mem);
     free(kb);
 }

@@ -15,28 +15,30 @@ int guide_language(const relief_kb *kb, const token_list *t, const char **code, 
 {
     *code = "en";
     *hits = 0;
+    lex_match_vec mv = {0};
+    if (lexicon_find(&kb->langwords, t, &mv) < 0) {
+        free(mv.m);
+        return -1;
+    }
+    /* Distinct words per language: a report repeating "de" ten times is not
+     * ten times as Spanish. */
+    int count[KB_MAX_LANGS] = {0};
+    for (size_t i = 0; i < mv.n; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = mv.m[j].phrase == mv.m[i].phrase;
+        if (!seen)
+            count[kb->langwords.phrases[mv.m[i].phrase].hazard]++;
+    }
+    free(mv.m);
     int best = -1, best_n = 0, second_n = 0;
     for (size_t l = 0; l < kb->n_langs; l++) {
-        lex_match_vec mv = {0};
-        if (lexicon_find(&kb->langs[l].words, t, &mv) < 0) {
-            free(mv.m);
-            return -1;
-        }
-        /* Distinct words: a report repeating "de" ten times is not ten times as Spanish. */
-        int n = 0;
-        for (size_t i = 0; i < mv.n; i++) {
-            bool seen = false;
-            for (size_t j = 0; j < i && !seen; j++)
-                seen = mv.m[j].phrase == mv.m[i].phrase;
-            n += !seen;
-        }
-        free(mv.m);
-        if (n > best_n) {
+        if (count[l] > best_n) {
             second_n = best_n;
-            best_n = n;
+            best_n = count[l];
             best = (int)l;
-        } else if (n > second_n) {
-            second_n = n;
+        } else if (count[l] > second_n) {
+            second_n = count[l];
         }
     }
     if (best >= 0 && best_n >= 2 && best_n > second_n) {

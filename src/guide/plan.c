@@ -455,8 +455,14 @@ relief_plan *relief_plan_build(const relief_kb *kb, const char *report, size_t l
         rc = text_tokenize(copy, plan->report_len, &toks);
     if (rc == 0)
         rc = guide_language(kb, &toks, &plan->lang, &plan->lang_hits);
+    /* Detection reads misspelt cue words as the cues they stand for;
+     * extraction reads the report as written. */
+    token_list fixed = {0};
+    if (rc == 0 && guide_spell_fix(kb, copy, &toks, plan->lang, &fixed) < 0)
+        rc = -1;
     if (rc == 0)
-        rc = guide_detect(kb, &toks, &a, &dr);
+        rc = guide_detect(kb, fixed.tok ? &fixed : &toks, &a, &dr);
+    token_list_free(&fixed);
     if (rc == 0)
         rc = guide_extract(kb, copy, &toks, &a, opt ? opt->now : 0, &plan->facts);
     if (rc == 0)

@@ -24,6 +24,7 @@ typedef struct {
     bool hashtag;            /* word came right after '#' */
     bool glued;              /* no blank between previous token and this one */
     bool capital;            /* original starts with an upper-case letter */
+    bool corrected;          /* norm is a cue word the original was read as (speller.c) */
     char sep;                /* last non-blank char between previous token and this ('\0' if none) */
     double num;              /* value of a TOK_NUMBER */
 } token;
