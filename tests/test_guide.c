@@ -360,6 +360,69 @@ static void test_plan(void)
     relief_plan_free(p);
 }
 
+/* Reports as people write them (issue: misspellings, numbers, casualty
+ * grammar, idioms, lead times, places). */
+static void test_as_written(void)
+{
+    /* One edit for 5+ letters, two for 9+; never a real word. */
+    EXPECT_HAZARD("flod in the lower town, water everywhere", "flood");
+    EXPECT_HAZARD("big earthqauke just now, walls cracked", "earthquake");
+    EXPECT_HAZARD("wildfir coming down the hill", "wildfire");
+    EXPECT_NOT_HAZARD("water on the floor of the kitchen after the party", "flood");
+    EXPECT_NOT_HAZARD("@BlizzardCS crashed them right after the stream lol", "winter_storm");
+    relief_plan *p = plan_for("flod in the lower town");
+    const relief_detection *d = detected(p, "flood");
+    CHECK(d && d->n_cues > 0 && d->cues[0].modifier && strstr(d->cues[0].modifier, "spelling"));
+    relief_plan_free(p);
+
+    struct { const char *text; double people, injured, dead, missing, time_s; } cases[] = {
+        {"3 dead 12 hurt after the blast at the market", -1, 12, 3, -1, -1},
+        {"Fire at the mall: 3 dead, 12 injured, 4 missing", -1, 12, 3, 4, -1},
+        {"my phone died and the flood is rising fast", -1, -1, -1, -1, -1},
+        {"flood: 15 000 people affected", 15000, -1, -1, -1, -1},
+        {"flood: 40.000 people affected", 40000, -1, -1, -1, -1},
+        {"flood, 25k people displaced", 25000, -1, -1, -1, -1},
+        {"storm surge 1 hr away from the bay", -1, -1, -1, -1, 3600},
+        {"levee failure imminent, about 45 min left", -1, -1, -1, -1, 2700},
+        {"levee failure imminent", -1, -1, -1, -1, 900},
+        {"explosion downtown, 11 injured and one dead", -1, 11, 1, -1, -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        p = plan_for(cases[i].text);
+        const relief_quantity *q[] = {&p->facts.people, &p->facts.injured, &p->facts.dead, &p->facts.missing,
+                                      &p->facts.time_s};
+        double want[] = {cases[i].people, cases[i].injured, cases[i].dead, cases[i].missing, cases[i].time_s};
+        static const char *const names[] = {"people", "injured", "dead", "missing", "time"};
+        for (int k = 0; k < 5; k++) {
+            if (want[k] < 0)
+                CHECK_MSG(!q[k]->known && (k != 2 || !q[k]->mentioned), "%s: %s should be unset (got %g)",
+                          cases[i].text, names[k], q[k]->value);
+            else
+                CHECK_MSG(q[k]->known && q[k]->value == want[k], "%s: %s = %g, want %g", cases[i].text, names[k],
+                          q[k]->known ? q[k]->value : -1, want[k]);
+        }
+        relief_plan_free(p);
+    }
+    /* Ranges stay ranges. */
+    p = plan_for("flash flood, 200-300 people in the campground");
+    CHECK(p->facts.people.known && p->facts.people.value == 200 && p->facts.people.high == 300);
+    relief_plan_free(p);
+    /* Hyphenated and multi-word places. */
+    p = plan_for("Flooding in Port-au-Prince since this morning");
+    CHECK(p->facts.n_locations > 0 && !strcmp(p->facts.locations[0].text, "Port-au-Prince"));
+    relief_plan_free(p);
+    p = plan_for("Landslide in San Juan de Lurigancho, 40 families");
+    CHECK(p->facts.n_locations > 0 && !strcmp(p->facts.locations[0].text, "San Juan de Lurigancho"));
+    relief_plan_free(p);
+    /* The report's language is detected from its function words. */
+    p = plan_for("Incendio forestal en los cerros, las casas de la ladera están en peligro");
+    CHECK(!strcmp(p->lang, "es") && p->lang_hits >= 2);
+    relief_plan_free(p);
+    p = plan_for("River rising in the town and the levee is weak");
+    CHECK(!strcmp(p->lang, "en"));
+    relief_plan_free(p);
+}
+
 /* Brief properties that hold for every report: at most 8 first-30-minute
  * actions, each marked with a kind and a one-line form, no repeats, kinds
  * in order, every brief step also in the phased plan. */
@@ -580,6 +643,7 @@ int main(void)
     test_needs();
     test_render();
     test_brief();
+    test_as_written();
     relief_kb_free(kb);
     return check_summary("test_guide");
 }
