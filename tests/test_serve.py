@@ -146,7 +146,8 @@ def error_field(j):
 # ---------------------------------------------------------------- part 1
 
 def test_plan_only():
-    s = Server()
+    # --per-ip above the 100 concurrent connections this part opens from one address.
+    s = Server("--per-ip", "200")
     port = s.port
     try:
         st, h, j = jrequest(port, "GET", "/healthz")
@@ -203,10 +204,18 @@ def test_plan_only():
             check(st == 400 and error_field(j) == field and field in j["error"]["message"],
                   f"{body}: want 400 naming {field}, got {st} {j}")
         for raw, why in [(b'{"report": "x"', "truncated"), (b"not json", "garbage"), (b"", "empty"),
-                         (b"[" * 5000 + b"]" * 5000, "deep nesting"), (b'["report"]', "array"),
-                         (b'{"report": "\xff\xfe"}', "invalid UTF-8")]:
+                         (b"[" * 5000 + b"]" * 5000, "deep nesting"), (b'["report"]', "array")]:
             st, h, j = jrequest(port, "POST", "/v1/guidance", raw=raw)
             check(st == 400 and j and j.get("error", {}).get("message"), f"{why} body: {st} {j}")
+        # Any bytes get a plan: invalid UTF-8 and lone surrogate escapes become U+FFFD.
+        for raw, why in [(b'{"report": "flood \xff\xfe in town"}', "invalid UTF-8"),
+                         (b'{"report": "flood \\ud800 in town"}', "lone surrogate escape"),
+                         (b'{"report": "flood \\udc00\\ud800 in town"}', "reversed surrogates")]:
+            st, h, j = jrequest(port, "POST", "/v1/guidance", raw=raw)
+            check(st == 200 and j["plan"]["hazards"] and "\ufffd" in j["plan"]["report"],
+                  f"{why}: a plan with U+FFFD, got {st} {str(j)[:200]}")
+        st, h, j = jrequest(port, "POST", "/v1/guidance", raw=b'{"report": "flood \\ud83c\\udf0a wave"}')
+        check(st == 200 and "\U0001f30a" in j["plan"]["report"], f"a surrogate pair is kept: {st}")
         st, h, j = jrequest(port, "POST", "/v1/guidance", raw=b'{"report": ')
         check(st == 400 and "JSON" in j["error"]["message"], f"malformed JSON message: {j}")
 
@@ -325,6 +334,131 @@ def test_token():
             s.stop()
 
 
+def raw_http(port, data, timeout=5):
+    """Sends raw bytes, returns (status, headers+body text)."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sk.sendall(data)
+    out = b""
+    try:
+        while True:
+            b = sk.recv(65536)
+            if not b:
+                break
+            out += b
+            if b"\r\n\r\n" in out and (b"Content-Length: 0" in out or out.endswith(b"}")):
+                break
+    except socket.timeout:
+        pass
+    sk.close()
+    text = out.decode(errors="replace")
+    try:
+        return int(text.split(" ", 2)[1]), text
+    except (IndexError, ValueError):
+        return 0, text
+
+
+def test_browser_safety():
+    """What a web page in the user's browser can and cannot do to a local server."""
+    s = Server("--allow-host", "relief.lan", "--cors", "https://ops.example.org")
+    port = s.port
+    body = b'{"report": "flood"}'
+
+    def post(host, ctype="application/json", origin=None, extra=b""):
+        h = b"POST /v1/guidance HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n"
+        if ctype:
+            h += b"Content-Type: " + ctype.encode() + b"\r\n"
+        if origin:
+            h += b"Origin: " + origin.encode() + b"\r\n"
+        return raw_http(port, h + extra + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    try:
+        st, t = post(f"127.0.0.1:{port}")
+        check(st == 200, f"own address: {st}")
+        st, t = post(f"localhost:{port}")
+        check(st == 200, f"localhost: {st}")
+        st, t = post("relief.lan")
+        check(st == 200, f"--allow-host name: {st}")
+        # DNS rebinding: a page of attacker.com resolving to 127.0.0.1.
+        st, t = post("attacker.com", "text/plain", "http://attacker.com")
+        check(st == 403 and "host_not_allowed" in t, f"Host attacker.com refused: {st} {t[-200:]}")
+        st, t = raw_http(port, b"GET /healthz HTTP/1.1\r\nHost: attacker.com\r\nConnection: close\r\n\r\n")
+        check(st == 403, f"healthz with a foreign Host refused: {st}")
+        st, t = raw_http(port, b"GET /metrics HTTP/1.1\r\nHost: rebind.attacker.com:80\r\nConnection: close\r\n\r\n")
+        check(st == 403, f"metrics with a foreign Host refused: {st}")
+        # A cross-site form or fetch without a preflight: text/plain, other origin.
+        st, t = post(f"127.0.0.1:{port}", "text/plain", "http://attacker.com")
+        check(st == 403 and "origin_not_allowed" in t, f"foreign Origin refused: {st}")
+        st, t = post(f"127.0.0.1:{port}", "text/plain")
+        check(st == 415, f"text/plain POST refused: {st}")
+        st, t = raw_http(port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                               b"Content-Type: text/plain\r\nOrigin: http://attacker.com\r\nContent-Length: 2\r\n\r\n{}")
+        check(st == 403, f"chat from a foreign origin refused: {st}")
+        # Same origin (the page this server serves) and a --cors origin are answered.
+        st, t = post(f"127.0.0.1:{port}", origin=f"http://127.0.0.1:{port}")
+        check(st == 200, f"same-origin page: {st}")
+        st, t = post(f"127.0.0.1:{port}", origin="https://ops.example.org")
+        check(st == 200 and "Access-Control-Allow-Origin: https://ops.example.org" in t, f"--cors origin: {st}")
+        st, t = raw_http(port, b"OPTIONS /v1/guidance HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                               b"Origin: https://ops.example.org\r\nAccess-Control-Request-Method: POST\r\n\r\n")
+        check(st == 204 and "Access-Control-Allow-Methods" in t, f"preflight of a --cors origin: {st}")
+        st, t = raw_http(port, b"OPTIONS /v1/guidance HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                               b"Origin: http://attacker.com\r\nAccess-Control-Request-Method: POST\r\n\r\n")
+        check(st == 403, f"preflight of another origin: {st}")
+        # Request smuggling: two Content-Length, or Content-Length with Transfer-Encoding.
+        st, t = post(f"127.0.0.1:{port}", extra=b"Content-Length: 5\r\n")
+        check(st == 400, f"duplicate Content-Length: {st}")
+        st, t = raw_http(port, b"POST /v1/guidance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 19\r\nTransfer-Encoding: chunked\r\n\r\n13\r\n" + body + b"\r\n0\r\n\r\n")
+        check(st == 400 and "Connection: close" in t, f"Content-Length with Transfer-Encoding: {st}")
+        # healthz shows no file path.
+        st, h, j = jrequest(port, "GET", "/healthz")
+        check(st == 200 and "/" not in json.dumps(j.get("backend")), f"healthz backend without a path: {j}")
+    finally:
+        s.stop()
+
+
+def test_fairness():
+    """One address holding many connections cannot starve another (per-address limit)."""
+    s = Server("--per-ip", "8")
+    port = s.port
+    hogs = []
+    try:
+        for _ in range(40):  # a slow client from 127.0.0.2 opens many connections and sends nothing
+            try:
+                sk = socket.socket()
+                sk.bind(("127.0.0.2", 0))
+                sk.settimeout(2)
+                sk.connect(("127.0.0.1", port))
+                sk.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                hogs.append(sk)
+            except OSError:
+                pass
+        ok = 0
+        for i in range(30):  # normal requests from 127.0.0.3
+            c = socket.socket()
+            c.bind(("127.0.0.3", 0))
+            c.settimeout(5)
+            try:
+                c.connect(("127.0.0.1", port))
+                c.sendall(b"POST /v1/guidance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          b"Connection: close\r\nContent-Length: 19\r\n\r\n{\"report\": \"flood\"}")
+                data = b""
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    data += b
+                ok += data.startswith(b"HTTP/1.1 200")
+            except OSError:
+                pass
+            c.close()
+        check(ok == 30, f"another address served while one holds {len(hogs)} connections: {ok}/30")
+    finally:
+        for sk in hogs:
+            sk.close()
+        s.stop()
+
+
 def test_slow_clients():
     s = Server("--read-timeout", "2")
     port = s.port
@@ -350,9 +484,9 @@ def test_slow_clients():
         sk.close()
 
     try:
-        req = b"GET /healthz HTTP/1.1\r\nHost: relief\r\nUser-Agent: slowloris\r\nAccept: */*\r\n\r\n"
+        req = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: slowloris\r\nAccept: */*\r\n\r\n"
         body = json.dumps({"report": "flood " * 10}).encode()
-        head = (b"POST /v1/guidance HTTP/1.1\r\nHost: relief\r\nContent-Type: application/json\r\n"
+        head = (b"POST /v1/guidance HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
         ts = [threading.Thread(target=trickle, args=("headers", b"", req)),
               threading.Thread(target=trickle, args=("body", head, body))]
@@ -545,6 +679,8 @@ def test_model():
 test_plan_only()
 test_token()
 test_slow_clients()
+test_browser_safety()
+test_fairness()
 test_model()
 print(f"{checks - fails} of {checks} serve checks passed")
 sys.exit(1 if fails else 0)

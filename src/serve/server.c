@@ -41,6 +41,7 @@
 #include "relief/hybrid.h"
 
 #include <arpa/inet.h>
+#include <utf8proc.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -325,13 +326,21 @@ typedef struct {
     bool final_only;
     const char *cache_dir;
     const char *lora;           /* adapter spec for the built-in engine */
+    const char *allow_hosts;    /* --allow-host: further Host names accepted ("a,b") */
+    const char *cors;           /* --cors: origins answered cross-origin ("https://x,https://y") */
+    int per_ip;                 /* connections one address may hold */
 } serve_opts;
 
 static void serve_usage(FILE *f)
 {
     fputs("usage: relief serve [OPTIONS]\n"
           "  --port N               TCP port (default 8080; 0 picks a free one)\n"
-          "  --bind ADDR            address to listen on (default 127.0.0.1)\n"
+          "  --bind ADDR, --host ADDR  address to listen on (default 127.0.0.1)\n"
+          "  --allow-host NAMES     Host names accepted besides IP addresses and localhost (comma-separated);\n"
+          "                         any other Host is refused (403), against DNS rebinding\n"
+          "  --cors ORIGINS         origins allowed to call the API from a web page (comma-separated);\n"
+          "                         other cross-origin requests are refused (403)\n"
+          "  --per-ip N             connections one client address may hold (default 16)\n"
           "  --model FILE.gguf      let the built-in engine elaborate with this gpt-oss model\n"
           "  --backend URL          ... or a remote OpenAI-compatible server (e.g. http://127.0.0.1:11434)\n"
           "  --backend-model NAME   model name sent to the remote server (default gpt-oss);\n"
@@ -382,7 +391,7 @@ static bool parse_seconds_arg(const char *name, const char *v, double max, doubl
 static int parse_opts(int argc, char **argv, serve_opts *o)
 {
     *o = (serve_opts){.port = 8080, .bind = "127.0.0.1", .deadline = 5, .max_body = 64u << 10,
-                      .max_parallel = 1, .queue = 8, .read_timeout = 10};
+                      .max_parallel = 1, .queue = 8, .read_timeout = 10, .per_ip = 16};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -398,7 +407,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         static const char *const with_value[] = {"--port", "--bind", "--model", "--backend", "--backend-model",
                                                  "--deadline", "--token", "--max-body", "--max-parallel", "--queue",
                                                  "--kb", "--threads", "--read-timeout", "--max-tokens",
-                                                 "--cache-dir", "--lora"};
+                                                 "--cache-dir", "--lora", "--host", "--allow-host", "--cors",
+                                                 "--per-ip"};
         bool known = false;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
             known |= !strcmp(a, with_value[k]);
@@ -416,8 +426,16 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             if (!parse_long_arg(a, v, 0, 65535, &x))
                 return 2;
             o->port = (unsigned)x;
-        } else if (!strcmp(a, "--bind")) {
+        } else if (!strcmp(a, "--bind") || !strcmp(a, "--host")) {
             o->bind = v;
+        } else if (!strcmp(a, "--allow-host")) {
+            o->allow_hosts = v;
+        } else if (!strcmp(a, "--cors")) {
+            o->cors = v;
+        } else if (!strcmp(a, "--per-ip")) {
+            if (!parse_long_arg(a, v, 1, 4096, &x))
+                return 2;
+            o->per_ip = (int)x;
         } else if (!strcmp(a, "--model")) {
             o->model = v;
         } else if (!strcmp(a, "--backend")) {
@@ -826,11 +844,34 @@ static int route(const char *url, bool *post)
 
 /* Adds the headers every response carries, queues it with `status` and
  * drops our reference. Returns MHD's verdict. */
+/* True when item (n bytes) is one of the comma-separated entries of list
+ * (case-insensitive, blanks around entries ignored). */
+static bool in_list(const char *list, const char *item, size_t n)
+{
+    while (list && *list) {
+        while (*list == ' ' || *list == ',')
+            list++;
+        size_t k = strcspn(list, ",");
+        size_t e = k;
+        while (e && list[e - 1] == ' ')
+            e--;
+        if (e && e == n && !strncasecmp(list, item, n))
+            return true;
+        list += k;
+    }
+    return false;
+}
+
 static enum MHD_Result queue(server *s, struct MHD_Connection *c, req_ctx *r, unsigned status,
                              struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+    if (origin && s->o.cors && in_list(s->o.cors, origin, strlen(origin))) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
     if (!MHD_get_response_header(resp, "Cache-Control"))
         MHD_add_response_header(resp, "Cache-Control", "no-store");
     r->status = status;
@@ -1116,11 +1157,87 @@ static enum MHD_Result start_stream(server *s, struct MHD_Connection *c, req_ctx
 /* JSON request helpers                                                */
 /* ------------------------------------------------------------------ */
 
+/* A report is planned whatever its bytes: invalid UTF-8 becomes U+FFFD
+ * and a \\uD800-\\uDFFF escape without its pair becomes \\uFFFD, before
+ * jansson (which refuses both) reads the body. Returns a malloc'd copy
+ * (NUL-terminated, length in *out_len), or NULL when memory runs out. */
+static char *repair_json_text(const char *in, size_t n, size_t *out_len)
+{
+    char *out = malloc(n * 3 + 1); /* one bad byte becomes three */
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch < 0x80) {
+            if (ch == '"')
+                in_string = !in_string;
+            if (in_string && ch == '\\' && i + 1 < n) {
+                if (in[i + 1] == 'u' && i + 6 <= n) {
+                    unsigned v = 0;
+                    bool hex = true;
+                    for (int k = 2; k < 6; k++) {
+                        int c = in[i + k], d = c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1;
+                        hex &= d >= 0;
+                        v = v * 16 + (unsigned)(d < 0 ? 0 : d);
+                    }
+                    bool paired = hex && v >= 0xd800 && v <= 0xdbff && i + 12 <= n && in[i + 6] == '\\' &&
+                                  in[i + 7] == 'u' && (in[i + 8] | 32) == 'd' &&
+                                  in[i + 9] && strchr("cdefCDEF", in[i + 9]) != NULL;
+                    if (hex && v >= 0xd800 && v <= 0xdfff && !paired) {
+                        memcpy(out + o, "\\ufffd", 6);
+                        o += 6;
+                        i += 6;
+                        continue;
+                    }
+                    if (paired) { /* copy both escapes as they are */
+                        memcpy(out + o, in + i, 12);
+                        o += 12;
+                        i += 12;
+                        continue;
+                    }
+                }
+                out[o++] = in[i++]; /* the backslash and the escaped character */
+                out[o++] = in[i++];
+                continue;
+            }
+            out[o++] = (char)ch;
+            i++;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)in + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k > 0) {
+            memcpy(out + o, in + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
 /* Parses the body as a JSON object. On failure queues a 400 and returns
  * NULL with *rc set. */
 static json_t *parse_body(server *s, struct MHD_Connection *c, req_ctx *r, size_t flags, enum MHD_Result *rc)
 {
     json_error_t je;
+    size_t fixed_len = 0;
+    char *fixed = repair_json_text(r->body ? r->body : "", r->len, &fixed_len);
+    if (!fixed) {
+        *rc = reply_error(s, c, r, 500, "server_error", NULL, "out of memory");
+        return NULL;
+    }
+    free(r->body);
+    r->body = fixed;
+    r->len = fixed_len;
+    r->cap = fixed_len + 1;
     json_t *root = json_loadb(r->body ? r->body : "", r->len, flags, &je);
     if (!root) {
         *rc = reply_error(s, c, r, 400, "invalid_request_error", NULL, "malformed JSON: %s (line %d, column %d)",
@@ -1754,8 +1871,12 @@ static enum MHD_Result handle_page(server *s, struct MHD_Connection *c, req_ctx 
 static enum MHD_Result handle_healthz(server *s, struct MHD_Connection *c, req_ctx *r)
 {
     sbuf b = {0};
+    /* The backend's kind and model name only: a file path or a server URL
+     * tells a page in the user's browser more than it needs. */
     sb_str(&b, "{\"status\":\"ok\",\"backend\":");
-    sb_json_cstr(&b, s->backend_name);
+    sb_json_cstr(&b, !s->has_model ? "none" : s->o.backend ? "remote" : "builtin");
+    sb_str(&b, ",\"model\":");
+    sb_json_cstr(&b, s->model_id);
     sb_str(&b, "}");
     return reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
 }
@@ -1867,10 +1988,87 @@ static bool authorized(server *s, struct MHD_Connection *c)
 
 /* The answer to a request decided before its body is read: 0 (none), or an
  * error status with which reply_early() answers. */
+/* The host part of a Host header or an origin's authority: "[::1]:8080"
+ * -> "::1", "localhost:80" -> "localhost". */
+static size_t host_part(const char *h, const char **start)
+{
+    if (*h == '[') {
+        const char *e = strchr(h, ']');
+        *start = h + 1;
+        return e ? (size_t)(e - h - 1) : strlen(h + 1);
+    }
+    *start = h;
+    return strcspn(h, ":");
+}
+
+static bool is_ip_literal(const char *h, size_t n)
+{
+    char buf[64];
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, h, n);
+    buf[n] = '\0';
+    unsigned char addr[16];
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+/* DNS rebinding: a page of attacker.com that makes its name resolve to
+ * 127.0.0.1 reaches this server with "Host: attacker.com". Only IP
+ * literals, localhost and the names given with --allow-host are served. */
+static bool host_allowed(const serve_opts *o, const char *host)
+{
+    if (!host)
+        return true; /* HTTP/1.0 without Host: not a browser of today */
+    const char *h;
+    size_t n = host_part(host, &h);
+    if (is_ip_literal(h, n))
+        return true;
+    if ((n == 9 && !strncasecmp(h, "localhost", 9)) || (n > 10 && !strncasecmp(h + n - 10, ".localhost", 10)))
+        return true;
+    return in_list(o->allow_hosts, h, n);
+}
+
+/* A cross-origin request (an Origin that is not this server's own) is
+ * served only for origins given with --cors. */
+static bool origin_allowed(const serve_opts *o, const char *origin, const char *host)
+{
+    if (!origin)
+        return true; /* not from a browser page, or same-origin GET */
+    const char *auth = strstr(origin, "://");
+    if (auth && host && !strcasecmp(auth + 3, host))
+        return true; /* same origin: the page this server serves */
+    return in_list(o->cors, origin, strlen(origin));
+}
+
+/* Counts a header's occurrences (duplicate Content-Length is refused). */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct { const char *name; int n; } *c = cls;
+    if (!strcasecmp(key, c->name))
+        c->n++;
+    return MHD_YES;
+}
+
 static unsigned early_error(server *s, struct MHD_Connection *c, req_ctx *r, const char *method, bool post)
 {
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+    if (!host_allowed(&s->o, host))
+        return 4031;
+    if (!origin_allowed(&s->o, origin, host))
+        return 4032;
+    /* Request smuggling behind a proxy: one Content-Length, never with Transfer-Encoding. */
+    struct { const char *name; int n; } cl_count = {MHD_HTTP_HEADER_CONTENT_LENGTH, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &cl_count);
+    if (cl_count.n > 1 ||
+        (cl_count.n == 1 && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)))
+        return 400;
     if (r->ep == EP_NOTFOUND)
         return 404;
+    if (!strcmp(method, "OPTIONS") && origin)
+        return 204; /* CORS preflight of an allowed origin */
     if (!(post ? !strcmp(method, "POST") : (!strcmp(method, "GET") || !strcmp(method, "HEAD"))))
         return 405;
     if (r->ep != EP_PAGE && r->ep != EP_HEALTHZ && !authorized(s, c))
@@ -1883,6 +2081,15 @@ static unsigned early_error(server *s, struct MHD_Connection *c, req_ctx *r, con
         if (errno || n > s->o.max_body)
             return 413;
     }
+    /* A web page can POST text/plain without a preflight; JSON (or a CAP
+     * alert) needs one, which only --cors origins pass. */
+    if (post) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        size_t n = ct ? strcspn(ct, "; ") : 0;
+        if (!ct || !((n == 16 && !strncasecmp(ct, "application/json", 16)) ||
+                     (n == 20 && !strncasecmp(ct, "application/cap+xml", 19))))
+            return 415;
+    }
     return 0;
 }
 
@@ -1893,6 +2100,28 @@ static enum MHD_Result reply_early(server *s, struct MHD_Connection *c, req_ctx 
         if (routes[i].ep == r->ep)
             post = routes[i].post;
     switch (r->early) {
+    case 4031:
+        return reply_error(s, c, r, 403, "host_not_allowed", NULL,
+                           "this server answers only for IP addresses, localhost and --allow-host names");
+    case 4032:
+        return reply_error(s, c, r, 403, "origin_not_allowed", NULL,
+                           "cross-origin requests are answered only for origins given with --cors");
+    case 400:
+        return reply_error(s, c, r, 400, "invalid_request_error", NULL,
+                           "conflicting message length (several Content-Length, or Content-Length with "
+                           "Transfer-Encoding)");
+    case 415:
+        return reply_error(s, c, r, 415, "unsupported_media_type", "Content-Type",
+                           "POST bodies must be sent as Content-Type: application/json");
+    case 204: {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, Authorization, Accept");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        return queue(s, c, r, 204, resp);
+    }
     case 404: {
         size_t ul = strlen(r->url);
         return reply_error(s, c, r, 404, "not_found", NULL, "no such endpoint: %.*s%s",
@@ -2171,6 +2400,8 @@ int relief_serve_main(int argc, char **argv)
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->o.per_ip,
+                            MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
                             on_connection, s, MHD_OPTION_END);
     if (!s->d) {
