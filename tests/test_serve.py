@@ -52,11 +52,27 @@ class Server:
                     break
                 line += b
         text = line.decode()
+        self.wait_ready = wait
         if not text.startswith("relief serve: listening on http://"):
             self.stop()
             raise RuntimeError(f"no listening line (got {text!r}); log: {self.stderr()}")
         self.url = text.split("listening on ")[1].strip()
         self.port = int(self.url.rsplit(":", 1)[1])
+        # The model loads in the background: wait until /healthz says it is
+        # ready (or failed) before the tests that need it.
+        if "--model" in args or "--backend" in args:
+            end = time.monotonic() + self.wait_ready
+            while time.monotonic() < end:
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                    c.request("GET", "/healthz")
+                    state = json.loads(c.getresponse().read()).get("model_state")
+                    c.close()
+                    if state in ("ready", "failed"):
+                        break
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.05)
 
     def stderr(self):
         self.log.seek(0)
@@ -412,7 +428,7 @@ def test_browser_safety():
         check(st == 400 and "Connection: close" in t, f"Content-Length with Transfer-Encoding: {st}")
         # healthz shows no file path.
         st, h, j = jrequest(port, "GET", "/healthz")
-        check(st == 200 and "/" not in json.dumps(j.get("backend")), f"healthz backend without a path: {j}")
+        check(st == 200 and "/" not in json.dumps(j), f"healthz without a path: {j}")
     finally:
         s.stop()
 
@@ -457,6 +473,33 @@ def test_fairness():
         for sk in hogs:
             sk.close()
         s.stop()
+
+
+def test_broken_model():
+    """A model path that is a FIFO (nothing ever writes it): the server starts,
+    serves plans, says the model failed, and stops on SIGTERM within a second."""
+    d = tempfile.mkdtemp(prefix="relief-fifo-")
+    fifo = os.path.join(d, "m.gguf")
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    s = Server("--model", fifo, wait=10)
+    try:
+        check(time.monotonic() - t0 < 5, f"server with a FIFO model started in {time.monotonic() - t0:.1f} s")
+        st, h, j = jrequest(s.port, "POST", "/v1/guidance", {"report": "flood in the valley, 300 people"})
+        check(st == 200 and j["plan"]["brief"], f"FIFO model: a plan: {st}")
+        st, h, j = jrequest(s.port, "GET", "/healthz")
+        check(j.get("model_state") == "failed", f"FIFO model: healthz says failed: {j}")
+        st, h, j = jrequest(s.port, "GET", "/health")
+        check(st == 200, f"/health answers: {st}")
+        t1 = time.monotonic()
+        rc = s.stop()
+        took = time.monotonic() - t1
+        check(rc == 0 and took < 1.0, f"SIGTERM: exit {rc} after {took:.2f} s")
+        check("not a regular file" in s.stderr(), "the log names why the model failed")
+    finally:
+        s.stop(signal.SIGKILL)
+        os.unlink(fifo)
+        os.rmdir(d)
 
 
 def test_slow_clients():
@@ -681,6 +724,7 @@ test_token()
 test_slow_clients()
 test_browser_safety()
 test_fairness()
+test_broken_model()
 test_model()
 print(f"{checks - fails} of {checks} serve checks passed")
 sys.exit(1 if fails else 0)

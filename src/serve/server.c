@@ -41,6 +41,7 @@
 #include "relief/hybrid.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <utf8proc.h>
 #include <errno.h>
 #include <jansson.h>
@@ -707,12 +708,20 @@ typedef struct {
 /* The server                                                          */
 /* ------------------------------------------------------------------ */
 
+typedef enum { MODEL_NONE, MODEL_LOADING, MODEL_READY, MODEL_FAILED } model_state;
+
 typedef struct {
     serve_opts o;
     relief_kb *kb;
-    relief_hybrid *hy;
-    bool has_model;
+    relief_hybrid *hy_plan;            /* plan-only responder, from the start */
+    _Atomic(relief_hybrid *) hy_model; /* the model's responder once loaded (loader thread) */
+    atomic_int model_state;            /* model_state */
+    char model_error[512];             /* why loading failed (set before MODEL_FAILED) */
+    pthread_t loader;
+    bool loader_started;
+    relief_hybrid_config hc;
     char model_id[256];
+    char backend_label[300];
     const char *backend_name;
     struct MHD_Daemon *d;
     int listen_fd;
@@ -725,6 +734,19 @@ typedef struct {
     const unsigned char *page;
     size_t page_len;
 } server;
+
+/* The responder a request uses: the model's once it is loaded, else the
+ * plan-only one (the plan never waits for a model). */
+static relief_hybrid *responder(server *s)
+{
+    relief_hybrid *h = atomic_load(&s->hy_model);
+    return h ? h : s->hy_plan;
+}
+
+static bool model_ready(server *s)
+{
+    return atomic_load(&s->model_state) == MODEL_READY;
+}
 
 static conn_entry *conn_of(struct MHD_Connection *c)
 {
@@ -825,6 +847,7 @@ static const struct {
     {"/", EP_PAGE, false},
     {"/index.html", EP_PAGE, false},
     {"/healthz", EP_HEALTHZ, false},
+    {"/health", EP_HEALTHZ, false}, /* llama-server's name */
     {"/metrics", EP_METRICS, false},
     {"/v1/models", EP_MODELS, false},
     {"/v1/guidance", EP_GUIDANCE, true},
@@ -1371,7 +1394,9 @@ static int g_on_text(const char *text, size_t len, void *user)
 /* The "model" object of a guidance answer (with the text when with_text). */
 static void g_model_json(sbuf *b, const gcall *g, const relief_hybrid_result *res, bool with_text)
 {
-    const char *err = g->busy ? "busy" : res->model_error;
+    int st = atomic_load(&g->s->model_state);
+    const char *err = g->busy ? "busy" : st == MODEL_LOADING ? "the model is still loading"
+                    : st == MODEL_FAILED ? "model backend unavailable" : res->model_error;
     sb_str(b, "{");
     if (with_text) {
         sb_str(b, "\"text\":");
@@ -1416,12 +1441,12 @@ static int g_respond(gcall *g, relief_hybrid_result *res)
     server *s = g->s;
     relief_hybrid_request rq = {.deadline_s = g->deadline_s,
                                 .days = g->days,
-                                .no_model = !s->has_model || g->adm != ADM_WAITING,
+                                .no_model = !model_ready(s) || g->adm != ADM_WAITING,
                                 .cancel = &g->stop_model,
                                 .on_plan = g_on_plan,
                                 .on_text = g_on_text,
                                 .user = g};
-    int rc = relief_hybrid_respond(s->hy, g->report, g->report_len, &rq, res);
+    int rc = relief_hybrid_respond(responder(s), g->report, g->report_len, &rq, res);
     if (g->adm == ADM_RUNNING) {
         lim_release(&s->lim);
         g->adm = ADM_DONE;
@@ -1431,7 +1456,7 @@ static int g_respond(gcall *g, relief_hybrid_result *res)
     metrics_plan(&s->m, res->timings.plan_ms);
     if (g->busy)
         metrics_busy(&s->m);
-    else if (s->has_model && !rq.no_model)
+    else if (model_ready(s) && !rq.no_model)
         metrics_generation(&s->m, res->timings.model_tokens, res->timings.model_ms, res->model_cut,
                            res->model_error != NULL);
     return 0;
@@ -1509,7 +1534,7 @@ static enum MHD_Result handle_guidance(server *s, struct MHD_Connection *c, req_
     g->deadline_s = deadline;
     g->days = (int)days;
     g->t0 = now_s();
-    if (s->has_model) {
+    if (model_ready(s)) {
         if (lim_admit(&s->lim))
             g->adm = ADM_WAITING;
         else
@@ -1672,7 +1697,7 @@ typedef struct {
 static void chat_call(ccall *cc, chat_out *out)
 {
     double t = now_s();
-    out->rc = relief_hybrid_chat(cc->s->hy, cc->msgs, cc->n, cc->deadline_s, cc->max_tokens, c_on_text, cc, &out->text,
+    out->rc = relief_hybrid_chat(responder(cc->s), cc->msgs, cc->n, cc->deadline_s, cc->max_tokens, c_on_text, cc, &out->text,
                                  &out->len, &out->complete, &out->n_tokens, &out->error);
     double ms = (now_s() - t) * 1e3;
     if (cc->slot) {
@@ -1719,9 +1744,13 @@ static void c_stream_run(stream_job *j)
 
 static enum MHD_Result handle_chat(server *s, struct MHD_Connection *c, req_ctx *r)
 {
-    if (!s->has_model)
-        return reply_error(s, c, r, 503, "unavailable", NULL,
-                           "no model backend is configured (start relief serve with --model or --backend)");
+    if (!model_ready(s))
+        return reply_error(s, c, r, 503, "unavailable", NULL, "%s",
+                           atomic_load(&s->model_state) == MODEL_LOADING
+                               ? "the model is still loading; try again shortly"
+                           : atomic_load(&s->model_state) == MODEL_FAILED
+                               ? "the model backend is unavailable (see the server log)"
+                               : "no model backend is configured (start relief serve with --model or --backend)");
     enum MHD_Result rc;
     json_t *root = parse_body(s, c, r, 0, &rc);
     if (!root)
@@ -1874,9 +1903,13 @@ static enum MHD_Result handle_healthz(server *s, struct MHD_Connection *c, req_c
     /* The backend's kind and model name only: a file path or a server URL
      * tells a page in the user's browser more than it needs. */
     sb_str(&b, "{\"status\":\"ok\",\"backend\":");
-    sb_json_cstr(&b, !s->has_model ? "none" : s->o.backend ? "remote" : "builtin");
+    sb_json_cstr(&b, s->backend_name);
     sb_str(&b, ",\"model\":");
     sb_json_cstr(&b, s->model_id);
+    static const char *const states[] = {"none", "loading", "ready", "failed"};
+    int st = atomic_load(&s->model_state);
+    sb_str(&b, ",\"model_state\":");
+    sb_json_cstr(&b, states[st]);
     sb_str(&b, "}");
     return reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
 }
@@ -1885,7 +1918,7 @@ static enum MHD_Result handle_models(server *s, struct MHD_Connection *c, req_ct
 {
     sbuf b = {0};
     sb_str(&b, "{\"object\":\"list\",\"data\":[");
-    if (s->has_model) {
+    if (model_ready(s)) {
         sb_str(&b, "{\"id\":");
         sb_json_cstr(&b, s->model_id);
         sb_str(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"relief\"}");
@@ -2291,6 +2324,27 @@ static int open_listener(const serve_opts *o, char *shown, size_t cap, bool *v6)
 }
 
 /* The model id shown by /v1/models and in chat answers. */
+/* Loads the model backend (built-in engine or remote server) off the main
+ * thread and publishes it when ready. */
+static void *loader_main(void *arg)
+{
+    server *s = arg;
+    double t0 = now_s();
+    char err[512] = "";
+    relief_hybrid *h = relief_hybrid_new(s->kb, &s->hc, err, sizeof err);
+    if (!h) {
+        snprintf(s->model_error, sizeof s->model_error, "%s", err[0] ? err : "out of memory");
+        fprintf(stderr, "relief serve: model backend unavailable (%s); answering from the protocols only\n",
+                s->model_error);
+        atomic_store(&s->model_state, MODEL_FAILED);
+        return NULL;
+    }
+    atomic_store(&s->hy_model, h);
+    atomic_store(&s->model_state, MODEL_READY);
+    fprintf(stderr, "relief serve: model backend ready after %.1f s (%s)\n", now_s() - t0, relief_hybrid_backend_name(h));
+    return NULL;
+}
+
 static void set_model_id(server *s)
 {
     const serve_opts *o = &s->o;
@@ -2367,31 +2421,34 @@ int relief_serve_main(int argc, char **argv)
                                .temperature = -1,
                                .max_parallel = s->o.max_parallel,
                                .quiet = !isatty(STDERR_FILENO)};
+    /* The plan-only responder first; the model loads in the background
+     * once the server listens, so plans are served (and signals obeyed)
+     * from the first moment whatever the model file is or does. */
     char herr[512] = "";
-    s->hy = relief_hybrid_new(s->kb, &hc, herr, sizeof herr);
-    if (!s->hy && hc.kind != RELIEF_BACKEND_NONE) {
-        fprintf(stderr, "relief serve: model backend unavailable (%s); answering from the protocols only\n", herr);
-        hc = (relief_hybrid_config){.kind = RELIEF_BACKEND_NONE};
-        s->hy = relief_hybrid_new(s->kb, &hc, herr, sizeof herr);
-    } else if (s->hy) {
-        s->has_model = hc.kind != RELIEF_BACKEND_NONE;
-    }
-    if (!s->hy) {
+    relief_hybrid_config none = {.kind = RELIEF_BACKEND_NONE};
+    s->hy_plan = relief_hybrid_new(s->kb, &none, herr, sizeof herr);
+    if (!s->hy_plan) {
         fprintf(stderr, "relief serve: %s\n", herr[0] ? herr : "out of memory");
         relief_kb_free(s->kb);
         return 1;
     }
-    s->backend_name = relief_hybrid_backend_name(s->hy);
-    if (s->has_model)
-        set_model_id(s);
-    else
-        snprintf(s->model_id, sizeof s->model_id, "none");
+    s->hc = hc;
+    atomic_store(&s->model_state, hc.kind == RELIEF_BACKEND_NONE ? MODEL_NONE : MODEL_LOADING);
+    /* "builtin:NAME" / "remote:NAME": the model's name, never a file path
+     * or a server URL (a page in the user's browser may read answers). */
+    set_model_id(s);
+    int bl = snprintf(s->backend_label, sizeof s->backend_label, "%s%.200s",
+                      hc.kind == RELIEF_BACKEND_NONE ? "none" : s->o.backend ? "remote:" : "builtin:",
+                      hc.kind == RELIEF_BACKEND_NONE ? "" : s->model_id);
+    assert(bl > 0 && (size_t)bl < sizeof s->backend_label);
+    (void)bl;
+    s->backend_name = s->backend_label;
 
     char shown[INET6_ADDRSTRLEN + 16];
     bool v6 = false;
     s->listen_fd = open_listener(&s->o, shown, sizeof shown, &v6);
     if (s->listen_fd < 0) {
-        relief_hybrid_free(s->hy);
+        relief_hybrid_free(s->hy_plan);
         relief_kb_free(s->kb);
         return 1;
     }
@@ -2407,7 +2464,7 @@ int relief_serve_main(int argc, char **argv)
     if (!s->d) {
         fprintf(stderr, "relief serve: cannot start the HTTP daemon\n");
         close(s->listen_fd);
-        relief_hybrid_free(s->hy);
+        relief_hybrid_free(s->hy_plan);
         relief_kb_free(s->kb);
         return 1;
     }
@@ -2419,6 +2476,15 @@ int relief_serve_main(int argc, char **argv)
             s->o.deadline, s->o.max_parallel, s->o.queue, s->o.token ? "; bearer token required" : "");
     printf("relief serve: listening on http://%s\n", shown);
     fflush(stdout);
+    if (atomic_load(&s->model_state) == MODEL_LOADING) {
+        fprintf(stderr, "relief serve: loading the model backend in the background; plans are served meanwhile\n");
+        if (pthread_create(&s->loader, NULL, loader_main, s) == 0) {
+            s->loader_started = true;
+        } else {
+            snprintf(s->model_error, sizeof s->model_error, "cannot start the loading thread");
+            atomic_store(&s->model_state, MODEL_FAILED);
+        }
+    }
 
     int sig = 0;
     sigwait(&waitset, &sig);
@@ -2447,7 +2513,18 @@ int relief_serve_main(int argc, char **argv)
         pthread_mutex_unlock(&s->reg.mu);
         pthread_join(s->reg.th, NULL);
     }
-    relief_hybrid_free(s->hy);
+    if (s->loader_started && atomic_load(&s->model_state) == MODEL_LOADING) {
+        /* The model is still loading (a prefix evaluation can take a minute
+         * on two cores): stop now rather than wait for it. The loader thread
+         * still uses the kb, so nothing is freed; exiting ends it. */
+        fprintf(stderr, "relief serve: stopped (model load abandoned)\n");
+        fflush(stderr);
+        _exit(0);
+    }
+    if (s->loader_started)
+        pthread_join(s->loader, NULL);
+    relief_hybrid_free(atomic_load(&s->hy_model));
+    relief_hybrid_free(s->hy_plan);
     relief_kb_free(s->kb);
     pthread_cond_destroy(&s->lim.cv);
     pthread_cond_destroy(&s->reg.cv);
