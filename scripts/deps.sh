@@ -10,7 +10,8 @@ pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-d
 if [ "${1:-build}" = test ]; then
   # clang + its runtime libraries (libclang_rt.fuzzer): the libFuzzer
   # targets of `make fuzz` / `make fuzz-smoke` (fuzz/).
-  pkgs="$pkgs python3 python3-jsonschema valgrind chromium clang libclang-rt-dev"
+  # faketime: the serve test moves the wall clock across midnight.
+  pkgs="$pkgs python3 python3-jsonschema valgrind chromium clang libclang-rt-dev faketime"
 fi
 missing=""
 for p in $pkgs; do

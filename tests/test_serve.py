@@ -502,6 +502,45 @@ def test_broken_model():
         os.rmdir(d)
 
 
+def test_midnight():
+    """The cached prompt prefix holds nothing that changes with the clock:
+    requests on both sides of a UTC midnight use it (libfaketime moves the
+    wall clock; the monotonic clock, which deadlines use, stays real)."""
+    if not shutil.which("faketime"):
+        check(False, "faketime is not installed (Debian package faketime; scripts/deps.sh test)")
+        return
+    cache = tempfile.mkdtemp(prefix="relief-midnight-")
+    env = dict(os.environ, FAKETIME_DONT_FAKE_MONOTONIC="1", TZ="UTC")
+    log = tempfile.TemporaryFile()
+    p = subprocess.Popen(["faketime", "-f", "@2026-01-01 23:59:56", relief, "serve", "--port", "0", "--model", TINY,
+                          "--deadline", "1", "--max-tokens", "4", "--cache-dir", cache],
+                         stdout=subprocess.PIPE, stderr=log, env=env)
+    try:
+        line = p.stdout.readline().decode()
+        port = int(line.rsplit(":", 1)[1])
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            st, h, j = jrequest(port, "GET", "/healthz")
+            if j.get("model_state") in ("ready", "failed"):
+                break
+            time.sleep(0.05)
+        cached = []
+        for _ in range(2):
+            st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": "flood in the valley"})
+            cached.append(st == 200 and j["timings"]["prefix_cached"])
+            time.sleep(3.5)  # past midnight on the second request
+        check(cached == [True, True], f"prefix cached before and after midnight: {cached}")
+    except (ValueError, OSError, KeyError) as e:
+        check(False, f"midnight test: {e}")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def test_slow_clients():
     s = Server("--read-timeout", "2")
     port = s.port
@@ -725,6 +764,7 @@ test_slow_clients()
 test_browser_safety()
 test_fairness()
 test_broken_model()
+test_midnight()
 test_model()
 print(f"{checks - fails} of {checks} serve checks passed")
 sys.exit(1 if fails else 0)

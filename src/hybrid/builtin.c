@@ -184,12 +184,13 @@ static void today(char *buf, size_t cap)
 static int render(builtin *b, const relief_chat_message *msgs, size_t n, const backend_opts *o, int32_t **ids,
                   size_t *n_ids, bool *uses_prefix)
 {
-    char date[16];
-    today(date, sizeof date);
-    harmony_system sys = {.date = date, .effort = effort_of(o->reasoning ? o->reasoning : b->cfg.reasoning)};
+    /* The date goes into the first user message, after the cached prefix:
+     * a prefix with the date in it would miss the cache every new day. */
+    harmony_system sys = {.date = NULL, .effort = effort_of(o->reasoning ? o->reasoning : b->cfg.reasoning)};
     harmony_message *hm = calloc(n ? n : 1, sizeof *hm);
     if (!hm)
         return -1;
+    char *dated = NULL;
     size_t k = 0, dev_len = 0;
     for (size_t i = 0; i < n; i++)
         if (!strcmp(msgs[i].role, "system") || !strcmp(msgs[i].role, "developer"))
@@ -210,7 +211,18 @@ static int render(builtin *b, const relief_chat_message *msgs, size_t n, const b
             }
     }
     for (size_t i = 0; i < n; i++) {
-        if (!strcmp(msgs[i].role, "user"))
+        if (!strcmp(msgs[i].role, "user") && !dated) {
+            char date[16];
+            today(date, sizeof date);
+            size_t len = strlen(msgs[i].content) + 64;
+            if (!(dated = malloc(len))) {
+                free(dev);
+                free(hm);
+                return -1;
+            }
+            snprintf(dated, len, "(Current date: %s)\n\n%s", date, msgs[i].content);
+            hm[k++] = (harmony_message){.author = "user", .content = dated};
+        } else if (!strcmp(msgs[i].role, "user"))
             hm[k++] = (harmony_message){.author = "user", .content = msgs[i].content};
         else if (!strcmp(msgs[i].role, "assistant"))
             hm[k++] = (harmony_message){.author = "assistant", .channel = "final", .content = msgs[i].content};
@@ -221,6 +233,7 @@ static int render(builtin *b, const relief_chat_message *msgs, size_t n, const b
     int rc = harmony_render(b->h, &cv, ids, n_ids);
     *uses_prefix = rc == 0 && *n_ids >= b->n_prefix && b->prefix_state &&
                    !memcmp(*ids, b->prefix, b->n_prefix * sizeof **ids);
+    free(dated);
     free(dev);
     free(hm);
     return rc;
@@ -243,7 +256,7 @@ static int acquire(builtin *b, double deadline)
         if (deadline > 0 && now >= deadline)
             break;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* the condition variable waits on the monotonic clock */
         double wait = deadline > 0 ? deadline - now : 1.0;
         if (wait > 1.0)
             wait = 1.0;
@@ -456,9 +469,7 @@ static int load_loras(builtin *b, char *err, size_t cap)
 /* Computes (or reads) the KV snapshot of the fixed prefix. */
 static int build_prefix(builtin *b, char *err, size_t cap)
 {
-    char date[16];
-    today(date, sizeof date);
-    harmony_system sys = {.date = date, .effort = effort_of(b->cfg.reasoning)};
+    harmony_system sys = {.date = NULL, .effort = effort_of(b->cfg.reasoning)}; /* no date: see render() */
     harmony_convo cv = {.system = &sys, .instructions = b->fixed_developer, .open = HARMONY_OPEN_NONE};
     if (harmony_render(b->h, &cv, &b->prefix, &b->n_prefix) < 0) {
         snprintf(err, cap, "out of memory");
@@ -499,7 +510,11 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
         return NULL;
     }
     pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* timed waits survive wall-clock jumps */
+    pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
     b->cfg = *cfg;
     /* The cache goes where it was asked to, else to the user's cache
      * directory; never beside the model (an Ollama blob store, a read-only
