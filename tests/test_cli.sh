@@ -142,6 +142,15 @@ expect_rc 0 "cache clear" "$relief" cache clear --cache-dir "$tmp/cache"
 [ -f "$tmp/cache/keep-me.txt" ] && [ ! -f "$tmp/cache/m.gguf.relief-prefix-0123456789abcdef.bin" ] \
   && [ ! -f "$tmp/cache/m.gguf.relief-prefix-0123456789abcdef.bin.tmp.42" ] && ok || bad "cache clear removed the wrong files"
 expect_rc 2 "cache without a verb" "$relief" cache
+# An unfinished cache file of a writer that is gone is removed when a model opens its cache.
+: >"$tmp/cache/tiny-q.gguf.relief-prefix-00000000000000aa.bin.tmp.999999"
+RELIEF_CACHE_DIR="$tmp/cache" "$relief" chat --model "$src/tests/data/oracle/tiny/tiny-q.gguf" --max-tokens 1 hi >/dev/null 2>&1
+"$relief" --model "$src/tests/data/oracle/tiny/tiny-q.gguf" --cache-dir "$tmp/cache" --deadline 1 "flood" >/dev/null 2>&1
+[ ! -f "$tmp/cache/tiny-q.gguf.relief-prefix-00000000000000aa.bin.tmp.999999" ] && ok || bad "stale unfinished cache file kept"
+# A LoRA scale out of range is refused, not applied.
+expect_rc 2 "LoRA scale 1e30" "$relief" chat --model "$src/tests/data/oracle/tiny/tiny-q.gguf" \
+  --lora "$src/tests/data/oracle/tiny/lora-qkvo.gguf:1e30" hi
+contains "$tmp/err" "SCALE within" "LoRA scale error names the range"
 # flood: tp1 fp1 fn0 -> f1 .667; earthquake: tp1 fn1 -> f1 .667; none: tp1 fp1 fn1 -> .5; macro .611
 expect_rc 2 "eval without a file" "$relief" eval
 

@@ -132,6 +132,10 @@ int relief_cache_mkdir(const char *dir);
  * cannot be read or a file cannot be removed. */
 int relief_cache_walk(const char *dir, bool remove_files, FILE *out, size_t *n_files, unsigned long long *bytes);
 
+/* Removes the unfinished cache files in dir whose writer process no longer
+ * runs (killed during a write). Returns how many were removed; never fails. */
+int relief_cache_clean_unfinished(const char *dir);
+
 #ifdef __cplusplus
 }
 #endif

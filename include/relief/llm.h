@@ -127,9 +127,11 @@ float relief_lora_multiplier(const relief_lora *l);
 uint64_t relief_lora_fingerprint(const relief_lora *l);
 /* One line such as "peft LoRA: 96 projections (qkvo), rank 16, multiplier 1". */
 void relief_lora_describe(const relief_lora *l, char *buf, size_t cap);
+#define RELIEF_LORA_MAX_SCALE 16.0 /* |SCALE| allowed in a spec */
 /* Splits "PATH[:SCALE]" (SCALE a number; default 1) into path (cap bytes)
  * and *multiplier. A suffix after the last ':' that is not a number is part
- * of the path. Returns 0, or -1 when the path is empty or too long. */
+ * of the path. Returns 0, or -1 when the path is empty or too long or the
+ * scale is outside [-RELIEF_LORA_MAX_SCALE, RELIEF_LORA_MAX_SCALE]. */
 int relief_lora_parse_spec(const char *spec, char *path, size_t cap, float *multiplier);
 
 /* Attaches an adapter to a context (after any attached before: several

@@ -142,7 +142,10 @@ int cli_bench(int argc, char **argv)
         else if (!strcmp(a, "-p") && has) p = atoi(argv[++i]);
         else if (!strcmp(a, "-n") && has) n = atoi(argv[++i]);
         else if (!strcmp(a, "-r") && has) reps = atoi(argv[++i]);
-        else if (!strcmp(a, "--lora") && has) i++; /* read by cli_loras_attach */
+        else if (!strcmp(a, "--lora") && has) { /* loaded by cli_loras_attach; checked here (usage) */
+            if (!cli_lora_spec_ok(argv[++i]))
+                return EXIT_USAGE;
+        }
         else if (!strcmp(a, "--membw")) membw = true;
         else {
             fprintf(stderr, "usage: relief bench --model FILE [-t THREADS] [-p PROMPT] [-n GEN] [-r REPS] "

@@ -41,5 +41,7 @@ struct relief_lora;
 int cli_loras_attach(const struct relief_model *m, struct relief_llm_ctx *c, int argc, char **argv, bool verbose,
                      struct relief_lora ***out);
 void cli_loras_free(struct relief_lora **l, int n);
+/* Checks one --lora value before any model is loaded; prints why not. */
+bool cli_lora_spec_ok(const char *spec);
 
 #endif

@@ -64,6 +64,16 @@ static bool opt_flag(int argc, char **argv, const char *name)
     return false;
 }
 
+bool cli_lora_spec_ok(const char *spec)
+{
+    char path[4096];
+    float mult;
+    if (relief_lora_parse_spec(spec, path, sizeof path, &mult) == 0)
+        return true;
+    fprintf(stderr, "relief: bad --lora '%s' (FILE_OR_DIR[:SCALE], SCALE within +-%g)\n", spec, RELIEF_LORA_MAX_SCALE);
+    return false;
+}
+
 int cli_loras_attach(const relief_model *m, relief_llm_ctx *c, int argc, char **argv, bool verbose,
                      relief_lora ***out)
 {
@@ -85,7 +95,8 @@ int cli_loras_attach(const relief_model *m, relief_llm_ctx *c, int argc, char **
         char path[4096], err[1024];
         float mult;
         if (relief_lora_parse_spec(argv[++i], path, sizeof path, &mult) < 0) {
-            fprintf(stderr, "relief: bad --lora '%s' (FILE_OR_DIR[:SCALE])\n", argv[i]);
+            fprintf(stderr, "relief: bad --lora '%s' (FILE_OR_DIR[:SCALE], SCALE within +-%g)\n", argv[i],
+                    RELIEF_LORA_MAX_SCALE);
             cli_loras_free(l, k);
             return -1;
         }
@@ -391,7 +402,10 @@ int cli_chat(int argc, char **argv)
         else if (!strcmp(a, "--temperature") && has) temperature = strtod(argv[++i], &end);
         else if (!strcmp(a, "--deadline") && has) deadline = strtod(argv[++i], &end);
         else if (!strcmp(a, "--threads") && has) threads = (int)strtol(argv[++i], &end, 10);
-        else if (!strcmp(a, "--lora") && has) i++; /* read by cli_loras_attach */
+        else if (!strcmp(a, "--lora") && has) { /* loaded by cli_loras_attach; checked here (usage) */
+            if (!cli_lora_spec_ok(argv[++i]))
+                return EXIT_USAGE;
+        }
         else if (!strcmp(a, "--show-analysis")) show_analysis = true;
         else if (!strcmp(a, "--final-only")) direct = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;

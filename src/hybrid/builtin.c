@@ -451,7 +451,8 @@ static int load_loras(builtin *b, char *err, size_t cap)
         float mult;
         snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one - 1 ? len : sizeof one - 1), p);
         if (len >= sizeof one - 1 || relief_lora_parse_spec(one, path, sizeof path, &mult) < 0) {
-            snprintf(err, cap, "bad LoRA specification '%.200s' (FILE_OR_DIR[:SCALE], comma-separated)", one);
+            snprintf(err, cap, "bad LoRA specification '%.200s' (FILE_OR_DIR[:SCALE], SCALE within +-%g, comma-separated)",
+                     one, RELIEF_LORA_MAX_SCALE);
             return -1;
         }
         if (!(b->loras[b->n_lora] = relief_lora_load(b->m, path, mult, msg, sizeof msg))) {
@@ -523,6 +524,7 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
         snprintf(b->cache_dir, sizeof b->cache_dir, "%s", cfg->cache_dir);
     else if (relief_cache_dir(b->cache_dir, sizeof b->cache_dir) != 0)
         snprintf(b->cache_dir, sizeof b->cache_dir, "/tmp/relief-cache-%ld", (long)getuid());
+    relief_cache_clean_unfinished(b->cache_dir);
     b->base.chat = builtin_chat;
     b->base.destroy = builtin_destroy;
     snprintf(b->name, sizeof b->name, "builtin:%s", cfg->model_path);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 int relief_cache_dir(char *out, size_t cap)
@@ -93,4 +94,33 @@ int relief_cache_walk(const char *dir, bool remove_files, FILE *out, size_t *n_f
     }
     closedir(d);
     return rc;
+}
+
+int relief_cache_clean_unfinished(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (cache_kind(e->d_name) != 2)
+            continue;
+        const char *pid_s = strrchr(e->d_name, '.');
+        char *end;
+        long pid = pid_s ? strtol(pid_s + 1, &end, 10) : 0;
+        /* A writer that still runs keeps its file; kill(pid, 0) fails with
+         * ESRCH once it is gone (killed during a write). */
+        if (pid <= 0 || *end || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+            continue;
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *path = malloc(len);
+        if (!path)
+            break;
+        snprintf(path, len, "%s/%s", dir, e->d_name);
+        removed += unlink(path) == 0;
+        free(path);
+    }
+    closedir(d);
+    return removed;
 }

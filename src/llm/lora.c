@@ -687,6 +687,10 @@ int relief_lora_parse_spec(const char *spec, char *path, size_t cap, float *mult
         errno = 0;
         double v = strtod(colon + 1, &end);
         if (!*end && errno == 0 && isfinite(v) && end != colon + 1) {
+            /* A scale past RELIEF_LORA_MAX_SCALE is a typo, not a wish: it
+             * would swamp the base weights with the low-rank delta. */
+            if (!(fabs(v) <= RELIEF_LORA_MAX_SCALE))
+                return -1;
             *multiplier = (float)v;
             n = (size_t)(colon - spec);
         }
