@@ -147,6 +147,17 @@ expect_rc 2 "cache without a verb" "$relief" cache
 RELIEF_CACHE_DIR="$tmp/cache" "$relief" chat --model "$src/tests/data/oracle/tiny/tiny-q.gguf" --max-tokens 1 hi >/dev/null 2>&1
 "$relief" --model "$src/tests/data/oracle/tiny/tiny-q.gguf" --cache-dir "$tmp/cache" --deadline 1 "flood" >/dev/null 2>&1
 [ ! -f "$tmp/cache/tiny-q.gguf.relief-prefix-00000000000000aa.bin.tmp.999999" ] && ok || bad "stale unfinished cache file kept"
+# A FIFO where the prefix cache file should be: never opened for reading, the answer still comes.
+rm -rf "$tmp/cache2" && mkdir -p "$tmp/cache2"
+"$relief" --model "$src/tests/data/oracle/tiny/tiny-q.gguf" --cache-dir "$tmp/cache2" --deadline 1 "flood" >/dev/null 2>&1
+f=$(ls "$tmp/cache2"/*.relief-prefix-*.bin 2>/dev/null | head -1)
+if [ -n "$f" ] && rm -f "$f" && mkfifo "$f"; then
+  expect_rc 0 "FIFO at the cache path" timeout 20 "$relief" --model "$src/tests/data/oracle/tiny/tiny-q.gguf" \
+    --cache-dir "$tmp/cache2" --deadline 1 "flood in the valley"
+  contains "$tmp/out" "DO NOW" "FIFO cache: the plan is written"
+else
+  bad "no prefix cache file was written to replace with a FIFO"
+fi
 # A LoRA scale out of range is refused, not applied.
 expect_rc 2 "LoRA scale 1e30" "$relief" chat --model "$src/tests/data/oracle/tiny/tiny-q.gguf" \
   --lora "$src/tests/data/oracle/tiny/lora-qkvo.gguf:1e30" hi
