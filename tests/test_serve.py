@@ -601,6 +601,25 @@ def chat_body(stream=False, **kw):
 
 
 def check_chat(port, label):
+    # Conventions clients expect: models with a creation time, one model by id,
+    # unsupported fields refused by name.
+    st, h, j = jrequest(port, "GET", "/v1/models")
+    check(st == 200 and j["data"] and j["data"][0]["created"] > 1.6e9, f"{label} models created: {j}")
+    mid = j["data"][0]["id"] if st == 200 and j["data"] else "x"
+    st, h, j1 = jrequest(port, "GET", "/v1/models/" + mid)
+    check(st == 200 and j1.get("id") == mid, f"{label} /v1/models/{{id}}: {st} {j1}")
+    st, h, j1 = jrequest(port, "GET", "/v1/models/no-such-model")
+    check(st == 404, f"{label} unknown model id: {st}")
+    for field, value in [("tools", [{"type": "function", "function": {"name": "f"}}]),
+                         ("response_format", {"type": "json_schema"}), ("logprobs", True)]:
+        body = chat_body()
+        body[field] = value
+        st, h, j1 = jrequest(port, "POST", "/v1/chat/completions", body)
+        check(st == 400 and error_field(j1) == field, f"{label} unsupported {field}: {st} {j1}")
+    body = chat_body()
+    body["response_format"] = {"type": "text"}
+    st, h, j1 = jrequest(port, "POST", "/v1/chat/completions", body)
+    check(st == 200, f"{label} response_format text accepted: {st}")
     st, h, j = jrequest(port, "POST", "/v1/chat/completions", chat_body())
     ok = check(st == 200 and j and j.get("object") == "chat.completion", f"{label} chat: {st} {j}")
     if ok:

@@ -131,7 +131,7 @@ static void apply_rules(const relief_kb *kb, const cond_env *env, cand *c, size_
 /* Steps of one group (the same measure from several hazards) are one step
  * in the plan: the one with the largest distance, else the first in plan
  * order; its note says what it was chosen over. c is in plan order. */
-static size_t resolve_groups(cand *c, size_t n, arena *a)
+static size_t resolve_groups(cand *c, size_t n, arena *a, bool *moved)
 {
     size_t out = 0;
     for (size_t i = 0; i < n; i++) {
@@ -155,6 +155,7 @@ static size_t resolve_groups(cand *c, size_t n, arena *a)
             cand t = *keep;
             int phase = keep->phase < drop->phase ? keep->phase : drop->phase;
             *keep = *drop;
+            *moved |= keep->phase != phase;
             keep->phase = phase; /* the measure keeps the earlier of the two times */
             drop = &t;
             if (drop->st->distance_m > 0)
@@ -329,8 +330,9 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
     }
     size_t n = dedupe(v.c, v.n, seen);
     free(seen);
-    n = resolve_groups(v.c, n, a);
-    if (n > 1) /* a kept group step may have moved to an earlier phase */
+    bool moved = false;
+    n = resolve_groups(v.c, n, a, &moved);
+    if (moved) /* a kept group step took an earlier phase */
         qsort(v.c, n, sizeof *v.c, cmp_cand);
     plan->steps = arena_calloc(a, n ? n : 1, sizeof *plan->steps);
     if (!plan->steps) {

@@ -625,7 +625,7 @@ static void jw_step_tail(sbuf *b, const relief_step *s)
 static char *render_json(const relief_plan *p)
 {
     sbuf b = {0};
-    sb_reserve(&b, 4096 + p->report_len * 2 + p->n_steps * 512);
+    sb_reserve(&b, 8192 + p->report_len * 2 + (p->n_steps + p->n_brief) * 700 + p->n_needs * 400);
     bool f = true;
     sb_add(&b, "{");
     jw_key(&b, "schema", &f);
@@ -759,10 +759,17 @@ static char *render_json(const relief_plan *p)
 
     jw_key(&b, "steps", &f);
     sb_add(&b, "[");
+    /* Where each brief step's object lies in the output, to copy it into
+     * the brief array rather than escape its text twice. */
+    size_t brief_at[16][2];
+    size_t n_brief = p->n_brief < 16 ? p->n_brief : 16;
     for (size_t i = 0; i < p->n_steps; i++) {
         const relief_step *s = &p->steps[i];
+        if (i)
+            sb_addn(&b, ",", 1);
+        size_t start = b.n;
         /* No printf on this path: it runs ~100 times per plan. */
-        sb_add(&b, i ? ",{\"number\":" : "{\"number\":");
+        sb_add(&b, "{\"number\":");
         jw_int(&b, s->number);
         sb_add(&b, ",\"phase\":\"");
         sb_add(&b, relief_phase_name(s->phase));
@@ -773,24 +780,33 @@ static char *render_json(const relief_plan *p)
         sb_add(&b, "\",\"priority\":");
         jw_int(&b, s->priority);
         jw_step_tail(&b, s);
+        for (size_t k = 0; k < n_brief; k++)
+            if (p->brief[k] == s) {
+                brief_at[k][0] = start;
+                brief_at[k][1] = b.n;
+            }
     }
     sb_add(&b, "]");
     /* The brief: the same step objects, in the order to act on them. */
     jw_key(&b, "brief", &f);
     sb_add(&b, "[");
-    for (size_t i = 0; i < p->n_brief; i++) {
-        const relief_step *s = p->brief[i];
-        sb_add(&b, i ? ",{\"number\":" : "{\"number\":");
-        jw_int(&b, s->number);
-        sb_add(&b, ",\"phase\":\"");
-        sb_add(&b, relief_phase_name(s->phase));
-        sb_add(&b, "\",\"phase_title\":\"");
-        sb_add(&b, relief_phase_title(s->phase));
-        sb_add(&b, "\",\"role\":\"");
-        sb_add(&b, relief_role_name(s->role));
-        sb_add(&b, "\",\"priority\":");
-        jw_int(&b, s->priority);
-        jw_step_tail(&b, s);
+    for (size_t k = 0; k < n_brief && !b.failed; k++) {
+        if (k)
+            sb_addn(&b, ",", 1);
+        size_t len = brief_at[k][1] - brief_at[k][0];
+        sb_addn(&b, "", 0); /* grow first: the copy reads from the buffer itself */
+        if (b.n + len + 1 > b.cap) {
+            char *tmp = malloc(len);
+            if (!tmp) {
+                b.failed = 1;
+                break;
+            }
+            memcpy(tmp, b.p + brief_at[k][0], len);
+            sb_addn(&b, tmp, len);
+            free(tmp);
+        } else {
+            sb_addn(&b, b.p + brief_at[k][0], len);
+        }
     }
     sb_add(&b, "]");
 

@@ -78,6 +78,7 @@ extern const size_t relief_web_n_files;
 #define STREAM_GRACE_S 5.0         /* producer waits this long past the deadline for a stalled client */
 #define SHUTDOWN_GRACE_S 2.0       /* beyond the deadline, for requests in flight at shutdown */
 #define MAX_DEADLINE_S 300.0       /* request "deadline" field */
+#define RELIEF_SERVE_PORT 8711 /* default port: no common neighbour (llama-server 8080, vLLM 8000, Ollama 11434) uses it */
 #define MAX_CHAT_MESSAGES 1024
 #define MAX_CHAT_TOKENS 100000
 #define ERR_URL_MAX 200            /* bytes of a bad URL quoted in a 404 message */
@@ -335,7 +336,8 @@ typedef struct {
 static void serve_usage(FILE *f)
 {
     fputs("usage: relief serve [OPTIONS]\n"
-          "  --port N               TCP port (default 8080; 0 picks a free one)\n"
+          "  --port N               TCP port (default 8711, which llama-server (8080), vLLM (8000) and\n"
+          "                         Ollama (11434) leave free; 0 picks a free one)\n"
           "  --bind ADDR, --host ADDR  address to listen on (default 127.0.0.1)\n"
           "  --allow-host NAMES     Host names accepted besides IP addresses and localhost (comma-separated);\n"
           "                         any other Host is refused (403), against DNS rebinding\n"
@@ -391,7 +393,7 @@ static bool parse_seconds_arg(const char *name, const char *v, double max, doubl
 /* Returns 0, or an exit code (2 usage, or -1 meaning "help printed, exit 0"). */
 static int parse_opts(int argc, char **argv, serve_opts *o)
 {
-    *o = (serve_opts){.port = 8080, .bind = "127.0.0.1", .deadline = 5, .max_body = 64u << 10,
+    *o = (serve_opts){.port = RELIEF_SERVE_PORT, .bind = "127.0.0.1", .deadline = 5, .max_body = 64u << 10,
                       .max_parallel = 1, .queue = 8, .read_timeout = 10, .per_ip = 16};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -722,6 +724,7 @@ typedef struct {
     relief_hybrid_config hc;
     char model_id[256];
     char backend_label[300];
+    long long started;                 /* Unix time the server started ("created" of its model) */
     const char *backend_name;
     struct MHD_Daemon *d;
     int listen_fd;
@@ -861,6 +864,10 @@ static int route(const char *url, bool *post)
             *post = routes[i].post;
             return routes[i].ep;
         }
+    if (!strncmp(url, "/v1/models/", 11) && url[11]) { /* one model by id */
+        *post = false;
+        return EP_MODELS;
+    }
     *post = false;
     return EP_NOTFOUND;
 }
@@ -1770,7 +1777,24 @@ static enum MHD_Result handle_chat(server *s, struct MHD_Connection *c, req_ctx 
     const char *bad = NULL, *why = NULL;
     json_t *msgs = json_object_get(root, "messages"), *model = json_object_get(root, "model");
     json_t *so = json_object_get(root, "stream_options");
-    if (!json_is_array(msgs))
+    /* Fields of the OpenAI API that this server does not implement are
+     * refused by name rather than silently ignored. */
+    static const char *const unsupported[] = {"tools", "tool_choice", "functions", "function_call", "logprobs",
+                                              "top_logprobs", "logit_bias", "audio", "modalities", "prediction",
+                                              "parallel_tool_calls", "response_format", NULL};
+    const char *unsup = NULL;
+    for (const char *const *u = unsupported; *u && !unsup; u++) {
+        json_t *v = json_object_get(root, *u);
+        if (!v || json_is_null(v) || json_is_false(v))
+            continue;
+        if (!strcmp(*u, "response_format") && json_is_object(v) && json_is_string(json_object_get(v, "type")) &&
+            !strcmp(json_string_value(json_object_get(v, "type")), "text"))
+            continue; /* plain text is what this server answers anyway */
+        unsup = *u;
+    }
+    if (unsup)
+        bad = unsup, why = "is not supported by this server";
+    else if (!json_is_array(msgs))
         bad = "messages", why = "must be an array of {\"role\", \"content\"} objects";
     else if (json_array_size(msgs) == 0 || json_array_size(msgs) > MAX_CHAT_MESSAGES)
         bad = "messages", why = "must hold 1 to 1024 messages";
@@ -1917,11 +1941,20 @@ static enum MHD_Result handle_healthz(server *s, struct MHD_Connection *c, req_c
 static enum MHD_Result handle_models(server *s, struct MHD_Connection *c, req_ctx *r)
 {
     sbuf b = {0};
+    if (!strncmp(r->url, "/v1/models/", 11)) {
+        const char *id = r->url + 11;
+        if (!model_ready(s) || strcmp(id, s->model_id))
+            return reply_error(s, c, r, 404, "not_found", "model", "no model '%.200s' here", id);
+        sb_str(&b, "{\"id\":");
+        sb_json_cstr(&b, s->model_id);
+        sb_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"relief\"}", s->started);
+        return reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
+    }
     sb_str(&b, "{\"object\":\"list\",\"data\":[");
     if (model_ready(s)) {
         sb_str(&b, "{\"id\":");
         sb_json_cstr(&b, s->model_id);
-        sb_str(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"relief\"}");
+        sb_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"relief\"}", s->started);
     }
     sb_str(&b, "]}");
     return reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
@@ -2433,6 +2466,7 @@ int relief_serve_main(int argc, char **argv)
         return 1;
     }
     s->hc = hc;
+    s->started = (long long)time(NULL);
     atomic_store(&s->model_state, hc.kind == RELIEF_BACKEND_NONE ? MODEL_NONE : MODEL_LOADING);
     /* "builtin:NAME" / "remote:NAME": the model's name, never a file path
      * or a server URL (a page in the user's browser may read answers). */
