@@ -20,26 +20,35 @@ typedef struct {
     int failed;
 } sbuf;
 
-static void sb_addn(sbuf *b, const char *s, size_t n)
+/* Grows b to hold n more bytes and a NUL; false (b->failed set) on OOM. */
+static bool sb_grow(sbuf *b, size_t n)
 {
-    if (b->failed)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->n + n + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->failed = 1;
+        return false;
     }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+/* Appends n bytes; the buffer stays NUL-terminated. The fast path (room
+ * left) is inline: JSON output calls this a few thousand times per plan. */
+static inline void sb_addn(sbuf *b, const char *s, size_t n)
+{
+    if (b->failed || (b->n + n + 1 > b->cap && !sb_grow(b, n)))
+        return;
     memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = '\0';
 }
+
+/* A string literal, its length known at compile time. */
+#define SB_LIT(b, lit) sb_addn((b), "" lit, sizeof(lit) - 1)
 
 static void sb_reserve(sbuf *b, size_t cap)
 {
@@ -605,21 +614,21 @@ static void jw_qty(sbuf *b, const relief_quantity *q)
 /* The fields every step object ends with (steps and brief). */
 static void jw_step_tail(sbuf *b, const relief_step *s)
 {
-    sb_add(b, ",\"kind\":");
+    SB_LIT(b, ",\"kind\":");
     jw_cstr(b, s->brief_kind >= 0 ? relief_brief_kind_name(s->brief_kind) : NULL);
-    sb_add(b, ",\"text\":");
+    SB_LIT(b, ",\"text\":");
     jw_cstr(b, s->text);
-    sb_add(b, ",\"short\":");
+    SB_LIT(b, ",\"short\":");
     jw_cstr(b, s->short_text);
-    sb_add(b, ",\"source\":");
+    SB_LIT(b, ",\"source\":");
     jw_cstr(b, s->source);
-    sb_add(b, ",\"origin\":");
+    SB_LIT(b, ",\"origin\":");
     jw_cstr(b, s->origin);
-    sb_add(b, ",\"id\":");
+    SB_LIT(b, ",\"id\":");
     jw_cstr(b, s->id);
-    sb_add(b, ",\"note\":");
+    SB_LIT(b, ",\"note\":");
     jw_cstr(b, s->note);
-    sb_add(b, "}");
+    SB_LIT(b, "}");
 }
 
 static char *render_json(const relief_plan *p)
@@ -627,21 +636,21 @@ static char *render_json(const relief_plan *p)
     sbuf b = {0};
     sb_reserve(&b, 8192 + p->report_len * 2 + (p->n_steps + p->n_brief) * 700 + p->n_needs * 400);
     bool f = true;
-    sb_add(&b, "{");
+    SB_LIT(&b, "{");
     jw_key(&b, "schema", &f);
     jw_cstr(&b, RELIEF_JSON_SCHEMA_VERSION);
     jw_key(&b, "report", &f);
     jw_str(&b, p->report, p->report_len);
     jw_key(&b, "language", &f);
-    sb_add(&b, "{\"code\":");
+    SB_LIT(&b, "{\"code\":");
     jw_cstr(&b, p->lang);
-    sb_add(&b, ",\"method\":");
+    SB_LIT(&b, ",\"method\":");
     jw_cstr(&b, p->lang_hits ? "function words" : "default");
-    sb_add(&b, ",\"hits\":");
+    SB_LIT(&b, ",\"hits\":");
     jw_int(&b, p->lang_hits);
-    sb_add(&b, "}");
+    SB_LIT(&b, "}");
     jw_key(&b, "hazards", &f);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     for (size_t i = 0; i < p->n_detections; i++) {
         const relief_detection *d = &p->detections[i];
         bool g = true;
@@ -655,26 +664,26 @@ static char *render_json(const relief_plan *p)
         jw_key(&b, "secondary", &g);
         sb_add(&b, d->secondary ? "true" : "false");
         jw_key(&b, "cues", &g);
-        sb_add(&b, "[");
+        SB_LIT(&b, "[");
         for (size_t k = 0; k < d->n_cues; k++) {
             sb_add(&b, k ? ",{\"cue\":" : "{\"cue\":");
             jw_cstr(&b, d->cues[k].cue);
-            sb_add(&b, ",\"span\":");
+            SB_LIT(&b, ",\"span\":");
             jw_span(&b, d->cues[k].span);
-            sb_add(&b, ",\"weight\":");
+            SB_LIT(&b, ",\"weight\":");
             jw_num(&b, d->cues[k].weight);
-            sb_add(&b, ",\"modifier\":");
+            SB_LIT(&b, ",\"modifier\":");
             jw_cstr(&b, d->cues[k].modifier);
-            sb_add(&b, "}");
+            SB_LIT(&b, "}");
         }
-        sb_add(&b, "]}");
+        SB_LIT(&b, "]}");
     }
-    sb_add(&b, "]");
+    SB_LIT(&b, "]");
 
     const relief_facts *fa = &p->facts;
     jw_key(&b, "facts", &f);
     bool g = true;
-    sb_add(&b, "{");
+    SB_LIT(&b, "{");
     static const char *const qnames[] = {"time_available_s", "people", "injured", "dead", "missing", "trapped"};
     const relief_quantity *qs[] = {&fa->time_s, &fa->people, &fa->injured, &fa->dead, &fa->missing, &fa->trapped};
     for (int i = 0; i < 6; i++) {
@@ -686,7 +695,7 @@ static char *render_json(const relief_plan *p)
         }
     }
     jw_key(&b, "vulnerable", &g);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     bool first = true;
     for (int v = 0; v < RELIEF_VG_COUNT; v++) {
         if (!fa->vulnerable[v].present)
@@ -694,13 +703,13 @@ static char *render_json(const relief_plan *p)
         sb_add(&b, first ? "{\"group\":" : ",{\"group\":");
         first = false;
         jw_cstr(&b, relief_vulnerable_name(v));
-        sb_add(&b, ",\"span\":");
+        SB_LIT(&b, ",\"span\":");
         jw_span(&b, fa->vulnerable[v].span);
-        sb_add(&b, "}");
+        SB_LIT(&b, "}");
     }
-    sb_add(&b, "]");
+    SB_LIT(&b, "]");
     jw_key(&b, "infrastructure", &g);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     first = true;
     for (int s = 0; s < RELIEF_INFRA_COUNT; s++) {
         if (!fa->infra[s].present)
@@ -708,57 +717,57 @@ static char *render_json(const relief_plan *p)
         sb_add(&b, first ? "{\"system\":" : ",{\"system\":");
         first = false;
         jw_cstr(&b, relief_infra_name(s));
-        sb_add(&b, ",\"status\":\"affected\",\"span\":");
+        SB_LIT(&b, ",\"status\":\"affected\",\"span\":");
         jw_span(&b, fa->infra[s].span);
-        sb_add(&b, "}");
+        SB_LIT(&b, "}");
     }
-    sb_add(&b, "]");
+    SB_LIT(&b, "]");
     jw_key(&b, "locations", &g);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     static const char *const kinds[] = {"place", "address", "coordinates"};
     for (size_t i = 0; i < fa->n_locations; i++) {
         const relief_location *l = &fa->locations[i];
         sb_add(&b, i ? ",{\"kind\":" : "{\"kind\":");
         jw_cstr(&b, kinds[l->kind]);
-        sb_add(&b, ",\"text\":");
+        SB_LIT(&b, ",\"text\":");
         jw_cstr(&b, l->text);
-        sb_add(&b, ",\"span\":");
+        SB_LIT(&b, ",\"span\":");
         jw_span(&b, l->span);
         if (l->kind == RELIEF_LOC_COORDS) {
-            sb_add(&b, ",\"lat\":");
+            SB_LIT(&b, ",\"lat\":");
             jw_num(&b, l->lat);
-            sb_add(&b, ",\"lon\":");
+            SB_LIT(&b, ",\"lon\":");
             jw_num(&b, l->lon);
         }
-        sb_add(&b, "}");
+        SB_LIT(&b, "}");
     }
-    sb_add(&b, "]");
+    SB_LIT(&b, "]");
     jw_key(&b, "resources", &g);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     for (size_t i = 0; i < fa->n_resources; i++) {
         sb_add(&b, i ? ",{\"text\":" : "{\"text\":");
         jw_cstr(&b, fa->resources[i].text);
-        sb_add(&b, ",\"span\":");
+        SB_LIT(&b, ",\"span\":");
         jw_span(&b, fa->resources[i].span);
-        sb_add(&b, "}");
+        SB_LIT(&b, "}");
     }
-    sb_add(&b, "]");
+    SB_LIT(&b, "]");
     jw_key(&b, "coastal", &g);
     sb_add(&b, fa->coastal.present ? "true" : "false");
     jw_key(&b, "night", &g);
     sb_add(&b, fa->night.present ? "true" : "false");
     jw_key(&b, "tags", &g);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     for (size_t i = 0; i < fa->n_tags; i++) {
         if (i)
-            sb_add(&b, ",");
+            SB_LIT(&b, ",");
         jw_cstr(&b, fa->tags[i]);
     }
-    sb_add(&b, "]");
-    sb_add(&b, "}");
+    SB_LIT(&b, "]");
+    SB_LIT(&b, "}");
 
     jw_key(&b, "steps", &f);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     /* Where each brief step's object lies in the output, to copy it into
      * the brief array rather than escape its text twice. */
     size_t brief_at[16][2];
@@ -769,15 +778,15 @@ static char *render_json(const relief_plan *p)
             sb_addn(&b, ",", 1);
         size_t start = b.n;
         /* No printf on this path: it runs ~100 times per plan. */
-        sb_add(&b, "{\"number\":");
+        SB_LIT(&b, "{\"number\":");
         jw_int(&b, s->number);
-        sb_add(&b, ",\"phase\":\"");
+        SB_LIT(&b, ",\"phase\":\"");
         sb_add(&b, relief_phase_name(s->phase));
-        sb_add(&b, "\",\"phase_title\":\"");
+        SB_LIT(&b, "\",\"phase_title\":\"");
         sb_add(&b, relief_phase_title(s->phase));
-        sb_add(&b, "\",\"role\":\"");
+        SB_LIT(&b, "\",\"role\":\"");
         sb_add(&b, relief_role_name(s->role));
-        sb_add(&b, "\",\"priority\":");
+        SB_LIT(&b, "\",\"priority\":");
         jw_int(&b, s->priority);
         jw_step_tail(&b, s);
         for (size_t k = 0; k < n_brief; k++)
@@ -786,10 +795,10 @@ static char *render_json(const relief_plan *p)
                 brief_at[k][1] = b.n;
             }
     }
-    sb_add(&b, "]");
+    SB_LIT(&b, "]");
     /* The brief: the same step objects, in the order to act on them. */
     jw_key(&b, "brief", &f);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     for (size_t k = 0; k < n_brief && !b.failed; k++) {
         if (k)
             sb_addn(&b, ",", 1);
@@ -808,48 +817,48 @@ static char *render_json(const relief_plan *p)
             sb_addn(&b, b.p + brief_at[k][0], len);
         }
     }
-    sb_add(&b, "]");
+    SB_LIT(&b, "]");
 
     bool stated = fa->people.known && fa->people.value >= 1;
     jw_key(&b, "needs", &f);
-    sb_add(&b, "{\"people\":");
+    SB_LIT(&b, "{\"people\":");
     if (stated)
         jw_num(&b, floor(fa->people.value));
     else
-        sb_add(&b, "null");
+        SB_LIT(&b, "null");
     sb_printf(&b, ",\"people_stated\":%s,\"days\":%d,\"household_size\":", stated ? "true" : "false", p->days);
     jw_num(&b, p->household_size);
-    sb_add(&b, ",\"items\":[");
+    SB_LIT(&b, ",\"items\":[");
     for (size_t i = 0; i < p->n_needs; i++) {
         const relief_need *n = &p->needs[i];
         sb_add(&b, i ? ",{\"id\":" : "{\"id\":");
         jw_cstr(&b, n->id);
-        sb_add(&b, ",\"label\":");
+        SB_LIT(&b, ",\"label\":");
         jw_cstr(&b, n->label);
-        sb_add(&b, ",\"amount\":");
+        SB_LIT(&b, ",\"amount\":");
         jw_num(&b, n->amount);
-        sb_add(&b, ",\"unit\":");
+        SB_LIT(&b, ",\"unit\":");
         jw_cstr(&b, n->unit);
-        sb_add(&b, ",\"basis\":");
+        SB_LIT(&b, ",\"basis\":");
         jw_cstr(&b, n->basis);
-        sb_add(&b, ",\"standard\":");
+        SB_LIT(&b, ",\"standard\":");
         jw_cstr(&b, n->standard);
-        sb_add(&b, ",\"note\":");
+        SB_LIT(&b, ",\"note\":");
         jw_cstr(&b, n->note);
-        sb_add(&b, "}");
+        SB_LIT(&b, "}");
     }
-    sb_add(&b, "]}");
+    SB_LIT(&b, "]}");
     jw_key(&b, "notes", &f);
-    sb_add(&b, "[");
+    SB_LIT(&b, "[");
     for (size_t i = 0; i < p->n_notes; i++) {
         if (i)
-            sb_add(&b, ",");
+            SB_LIT(&b, ",");
         jw_cstr(&b, p->notes[i]);
     }
-    sb_add(&b, "]");
+    SB_LIT(&b, "]");
     jw_key(&b, "elapsed_us", &f);
     sb_printf(&b, "%.1f", p->elapsed_us);
-    sb_add(&b, "}");
+    SB_LIT(&b, "}");
     return sb_finish(&b);
 }
 

@@ -306,6 +306,47 @@ DICT_ONCE(4)
 DICT_ONCE(5)
 static void (*const openers[])(void) = {open_0, open_1, open_2, open_3, open_4, open_5};
 
+/* Hunspell takes up to several milliseconds to rule a word out (it tries
+ * every affix and compound), so its answers are remembered: a small table
+ * of word hashes with, per language, "checked" and "known" bits. When it
+ * fills up it is emptied. */
+#define MEMO_SIZE 8192
+static struct {
+    pthread_mutex_t mu;
+    uint64_t hash[MEMO_SIZE];
+    uint8_t checked[MEMO_SIZE], known[MEMO_SIZE];
+    size_t used;
+} memo = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t word_hash(const char *w)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *w; w++)
+        h = (h ^ (unsigned char)*w) * 1099511628211ull;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* Returns the slot of h (existing or new), or -1 when the table was full
+ * and has been emptied for next time. Called with memo.mu held. */
+static long memo_slot(uint64_t h)
+{
+    size_t k = h & (MEMO_SIZE - 1);
+    while (memo.hash[k] && memo.hash[k] != h)
+        k = (k + 1) & (MEMO_SIZE - 1);
+    if (!memo.hash[k]) {
+        if (memo.used >= MEMO_SIZE / 2) {
+            memset(memo.hash, 0, sizeof memo.hash);
+            memset(memo.checked, 0, sizeof memo.checked);
+            memo.used = 0;
+            return -1;
+        }
+        memo.hash[k] = h;
+        memo.checked[k] = memo.known[k] = 0;
+        memo.used++;
+    }
+    return (long)k;
+}
+
 int speller_known_word(const char *lang, const char *word)
 {
     for (size_t i = 0; i < sizeof dicts / sizeof *dicts; i++) {
@@ -315,9 +356,27 @@ int speller_known_word(const char *lang, const char *word)
         pthread_once(&d->once, openers[i]);
         if (!d->h)
             return -1;
+        uint64_t h = word_hash(word);
+        uint8_t bit = (uint8_t)(1u << i);
+        pthread_mutex_lock(&memo.mu);
+        long k = memo_slot(h);
+        if (k >= 0 && (memo.checked[k] & bit)) {
+            int r = (memo.known[k] & bit) != 0;
+            pthread_mutex_unlock(&memo.mu);
+            return r;
+        }
+        pthread_mutex_unlock(&memo.mu);
         pthread_mutex_lock(&d->mu);
         int r = Hunspell_spell(d->h, word) != 0;
         pthread_mutex_unlock(&d->mu);
+        pthread_mutex_lock(&memo.mu);
+        k = memo_slot(h);
+        if (k >= 0) {
+            memo.checked[k] |= bit;
+            if (r)
+                memo.known[k] |= bit;
+        }
+        pthread_mutex_unlock(&memo.mu);
         return r;
     }
     return -1;

@@ -939,6 +939,45 @@ static enum MHD_Result reply_sbuf(server *s, struct MHD_Connection *c, req_ctx *
     return queue(s, c, r, status, resp);
 }
 
+/* The buffers of a response sent from several pieces (reply_parts). */
+typedef struct {
+    char *body;
+    char *tail;
+} parts;
+
+static void parts_free(void *cls)
+{
+    parts *p = cls;
+    free(p->body);
+    free(p->tail);
+    free(p);
+}
+
+/* Queues JSON made of head (static), body (malloc'd, taken) and tail->p
+ * (taken) without joining them. */
+static enum MHD_Result reply_parts(server *s, struct MHD_Connection *c, req_ctx *r, unsigned status,
+                                   const char *head, char *body, sbuf *tail, const char *retry_after)
+{
+    parts *pc = malloc(sizeof *pc);
+    if (!pc) {
+        free(body);
+        tail->failed = true; /* reply_sbuf answers 500 and frees it */
+        return reply_sbuf(s, c, r, 500, "application/json", tail, NULL);
+    }
+    pc->body = body;
+    pc->tail = tail->p;
+    struct MHD_IoVec iov[3] = {{head, strlen(head)}, {body, strlen(body)}, {tail->p, tail->n}};
+    struct MHD_Response *resp = MHD_create_response_from_iovec(iov, 3, parts_free, pc);
+    if (!resp) {
+        parts_free(pc);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (retry_after)
+        MHD_add_response_header(resp, "Retry-After", retry_after);
+    return queue(s, c, r, status, resp);
+}
+
 /* The JSON error object {"error": {"message", "type", "field"?}} (field
  * also as OpenAI's "param"). */
 static void error_json(sbuf *b, const char *type, const char *field, const char *msg)
@@ -1559,10 +1598,6 @@ static enum MHD_Result handle_guidance(server *s, struct MHD_Connection *c, req_
     sbuf b = {0};
     if (!js)
         b.failed = true;
-    sb_str(&b, "{\"plan\":");
-    if (js)
-        sb_str(&b, js);
-    free(js);
     sb_str(&b, ",\"model\":");
     g_model_json(&b, g, &res, true);
     sb_str(&b, ",\"timings\":");
@@ -1573,7 +1608,13 @@ static enum MHD_Result handle_guidance(server *s, struct MHD_Connection *c, req_
     bool busy = g->busy;
     relief_hybrid_result_free(&res);
     gcall_free(g);
-    return reply_sbuf(s, c, r, 200, "application/json", &b, busy ? retry : NULL);
+    /* {"plan": PLAN ,"model":...}: the plan's JSON (tens of KB) goes out as
+     * it was rendered, without a copy into the response. */
+    if (!js || b.failed) {
+        free(js);
+        return reply_sbuf(s, c, r, 200, "application/json", &b, busy ? retry : NULL);
+    }
+    return reply_parts(s, c, r, 200, "{\"plan\":", js, &b, busy ? retry : NULL);
 }
 
 /* ------------------------------------------------------------------ */
