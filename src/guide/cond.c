@@ -77,9 +77,6 @@ static cond *cp_node(cparser *p, cond_kind k)
     return c;
 }
 
-static const char *const vg_names[] = {"children", "elderly", "patients", "disabled",
-                                       "pregnant", "homeless", "prisoners"};
-static const char *const infra_names[] = {"power", "water", "roads", "bridges", "comms", "hospital"};
 
 int kb_tag_intern(kb_tags *t, arena *a, const char *name, size_t n)
 {
@@ -106,10 +103,10 @@ static int fact_lookup(cparser *p, const char *w, size_t n)
         if (strlen(simple[i].name) == n && !strncmp(simple[i].name, w, n))
             return simple[i].fact;
     for (int i = 0; i < RELIEF_VG_COUNT; i++)
-        if (strlen(vg_names[i]) == n && !strncmp(vg_names[i], w, n))
+        if (strlen(relief_vulnerable_name(i)) == n && !strncmp(relief_vulnerable_name(i), w, n))
             return F_VG_FIRST + i;
     for (int i = 0; i < RELIEF_INFRA_COUNT; i++)
-        if (strlen(infra_names[i]) == n && !strncmp(infra_names[i], w, n))
+        if (strlen(relief_infra_name(i)) == n && !strncmp(relief_infra_name(i), w, n))
             return F_INFRA_FIRST + i;
     if (n > 7 && !strncmp(w, "hazard.", 7)) {
         char name[64];

@@ -11,6 +11,13 @@
 
 #include <stdint.h>
 
+/* ---- names (names.c) ---- */
+
+/* kb keyword -> enum value, or -1 when unknown. */
+int guide_phase_from_name(const char *s);
+int guide_role_from_name(const char *s);
+int guide_brief_from_name(const char *s);
+
 /* ---- conditions ("when:" and "applies:" in kb files) ---- */
 
 enum {

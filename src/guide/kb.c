@@ -30,53 +30,6 @@ extern const size_t relief_kb_n_files;
 #define KB_MAX_SHORT 110          /* characters in a brief line (one line on a phone) */
 #define KB_MAX_PHRASE_WORDS 16
 
-/* ---- names ---- */
-
-static const char *const hazard_names[RELIEF_HZ_COUNT] = {
-    "wildfire", "structure_fire", "flood", "tropical_cyclone", "tornado", "severe_storm",
-    "winter_storm", "extreme_heat", "earthquake", "tsunami", "landslide", "volcano",
-    "drought", "epidemic", "hazmat", "radiological", "explosion", "building_collapse",
-    "transport_accident", "violence", "power_outage", "dam_failure"};
-
-const char *relief_hazard_name(int h)
-{
-    return h >= 0 && h < RELIEF_HZ_COUNT ? hazard_names[h] : "none";
-}
-
-int relief_hazard_from_name(const char *name)
-{
-    for (int i = 0; i < RELIEF_HZ_COUNT; i++)
-        if (!strcmp(hazard_names[i], name))
-            return i;
-    return -1;
-}
-
-static const char *const phase_names[] = {"immediate", "2h", "24h", "72h", "recovery"};
-static const char *const phase_titles[] = {"First 30 minutes", "30 minutes to 2 hours",
-                                           "2 to 24 hours", "24 to 72 hours", "Recovery (after 72 hours)"};
-static const char *const role_names[] = {"command", "operations", "logistics", "planning",
-                                         "public_info", "medical", "public"};
-static const char *const role_titles[] = {"Incident command", "Operations", "Logistics", "Planning",
-                                          "Public information", "Medical", "The public"};
-static const char *const brief_names[RELIEF_BRIEF_COUNT] = {"protect", "lifesave", "command", "warn",
-                                                          "rescue", "medical", "care"};
-
-const char *relief_brief_kind_name(int k)
-{
-    return k >= 0 && k < RELIEF_BRIEF_COUNT ? brief_names[k] : "none";
-}
-
-static const char *const vg_names[] = {"children", "elderly", "patients", "disabled",
-                                       "pregnant", "homeless", "prisoners"};
-static const char *const infra_names[] = {"power", "water", "roads", "bridges", "comms", "hospital"};
-
-const char *relief_phase_name(int p) { return p >= 0 && p < RELIEF_PHASE_COUNT ? phase_names[p] : "?"; }
-const char *relief_phase_title(int p) { return p >= 0 && p < RELIEF_PHASE_COUNT ? phase_titles[p] : "?"; }
-const char *relief_role_name(int r) { return r >= 0 && r < RELIEF_ROLE_COUNT ? role_names[r] : "?"; }
-const char *relief_role_title(int r) { return r >= 0 && r < RELIEF_ROLE_COUNT ? role_titles[r] : "?"; }
-const char *relief_vulnerable_name(int g) { return g >= 0 && g < RELIEF_VG_COUNT ? vg_names[g] : "?"; }
-const char *relief_infra_name(int s) { return s >= 0 && s < RELIEF_INFRA_COUNT ? infra_names[s] : "?"; }
-
 static int lookup(const char *const *names, int n, const char *s)
 {
     for (int i = 0; i < n; i++)
@@ -323,11 +276,11 @@ static int parse_step(loader *L, const section *s, vec *into)
     kb_step *st = vec_push(into);
     if (!st)
         return oom(L);
-    st->phase = lookup(phase_names, RELIEF_PHASE_COUNT, phase->value);
+    st->phase = guide_phase_from_name(phase->value);
     if (st->phase < 0)
         return fail(L, phase->line, "unknown phase '%s' (expected immediate, 2h, 24h, 72h, recovery)",
                     phase->value);
-    st->role = lookup(role_names, RELIEF_ROLE_COUNT, role->value);
+    st->role = guide_role_from_name(role->value);
     if (st->role < 0)
         return fail(L, role->line,
                     "unknown role '%s' (expected command, operations, logistics, planning, public_info, medical, public)",
@@ -353,7 +306,7 @@ static int parse_step(loader *L, const section *s, vec *into)
     st->source = source->value;
     st->brief = -1;
     if ((f = get(s, "brief"))) {
-        st->brief = lookup(brief_names, RELIEF_BRIEF_COUNT, f->value);
+        st->brief = guide_brief_from_name(f->value);
         if (st->brief < 0)
             return fail(L, f->line,
                         "unknown brief kind '%s' (expected protect, lifesave, command, warn, rescue, medical, care)",
@@ -685,7 +638,7 @@ static int parse_kind_list(loader *L, const field *f, int *kinds, int cap)
             return fail(L, f->line, "bad list of brief kinds '%s'", f->value);
         memcpy(w, s, k);
         w[k] = '\0';
-        int kind = lookup(brief_names, RELIEF_BRIEF_COUNT, w);
+        int kind = guide_brief_from_name(w);
         if (kind < 0)
             return fail(L, f->line, "unknown brief kind '%s'", w);
         kinds[n++] = kind;
@@ -719,7 +672,7 @@ static int parse_brief(loader *L, const section *s)
     bool seen[RELIEF_BRIEF_COUNT] = {0};
     for (int i = 0; i < n; i++) {
         if (seen[kinds[i]])
-            return fail(L, order->line, "brief kind '%s' is named twice", brief_names[kinds[i]]);
+            return fail(L, order->line, "brief kind '%s' is named twice", relief_brief_kind_name(kinds[i]));
         seen[kinds[i]] = true;
         L->kb->brief_rank[kinds[i]] = i;
     }
@@ -732,7 +685,7 @@ static int parse_brief(loader *L, const section *s)
         int num, used = 0;
         if (sscanf(p, " %31[a-z_] %d %n", w, &num, &used) != 2 || used == 0)
             return fail(L, limit->line, "limit must read 'KIND N, KIND N, ...', not '%s'", limit->value);
-        int kind = lookup(brief_names, RELIEF_BRIEF_COUNT, w);
+        int kind = guide_brief_from_name(w);
         if (kind < 0 || num < 0 || num > L->kb->brief_max)
             return fail(L, limit->line, "bad limit '%s %d' (a brief kind and 0..max)", w, num);
         L->kb->brief_limit[kind] = num;
@@ -1363,10 +1316,10 @@ static int check_brief_data(loader *L)
             protect |= st->brief == RELIEF_BRIEF_PROTECT;
         }
         if (!any)
-            return fail(L, 0, "hazard '%s' has no first-30-minute step marked 'brief:'", hazard_names[h]);
+            return fail(L, 0, "hazard '%s' has no first-30-minute step marked 'brief:'", relief_hazard_name(h));
         if (L->kb->hazards[h].zone_leave && !protect)
             return fail(L, 0, "hazard '%s' has 'zone: leave' but no first-30-minute 'brief: protect' step",
-                        hazard_names[h]);
+                        relief_hazard_name(h));
     }
     return 0;
 }
@@ -1380,11 +1333,11 @@ static int finish(loader *L)
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         kb_hazard *hz = &kb->hazards[h];
         if (!hz->loaded)
-            return fail(L, 0, "no file for hazard '%s' (expected hazards/%s.kb)", hazard_names[h], hazard_names[h]);
+            return fail(L, 0, "no file for hazard '%s' (expected hazards/%s.kb)", relief_hazard_name(h), relief_hazard_name(h));
         hz->steps = vec_to_arena(&L->steps[h], a, &hz->n_steps);
         hz->secondary = vec_to_arena(&L->secondary[h], a, &hz->n_secondary);
         if (hz->n_steps == 0 && !a->failed)
-            return fail(L, 0, "hazard '%s' has no steps", hazard_names[h]);
+            return fail(L, 0, "hazard '%s' has no steps", relief_hazard_name(h));
     }
     if (!L->have_detect)
         return fail(L, 0, "detect.kb is missing");
