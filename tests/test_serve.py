@@ -512,9 +512,10 @@ def test_midnight():
     cache = tempfile.mkdtemp(prefix="relief-midnight-")
     env = dict(os.environ, FAKETIME_DONT_FAKE_MONOTONIC="1", TZ="UTC")
     log = tempfile.TemporaryFile()
+    # Its own process group: faketime runs relief as a child, and both must go.
     p = subprocess.Popen(["faketime", "-f", "@2026-01-01 23:59:56", relief, "serve", "--port", "0", "--model", TINY,
                           "--deadline", "1", "--max-tokens", "4", "--cache-dir", cache],
-                         stdout=subprocess.PIPE, stderr=log, env=env)
+                         stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
     try:
         line = p.stdout.readline().decode()
         port = int(line.rsplit(":", 1)[1])
@@ -530,14 +531,31 @@ def test_midnight():
             cached.append(st == 200 and j["timings"]["prefix_cached"])
             time.sleep(3.5)  # past midnight on the second request
         check(cached == [True, True], f"prefix cached before and after midnight: {cached}")
+        # No thread spins when the clock is faked: an idle second costs next to no CPU.
+        def cpu_seconds():
+            total = 0.0
+            for pid in subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True, text=True).stdout.split():
+                try:
+                    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                    total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+                except (OSError, IndexError, ValueError):
+                    pass
+            return total
+        c0 = cpu_seconds()
+        time.sleep(1.0)
+        used = cpu_seconds() - c0
+        check(used < 0.3, f"idle server under a faked clock used {used:.2f} s of CPU in 1 s")
     except (ValueError, OSError, KeyError) as e:
         check(False, f"midnight test: {e}")
     finally:
-        p.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        os.killpg(p.pid, signal.SIGTERM)
         try:
             p.wait(10)
+            check(time.monotonic() - t0 < 5, f"SIGTERM under a faked clock: stopped in {time.monotonic() - t0:.1f} s")
         except subprocess.TimeoutExpired:
-            p.kill()
+            check(False, "SIGTERM under a faked clock: still running after 10 s")
+        os.killpg(p.pid, signal.SIGKILL) if p.poll() is None else None
         shutil.rmtree(cache, ignore_errors=True)
 
 

@@ -14,6 +14,12 @@ target_include_directories(test_kb PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_kb PRIVATE reliefguide)
 add_test(NAME kb COMMAND test_kb ${CMAKE_SOURCE_DIR}/kb)
 
+# The kb condition language (src/guide/cond.c) on facts built by hand.
+add_executable(test_cond tests/test_cond.c)
+target_include_directories(test_cond PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_cond PRIVATE reliefguide)
+add_test(NAME cond COMMAND test_cond)
+
 add_test(NAME cli COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_cli.sh $<TARGET_FILE:relief> ${CMAKE_SOURCE_DIR} ${RELIEF_TESTDATA})
 # Fact extraction against tests/data/extract_cases.jsonl: per-field precision
 # and recall, each at least 95 %.

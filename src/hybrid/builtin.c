@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "llm/harmony.h"
 #include "llm/llm_int.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -252,21 +253,11 @@ static int acquire(builtin *b, double deadline)
             }
         if (got >= 0)
             break;
-        double now = relief_llm_now();
+        double now = clock_now();
         if (deadline > 0 && now >= deadline)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts); /* the condition variable waits on the monotonic clock */
-        double wait = deadline > 0 ? deadline - now : 1.0;
-        if (wait > 1.0)
-            wait = 1.0;
-        ts.tv_sec += (time_t)wait;
-        ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+        double until = deadline > 0 && deadline - now < 1.0 ? deadline : now + 1.0;
+        clock_cond_wait_until(&b->cv, &b->mu, until);
     }
     pthread_mutex_unlock(&b->mu);
     return got;
@@ -511,11 +502,11 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
         return NULL;
     }
     pthread_mutex_init(&b->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* timed waits survive wall-clock jumps */
-    pthread_cond_init(&b->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    if (clock_cond_init(&b->cv) != 0) { /* timed waits on the monotonic clock */
+        free(b);
+        snprintf(err, cap, "cannot set up a condition variable");
+        return NULL;
+    }
     b->cfg = *cfg;
     /* The cache goes where it was asked to, else to the user's cache
      * directory; never beside the model (an Ollama blob store, a read-only

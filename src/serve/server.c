@@ -36,6 +36,7 @@
  * cuts this short), cancels what remains and returns 0.
  */
 #include "serve/server.h"
+#include "util/clock.h"
 
 #include "relief/guide.h"
 #include "relief/hybrid.h"
@@ -94,38 +95,15 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Absolute CLOCK_MONOTONIC time t as a timespec (for condition variables
- * created by cond_init_mono). */
-static struct timespec mono_ts(double t)
-{
-    struct timespec ts;
-    if (t < 0)
-        t = 0;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static int cond_init_mono(pthread_cond_t *cv)
 {
-    pthread_condattr_t a;
-    if (pthread_condattr_init(&a))
-        return -1;
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
-    return rc ? -1 : 0;
+    return clock_cond_init(cv);
 }
 
 /* Waits on cv until signalled or until the monotonic time `until`. */
 static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
 {
-    struct timespec ts = mono_ts(until);
-    pthread_cond_timedwait(cv, mu, &ts);
+    clock_cond_wait_until(cv, mu, until);
 }
 
 /* A growable string. Every append is a no-op once an allocation failed;
