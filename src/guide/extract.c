@@ -558,6 +558,35 @@ static size_t capital_run(const xctx *x, size_t i)
     return j > i ? j : 0;
 }
 
+/* A place written in lower case after a preposition, as hurried phone
+ * text has it ("in norman", "em petropolis", "nan delmas"): words that the
+ * kb does not know and that no installed dictionary knows in lower case
+ * (a proper noun is in the dictionaries capitalised, or not at all).
+ * Returns the end of the run, or 0. */
+static size_t lowercase_name_run(const xctx *x, size_t i)
+{
+    const token_list *t = x->t;
+    size_t j = i;
+    while (j < t->n && j < i + 3 && t->tok[j].kind == TOK_WORD && !t->tok[j].capital &&
+           t->tok[j].sentence == t->tok[i].sentence && (j == i || !t->tok[j].sep || hyphen_joined(t, j))) {
+        const char *w = W(x, j);
+        double v;
+        if (t->tok[j].norm_len < 3 || t->tok[j].norm_len > 40 || x->first[j] != UINT32_MAX ||
+            kb_number_word(x->kb, w, &v) >= 0 || speller_kb_word(x->kb, w))
+            break;
+        char orig[128];
+        size_t on = t->tok[j].end - t->tok[j].start;
+        if (on >= sizeof orig)
+            break;
+        memcpy(orig, x->text + t->tok[j].start, on);
+        orig[on] = '\0';
+        if (speller_known_anywhere(orig) != 0)
+            break; /* a word of some language, or no dictionary to tell */
+        j++;
+    }
+    return j > i ? j : 0;
+}
+
 static void extract_places(xctx *x)
 {
     const token_list *t = x->t;
@@ -620,6 +649,8 @@ static void extract_places(xctx *x)
                 size_t ae = ce < t->n ? class_at(x, ce, LX_STREET) : 0;
                 add_location(x, ae && t->tok[ce].capital ? RELIEF_LOC_ADDRESS : RELIEF_LOC_PLACE, pe,
                              ae && t->tok[ce].capital ? ae : ce, 0, 0);
+            } else if ((ce = lowercase_name_run(x, pe))) {
+                add_location(x, RELIEF_LOC_PLACE, pe, ce, 0, 0);
             }
         }
     }

@@ -320,6 +320,14 @@ const char *speller_candidate(const relief_kb *kb, const char *token);
  * the dictionary on first use; thread-safe. */
 int speller_known_word(const char *lang, const char *word);
 
+/* 1 when any installed dictionary (en, es, fr, pt, it, tl) knows word, 0
+ * when none does, -1 when none is installed. */
+int speller_known_anywhere(const char *word);
+
+/* True when the kb knows folded word w as a cue, lexicon, number or
+ * function word. */
+bool speller_kb_word(const relief_kb *kb, const char *w);
+
 /* Copies toks into fixed with misspelt cue words replaced by the cue word
  * they stand for (see speller.c), marking those tokens `corrected`. report
  * is the text the tokens point into; lang the report's language. Returns

@@ -382,10 +382,21 @@ int speller_known_word(const char *lang, const char *word)
     return -1;
 }
 
+int speller_known_anywhere(const char *word)
+{
+    int known = -1;
+    for (size_t d = 0; d < sizeof dicts / sizeof *dicts && known != 1; d++) {
+        int k = speller_known_word(dicts[d].lang, word);
+        if (k >= 0)
+            known = k;
+    }
+    return known;
+}
+
 /* ---- correcting a report's tokens ---- */
 
 /* Words the kb knows for another reason are never "corrected" into cues. */
-static bool kb_knows(const relief_kb *kb, const char *w)
+bool speller_kb_word(const relief_kb *kb, const char *w)
 {
     double v;
     if (kb_index_find(&kb->cues.exact, w) || kb_index_find(&kb->lex.exact, w) || kb_number_word(kb, w, &v) >= 0)
@@ -406,7 +417,7 @@ int guide_spell_fix(const relief_kb *kb, const char *report, const token_list *t
         if ((t->start > 0 && (report[t->start - 1] == '@')) || t->sep == '@')
             continue;
         const char *w = tok_str(toks, i);
-        if (kb_knows(kb, w))
+        if (speller_kb_word(kb, w))
             continue;
         const char *cue = speller_candidate(kb, w);
         if (!cue)
@@ -421,13 +432,7 @@ int guide_spell_fix(const relief_kb *kb, const char *report, const token_list *t
         memcpy(orig, report + t->start, on);
         orig[on] = '\0';
         (void)lang;
-        int known = -1;
-        for (size_t d = 0; d < sizeof dicts / sizeof *dicts && known != 1; d++) {
-            int k = speller_known_word(dicts[d].lang, orig);
-            if (k >= 0)
-                known = k;
-        }
-        if (known != 0)
+        if (speller_known_anywhere(orig) != 0)
             continue;
         if (!fixed->tok) {
             /* First correction: copy the list (norm strings of corrections are appended). */

@@ -160,7 +160,8 @@ static bool three_digits_at(const char *s, size_t len, size_t i)
  * "15 000" (a space, no-break space or narrow no-break space), one kind of
  * separator per number, each followed by exactly three digits, after at
  * most three leading digits. Otherwise a dot followed by digits is a
- * decimal point ("2.5"). */
+ * decimal point ("2.5"), and so is a comma followed by one or two digits
+ * ("1,4 millones"). */
 static size_t scan_number(const char *s, size_t len, size_t i, double *value, char *digits, size_t *dn, size_t dcap)
 {
     double v = 0, scale = 0;
@@ -198,6 +199,13 @@ static size_t scan_number(const char *s, size_t len, size_t i, double *value, ch
         if (w && scale == 0 && (group ? group == kind : lead <= 3) && three_digits_at(s, len, i + w)) {
             group = kind;
             i += w; /* thousands separator */
+        } else if (c == ',' && scale == 0 && !group && i + 1 < len && is_digit(s[i + 1]) &&
+                   (i + 2 >= len || !is_digit(s[i + 2]) || i + 3 >= len || !is_digit(s[i + 3]))) {
+            /* "1,4 millones", "2,5 m": a comma before one or two digits is a decimal comma */
+            scale = 0.1;
+            if (n + 1 < dcap)
+                digits[n++] = '.';
+            i++;
         } else if (c == '.' && scale == 0 && group != '.' && i + 1 < len && is_digit(s[i + 1])) {
             scale = 0.1;
             if (n + 1 < dcap)
