@@ -3,7 +3,7 @@
 # as one librelief, shared (librelief.so.0, SONAME from the major version)
 # and static (librelief.a), with a relocatable relief.pc. Only the relief_*
 # functions of the public headers are exported (src/relief.map).
-set(RELIEF_PARTS reliefhybrid reliefllm reliefguide)
+set(RELIEF_PARTS reliefhybrid reliefllm reliefguide reliefutil)
 
 if(NOT RELIEF_FUZZ)
   add_library(relief_shared SHARED src/util/version.c)

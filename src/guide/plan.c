@@ -6,6 +6,7 @@
  * relief_plan_build().
  */
 #include "guide_int.h"
+#include "util/clock.h"
 
 #include <assert.h>
 #include <math.h>
@@ -427,16 +428,9 @@ static int build_detections(const relief_kb *kb, const detect_result *dr, relief
     return 0;
 }
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
 relief_plan *relief_plan_build(const relief_kb *kb, const char *report, size_t len, const relief_options *opt)
 {
-    double t0 = now_us();
+    double t0 = (clock_now() * 1e6);
     arena a;
     arena_init(&a, 1 << 15);
     relief_plan *plan = arena_alloc(&a, sizeof *plan + sizeof(arena));
@@ -480,7 +474,7 @@ relief_plan *relief_plan_build(const relief_kb *kb, const char *report, size_t l
     }
     /* The arena lives inside its own first allocation's neighbour slot. */
     memcpy((char *)plan + sizeof *plan, &a, sizeof a);
-    plan->elapsed_us = now_us() - t0;
+    plan->elapsed_us = (clock_now() * 1e6) - t0;
     return plan;
 }
 

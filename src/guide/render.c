@@ -3,8 +3,8 @@
  * docs/plan.schema.json, version RELIEF_JSON_SCHEMA_VERSION).
  */
 #include "guide_int.h"
+#include "util/strbuf.h"
 
-#include <utf8proc.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -12,111 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- growable string ---- */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int failed;
-} sbuf;
-
-/* Grows b to hold n more bytes and a NUL; false (b->failed set) on OOM. */
-static bool sb_grow(sbuf *b, size_t n)
-{
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->n + n + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->failed = 1;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-/* Appends n bytes; the buffer stays NUL-terminated. The fast path (room
- * left) is inline: JSON output calls this a few thousand times per plan. */
-static inline void sb_addn(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed || (b->n + n + 1 > b->cap && !sb_grow(b, n)))
-        return;
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-/* A string literal, its length known at compile time. */
-#define SB_LIT(b, lit) sb_addn((b), "" lit, sizeof(lit) - 1)
-
-static void sb_reserve(sbuf *b, size_t cap)
-{
-    if (b->p || cap == 0)
-        return;
-    b->p = malloc(cap);
-    if (!b->p) {
-        b->failed = 1;
-        return;
-    }
-    b->cap = cap;
-    b->p[0] = '\0';
-}
-
-static void sb_add(sbuf *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = 1;
-        return;
-    }
-    if ((size_t)n < sizeof tmp) {
-        sb_addn(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->failed = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_addn(b, big, (size_t)n);
-    free(big);
-}
-
-static char *sb_finish(sbuf *b)
-{
-    if (b->failed) {
-        free(b->p);
-        return NULL;
-    }
-    if (!b->p)
-        sb_add(b, "");
-    return b->failed ? NULL : b->p;
-}
+/* ---- strings: src/util/strbuf ---- */
 
 /* Report text of a span, with control characters shown as spaces so that
  * a hostile report cannot drive the terminal. */
-static void sb_span(sbuf *b, const relief_plan *p, relief_span sp)
+static void sb_span(strbuf *b, const relief_plan *p, relief_span sp)
 {
     if (sp.end > p->report_len || sp.start > sp.end)
         return;
     for (size_t i = sp.start; i < sp.end; i++) {
         unsigned char c = (unsigned char)p->report[i];
         char ch = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-        sb_addn(b, &ch, 1);
+        strbuf_add(b, &ch, 1);
     }
 }
 
@@ -152,7 +59,7 @@ static void fmt_duration(char *out, size_t cap, double s)
 /* ---- text and Markdown ---- */
 
 typedef struct {
-    sbuf b;
+    strbuf b;
     bool md, color, explain, full;
     const relief_plan *p;
 } rctx;
@@ -171,43 +78,43 @@ static const char *C(const rctx *r, const char *code)
 static void render_hazards(rctx *r)
 {
     const relief_plan *p = r->p;
-    sbuf *b = &r->b;
-    sb_printf(b, r->md ? "**Hazards:** " : "%sHazards:%s ", C(r, BOLD), C(r, RESET));
+    strbuf *b = &r->b;
+    strbuf_printf(b, r->md ? "**Hazards:** " : "%sHazards:%s ", C(r, BOLD), C(r, RESET));
     if (p->n_detections == 0)
-        sb_add(b, "none recognised");
+        strbuf_str(b, "none recognised");
     for (size_t i = 0; i < p->n_detections; i++) {
         const relief_detection *d = &p->detections[i];
-        sb_printf(b, "%s%s%s%s", i ? ", " : "", C(r, RED), relief_hazard_name(d->hazard), C(r, RESET));
+        strbuf_printf(b, "%s%s%s%s", i ? ", " : "", C(r, RED), relief_hazard_name(d->hazard), C(r, RESET));
         if (d->secondary)
-            sb_add(b, " (secondary)");
+            strbuf_str(b, " (secondary)");
         else
-            sb_printf(b, " (%.0f%%)", d->confidence * 100);
+            strbuf_printf(b, " (%.0f%%)", d->confidence * 100);
     }
-    sb_add(b, r->md ? "\n\n" : "\n");
+    strbuf_str(b, r->md ? "\n\n" : "\n");
     if (!r->explain)
         return;
     for (size_t i = 0; i < p->n_detections; i++) {
         const relief_detection *d = &p->detections[i];
         if (!d->n_cues)
             continue;
-        sb_printf(b, "%s  why %s (score %.2f): ", r->md ? "-" : "", relief_hazard_name(d->hazard), d->score);
+        strbuf_printf(b, "%s  why %s (score %.2f): ", r->md ? "-" : "", relief_hazard_name(d->hazard), d->score);
         for (size_t k = 0; k < d->n_cues; k++) {
-            sb_add(b, k ? ", \"" : "\"");
+            strbuf_str(b, k ? ", \"" : "\"");
             sb_span(b, p, d->cues[k].span);
-            sb_printf(b, "\" [%s, %.2f%s%s]", d->cues[k].cue, d->cues[k].weight, d->cues[k].modifier ? ", " : "",
+            strbuf_printf(b, "\" [%s, %.2f%s%s]", d->cues[k].cue, d->cues[k].weight, d->cues[k].modifier ? ", " : "",
                       d->cues[k].modifier ? d->cues[k].modifier : "");
         }
-        sb_add(b, "\n");
+        strbuf_str(b, "\n");
     }
     if (r->md)
-        sb_add(b, "\n");
+        strbuf_str(b, "\n");
 }
 
 static void fact_line(rctx *r, const char *label, const relief_quantity *q, bool duration)
 {
     if (!q->known && !q->mentioned)
         return;
-    sbuf *b = &r->b;
+    strbuf *b = &r->b;
     char v[64];
     if (q->known) {
         if (duration)
@@ -217,22 +124,22 @@ static void fact_line(rctx *r, const char *label, const relief_quantity *q, bool
     } else {
         snprintf(v, sizeof v, "reported, number unknown");
     }
-    sb_printf(b, "%s%s: %s", r->md ? "- " : "  ", label, v);
+    strbuf_printf(b, "%s%s: %s", r->md ? "- " : "  ", label, v);
     if (r->explain) {
-        sb_add(b, "  (\"");
+        strbuf_str(b, "  (\"");
         sb_span(b, r->p, q->span);
-        sb_add(b, "\")");
+        strbuf_str(b, "\")");
     }
-    sb_add(b, "\n");
+    strbuf_str(b, "\n");
 }
 
 static void render_facts(rctx *r)
 {
     const relief_facts *f = &r->p->facts;
-    sbuf *b = &r->b;
-    sb_add(b, r->md ? "## Facts from the report\n\n" : "");
+    strbuf *b = &r->b;
+    strbuf_str(b, r->md ? "## Facts from the report\n\n" : "");
     if (!r->md)
-        sb_printf(b, "%sFacts:%s\n", C(r, BOLD), C(r, RESET));
+        strbuf_printf(b, "%sFacts:%s\n", C(r, BOLD), C(r, RESET));
     size_t before = b->n;
     fact_line(r, "Time available", &f->time_s, true);
     fact_line(r, f->people_from_households ? "People affected (from households)" : "People affected", &f->people,
@@ -244,89 +151,89 @@ static void render_facts(rctx *r)
     for (size_t i = 0; i < f->n_locations; i++) {
         const relief_location *l = &f->locations[i];
         static const char *const kinds[] = {"Place", "Address", "Coordinates"};
-        sb_printf(b, "%s%s: ", r->md ? "- " : "  ", kinds[l->kind]);
+        strbuf_printf(b, "%s%s: ", r->md ? "- " : "  ", kinds[l->kind]);
         sb_span(b, r->p, l->span);
         if (l->kind == RELIEF_LOC_COORDS)
-            sb_printf(b, " (%.5f, %.5f)", l->lat, l->lon);
-        sb_add(b, "\n");
+            strbuf_printf(b, " (%.5f, %.5f)", l->lat, l->lon);
+        strbuf_str(b, "\n");
     }
     bool any = false;
     for (int g = 0; g < RELIEF_VG_COUNT; g++) {
         if (!f->vulnerable[g].present)
             continue;
-        sb_printf(b, "%s%s%s", any ? ", " : (r->md ? "- Vulnerable groups: " : "  Vulnerable groups: "),
+        strbuf_printf(b, "%s%s%s", any ? ", " : (r->md ? "- Vulnerable groups: " : "  Vulnerable groups: "),
                   relief_vulnerable_name(g), "");
         if (r->explain) {
-            sb_add(b, " (\"");
+            strbuf_str(b, " (\"");
             sb_span(b, r->p, f->vulnerable[g].span);
-            sb_add(b, "\")");
+            strbuf_str(b, "\")");
         }
         any = true;
     }
     if (any)
-        sb_add(b, "\n");
+        strbuf_str(b, "\n");
     any = false;
     for (int s = 0; s < RELIEF_INFRA_COUNT; s++) {
         if (!f->infra[s].present)
             continue;
-        sb_printf(b, "%s%s", any ? ", " : (r->md ? "- Infrastructure affected: " : "  Infrastructure affected: "),
+        strbuf_printf(b, "%s%s", any ? ", " : (r->md ? "- Infrastructure affected: " : "  Infrastructure affected: "),
                   relief_infra_name(s));
         if (r->explain) {
-            sb_add(b, " (\"");
+            strbuf_str(b, " (\"");
             sb_span(b, r->p, f->infra[s].span);
-            sb_add(b, "\")");
+            strbuf_str(b, "\")");
         }
         any = true;
     }
     if (any)
-        sb_add(b, "\n");
+        strbuf_str(b, "\n");
     for (size_t i = 0; i < f->n_resources; i++) {
-        sb_add(b, r->md ? "- Resource on hand: " : "  Resource on hand: ");
+        strbuf_str(b, r->md ? "- Resource on hand: " : "  Resource on hand: ");
         sb_span(b, r->p, f->resources[i].span);
-        sb_add(b, "\n");
+        strbuf_str(b, "\n");
     }
     if (f->coastal.present)
-        sb_add(b, r->md ? "- Near the coast\n" : "  Near the coast\n");
+        strbuf_str(b, r->md ? "- Near the coast\n" : "  Near the coast\n");
     if (b->n == before)
-        sb_add(b, r->md ? "- (no numbers, places or groups stated)\n" : "  (no numbers, places or groups stated)\n");
-    sb_add(b, "\n");
+        strbuf_str(b, r->md ? "- (no numbers, places or groups stated)\n" : "  (no numbers, places or groups stated)\n");
+    strbuf_str(b, "\n");
 }
 
 static void render_steps(rctx *r)
 {
     const relief_plan *p = r->p;
-    sbuf *b = &r->b;
+    strbuf *b = &r->b;
     int phase = -1;
     for (size_t i = 0; i < p->n_steps; i++) {
         const relief_step *s = &p->steps[i];
         if (s->phase != phase) {
             phase = s->phase;
             if (r->md)
-                sb_printf(b, "## %s\n\n", relief_phase_title(phase));
+                strbuf_printf(b, "## %s\n\n", relief_phase_title(phase));
             else
-                sb_printf(b, "%s== %s ==%s\n", C(r, BOLD), relief_phase_title(phase), C(r, RESET));
+                strbuf_printf(b, "%s== %s ==%s\n", C(r, BOLD), relief_phase_title(phase), C(r, RESET));
         }
         if (r->md) {
-            sb_printf(b, "%d. **%s** — %s  \n   *Source: %s* (%s)", s->number, relief_role_title(s->role), s->text,
+            strbuf_printf(b, "%d. **%s** — %s  \n   *Source: %s* (%s)", s->number, relief_role_title(s->role), s->text,
                       s->source, s->origin);
             if (s->note)
-                sb_printf(b, "  \n   Note: %s", s->note);
-            sb_add(b, "\n");
+                strbuf_printf(b, "  \n   Note: %s", s->note);
+            strbuf_str(b, "\n");
         } else {
-            sb_printf(b, "%3d. %s[%s]%s %s\n", s->number, C(r, CYAN), relief_role_title(s->role), C(r, RESET),
+            strbuf_printf(b, "%3d. %s[%s]%s %s\n", s->number, C(r, CYAN), relief_role_title(s->role), C(r, RESET),
                       s->text);
-            sb_printf(b, "     %sSource: %s (%s)%s\n", C(r, DIM), s->source, s->origin, C(r, RESET));
+            strbuf_printf(b, "     %sSource: %s (%s)%s\n", C(r, DIM), s->source, s->origin, C(r, RESET));
             if (s->note)
-                sb_printf(b, "     %sNote: %s%s\n", C(r, YELLOW), s->note, C(r, RESET));
+                strbuf_printf(b, "     %sNote: %s%s\n", C(r, YELLOW), s->note, C(r, RESET));
         }
     }
-    sb_add(b, "\n");
+    strbuf_str(b, "\n");
 }
 
 /* The agency of a source: its text up to the first ',', ';' or " (", at
  * most 40 bytes cut at a word ("NOAA", "FEMA"); the full source is in the
  * full plan and the JSON. */
-static void sb_agency(sbuf *b, const char *source)
+static void sb_agency(strbuf *b, const char *source)
 {
     size_t n = strcspn(source, ",;");
     const char *paren = strstr(source, " (");
@@ -341,23 +248,23 @@ static void sb_agency(sbuf *b, const char *source)
         while (n > 0 && ((unsigned char)source[n] & 0xC0) == 0x80) /* not inside a character */
             n--;
     }
-    sb_addn(b, source, n);
+    strbuf_add(b, source, n);
 }
 
 /* Key facts on one line: what a responder needs before acting. */
 static void render_key_facts(rctx *r)
 {
     const relief_facts *f = &r->p->facts;
-    sbuf *b = &r->b;
-    sb_printf(b, r->md ? "**Facts:** " : "%sFacts:%s ", C(r, BOLD), C(r, RESET));
+    strbuf *b = &r->b;
+    strbuf_printf(b, r->md ? "**Facts:** " : "%sFacts:%s ", C(r, BOLD), C(r, RESET));
     size_t start = b->n;
     char v[64];
     const char *sep = "";
-#define FACT_SEP() (sb_add(b, sep), sep = "; ")
+#define FACT_SEP() (strbuf_str(b, sep), sep = "; ")
     if (f->time_s.known) {
         fmt_duration(v, sizeof v, f->time_s.value);
         FACT_SEP();
-        sb_printf(b, "%s before impact", v);
+        strbuf_printf(b, "%s before impact", v);
     }
     const struct { const char *label; const relief_quantity *q; } qs[] = {
         {"people", &f->people}, {"injured", &f->injured}, {"dead", &f->dead},
@@ -366,10 +273,10 @@ static void render_key_facts(rctx *r)
         if (qs[i].q->known) {
             fmt_amount(v, sizeof v, qs[i].q->value);
             FACT_SEP();
-            sb_printf(b, "%s %s", v, qs[i].label);
+            strbuf_printf(b, "%s %s", v, qs[i].label);
         } else if (qs[i].q->mentioned) {
             FACT_SEP();
-            sb_printf(b, "%s (number unknown)", qs[i].label);
+            strbuf_printf(b, "%s (number unknown)", qs[i].label);
         }
     }
     for (size_t i = 0; i < f->n_locations && i < 2; i++) {
@@ -379,71 +286,71 @@ static void render_key_facts(rctx *r)
     for (int g = 0; g < RELIEF_VG_COUNT; g++)
         if (f->vulnerable[g].present) {
             FACT_SEP();
-            sb_add(b, relief_vulnerable_name(g));
+            strbuf_str(b, relief_vulnerable_name(g));
         }
     for (int s = 0; s < RELIEF_INFRA_COUNT; s++)
         if (f->infra[s].present) {
             FACT_SEP();
-            sb_printf(b, "%s affected", relief_infra_name(s));
+            strbuf_printf(b, "%s affected", relief_infra_name(s));
         }
 #undef FACT_SEP
     if (b->n == start)
-        sb_add(b, "none stated");
-    sb_add(b, "\n\n");
+        strbuf_str(b, "none stated");
+    strbuf_str(b, "\n\n");
 }
 
 /* The brief: "do now", one action per line with its role and source. */
 static void render_brief(rctx *r)
 {
     const relief_plan *p = r->p;
-    sbuf *b = &r->b;
+    strbuf *b = &r->b;
     if (!p->n_brief)
         return;
     if (r->md)
-        sb_add(b, "## Do now (first 30 minutes)\n\n");
+        strbuf_str(b, "## Do now (first 30 minutes)\n\n");
     else
-        sb_printf(b, "%sDO NOW (first 30 minutes)%s\n", C(r, BOLD), C(r, RESET));
+        strbuf_printf(b, "%sDO NOW (first 30 minutes)%s\n", C(r, BOLD), C(r, RESET));
     for (size_t i = 0; i < p->n_brief; i++) {
         const relief_step *s = p->brief[i];
         const char *line = s->short_text ? s->short_text : s->text;
         if (r->md)
-            sb_printf(b, "%zu. **%s:** %s (", i + 1, relief_role_title(s->role), line);
+            strbuf_printf(b, "%zu. **%s:** %s (", i + 1, relief_role_title(s->role), line);
         else
-            sb_printf(b, "%2zu. %s%s:%s %s %s(", i + 1, C(r, CYAN), relief_role_title(s->role), C(r, RESET), line,
+            strbuf_printf(b, "%2zu. %s%s:%s %s %s(", i + 1, C(r, CYAN), relief_role_title(s->role), C(r, RESET), line,
                       C(r, DIM));
         sb_agency(b, s->source);
-        sb_printf(b, ", step %d)%s\n", s->number, C(r, RESET));
+        strbuf_printf(b, ", step %d)%s\n", s->number, C(r, RESET));
     }
-    sb_add(b, "\n");
+    strbuf_str(b, "\n");
 }
 
 static void render_needs(rctx *r)
 {
     const relief_plan *p = r->p;
-    sbuf *b = &r->b;
+    strbuf *b = &r->b;
     if (!p->n_needs)
         return;
     char people[64];
     fmt_amount(people, sizeof people, floor(p->facts.people.value));
     if (r->md)
-        sb_printf(b, "## Needs for %s people over %d days (minimum standards)\n\n| Item | Amount | Basis | Standard |\n|---|---|---|---|\n",
+        strbuf_printf(b, "## Needs for %s people over %d days (minimum standards)\n\n| Item | Amount | Basis | Standard |\n|---|---|---|---|\n",
                   people, p->days);
     else
-        sb_printf(b, "%s== Needs for %s people over %d days (minimum standards) ==%s\n", C(r, BOLD), people, p->days,
+        strbuf_printf(b, "%s== Needs for %s people over %d days (minimum standards) ==%s\n", C(r, BOLD), people, p->days,
                   C(r, RESET));
     for (size_t i = 0; i < p->n_needs; i++) {
         const relief_need *n = &p->needs[i];
         char amt[64];
         fmt_amount(amt, sizeof amt, n->amount);
         if (r->md)
-            sb_printf(b, "| %s | %s %s | %s | %s |\n", n->label, amt, n->unit, n->basis, n->standard);
+            strbuf_printf(b, "| %s | %s %s | %s | %s |\n", n->label, amt, n->unit, n->basis, n->standard);
         else
-            sb_printf(b, "  %-52s %14s %-5s %s\n", n->label, amt, n->unit, n->basis);
+            strbuf_printf(b, "  %-52s %14s %-5s %s\n", n->label, amt, n->unit, n->basis);
     }
-    sb_add(b, r->md ? "\nAssumptions: " : "  Assumptions: ");
+    strbuf_str(b, r->md ? "\nAssumptions: " : "  Assumptions: ");
     if (p->facts.people_from_households)
-        sb_printf(b, "people were computed from households at %.1f people per household; ", p->household_size);
-    sb_printf(b, "households = people / %.1f; Sphere figures are minimums to adapt to context, never maximums.\n\n",
+        strbuf_printf(b, "people were computed from households at %.1f people per household; ", p->household_size);
+    strbuf_printf(b, "households = people / %.1f; Sphere figures are minimums to adapt to context, never maximums.\n\n",
               p->household_size);
 }
 
@@ -454,28 +361,28 @@ static char *render_textual(const relief_plan *p, bool md, int flags)
 {
     rctx r = {.md = md, .color = !md && (flags & RELIEF_RENDER_COLOR), .explain = flags & RELIEF_RENDER_EXPLAIN,
               .full = flags & RELIEF_RENDER_FULL, .p = p};
-    sbuf *b = &r.b;
+    strbuf *b = &r.b;
     if (md)
-        sb_add(b, "# relief action plan\n\n");
+        strbuf_str(b, "# relief action plan\n\n");
     else
-        sb_printf(b, "%sRELIEF ACTION PLAN%s (protocol engine; every step cites its source)\n", C(&r, BOLD),
+        strbuf_printf(b, "%sRELIEF ACTION PLAN%s (protocol engine; every step cites its source)\n", C(&r, BOLD),
                   C(&r, RESET));
     render_hazards(&r);
     render_key_facts(&r);
     render_brief(&r);
     for (size_t i = 0; i < p->n_notes; i++)
-        sb_printf(b, "%s%s%s%s\n", md ? "> " : "", C(&r, YELLOW), p->notes[i], C(&r, RESET));
+        strbuf_printf(b, "%s%s%s%s\n", md ? "> " : "", C(&r, YELLOW), p->notes[i], C(&r, RESET));
     if (p->n_notes)
-        sb_add(b, "\n");
+        strbuf_str(b, "\n");
     if (r.full) {
         render_facts(&r);
         render_steps(&r);
     } else if (p->n_steps > p->n_brief) {
-        sb_printf(b, "%sThe full plan has %zu steps in %d phases, to the recovery: relief --full%s\n\n",
+        strbuf_printf(b, "%sThe full plan has %zu steps in %d phases, to the recovery: relief --full%s\n\n",
                   md ? "*" : "", p->n_steps, p->n_steps ? p->steps[p->n_steps - 1].phase + 1 : 0, md ? "*" : "");
     }
     render_needs(&r);
-    return sb_finish(b);
+    return strbuf_finish(b);
 }
 
 /* ---- JSON ----
@@ -484,64 +391,7 @@ static char *render_textual(const relief_plan *p, bool md, int flags)
  * cost ~15x the whole plan computation (bench/bench_guide.c). Only writing
  * is done here; all JSON parsing in relief uses jansson. */
 
-static void jw_str(sbuf *b, const char *s, size_t n)
-{
-    sb_addn(b, "\"", 1);
-    size_t run = 0; /* bytes [i - run, i) need no escaping */
-    size_t i = 0;
-    while (i < n) {
-        /* Eight plain bytes at a time: no control byte, quote, backslash or
-         * non-ASCII byte among them (SWAR tests on a 64-bit word). */
-        if (i + 8 <= n) {
-            uint64_t x;
-            memcpy(&x, s + i, 8);
-            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-            uint64_t special = ((x - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs;
-            if (!special) {
-                run += 8;
-                i += 8;
-                continue;
-            }
-        }
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            run++;
-            i++;
-            continue;
-        }
-        sb_addn(b, s + i - run, run);
-        run = 0;
-        if (c >= 0x80) {
-            utf8proc_int32_t cp;
-            utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-            if (k > 0) {
-                sb_addn(b, s + i, (size_t)k);
-                i += (size_t)k;
-            } else {
-                sb_add(b, "\\ufffd"); /* invalid UTF-8 byte */
-                i++;
-            }
-            continue;
-        }
-        char esc[8];
-        switch (c) {
-        case '"': sb_add(b, "\\\""); break;
-        case '\\': sb_add(b, "\\\\"); break;
-        case '\n': sb_add(b, "\\n"); break;
-        case '\t': sb_add(b, "\\t"); break;
-        case '\r': sb_add(b, "\\r"); break;
-        default:
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_add(b, esc);
-        }
-        i++;
-    }
-    sb_addn(b, s + i - run, run);
-    sb_addn(b, "\"", 1);
-}
-
-static void jw_int(sbuf *b, long v)
+static void jw_int(strbuf *b, long v)
 {
     char tmp[24];
     size_t n = 0;
@@ -553,108 +403,108 @@ static void jw_int(sbuf *b, long v)
     } while (u);
     if (neg)
         tmp[sizeof tmp - 1 - n++] = '-';
-    sb_addn(b, tmp + sizeof tmp - n, n);
+    strbuf_add(b, tmp + sizeof tmp - n, n);
 }
 
-static void jw_cstr(sbuf *b, const char *s)
+static void jw_cstr(strbuf *b, const char *s)
 {
     if (s)
-        jw_str(b, s, strlen(s));
+        strbuf_json_str(b, s, strlen(s));
     else
-        sb_add(b, "null");
+        strbuf_str(b, "null");
 }
 
-static void jw_num(sbuf *b, double v)
+static void jw_num(strbuf *b, double v)
 {
     if (!isfinite(v))
-        sb_add(b, "null");
+        strbuf_str(b, "null");
     else if (v == floor(v) && fabs(v) < 1e15)
-        sb_printf(b, "%.0f", v);
+        strbuf_printf(b, "%.0f", v);
     else
-        sb_printf(b, "%.6g", v);
+        strbuf_printf(b, "%.6g", v);
 }
 
-static void jw_key(sbuf *b, const char *k, bool *first)
+static void jw_key(strbuf *b, const char *k, bool *first)
 {
     if (!*first)
-        sb_addn(b, ",", 1);
+        strbuf_add(b, ",", 1);
     *first = false;
-    sb_addn(b, "\"", 1);
-    sb_add(b, k);
-    sb_addn(b, "\":", 2);
+    strbuf_add(b, "\"", 1);
+    strbuf_str(b, k);
+    strbuf_add(b, "\":", 2);
 }
 
-static void jw_span(sbuf *b, relief_span sp)
+static void jw_span(strbuf *b, relief_span sp)
 {
-    sb_printf(b, "[%zu,%zu]", sp.start, sp.end);
+    strbuf_printf(b, "[%zu,%zu]", sp.start, sp.end);
 }
 
-static void jw_qty(sbuf *b, const relief_quantity *q)
+static void jw_qty(strbuf *b, const relief_quantity *q)
 {
     if (!q->known && !q->mentioned) {
-        sb_add(b, "null");
+        strbuf_str(b, "null");
         return;
     }
-    sb_add(b, "{\"value\":");
+    strbuf_str(b, "{\"value\":");
     if (q->known)
         jw_num(b, q->value);
     else
-        sb_add(b, "null");
-    sb_add(b, ",\"span\":");
+        strbuf_str(b, "null");
+    strbuf_str(b, ",\"span\":");
     jw_span(b, q->span);
     if (q->vague)
-        sb_add(b, ",\"vague\":true");
+        strbuf_str(b, ",\"vague\":true");
     if (q->high > 0) {
-        sb_add(b, ",\"high\":");
+        strbuf_str(b, ",\"high\":");
         jw_num(b, q->high);
     }
-    sb_add(b, "}");
+    strbuf_str(b, "}");
 }
 
 /* The fields every step object ends with (steps and brief). */
-static void jw_step_tail(sbuf *b, const relief_step *s)
+static void jw_step_tail(strbuf *b, const relief_step *s)
 {
-    SB_LIT(b, ",\"kind\":");
+    strbuf_lit(b, ",\"kind\":");
     jw_cstr(b, s->brief_kind >= 0 ? relief_brief_kind_name(s->brief_kind) : NULL);
-    SB_LIT(b, ",\"text\":");
+    strbuf_lit(b, ",\"text\":");
     jw_cstr(b, s->text);
-    SB_LIT(b, ",\"short\":");
+    strbuf_lit(b, ",\"short\":");
     jw_cstr(b, s->short_text);
-    SB_LIT(b, ",\"source\":");
+    strbuf_lit(b, ",\"source\":");
     jw_cstr(b, s->source);
-    SB_LIT(b, ",\"origin\":");
+    strbuf_lit(b, ",\"origin\":");
     jw_cstr(b, s->origin);
-    SB_LIT(b, ",\"id\":");
+    strbuf_lit(b, ",\"id\":");
     jw_cstr(b, s->id);
-    SB_LIT(b, ",\"note\":");
+    strbuf_lit(b, ",\"note\":");
     jw_cstr(b, s->note);
-    SB_LIT(b, "}");
+    strbuf_lit(b, "}");
 }
 
 static char *render_json(const relief_plan *p)
 {
-    sbuf b = {0};
-    sb_reserve(&b, 8192 + p->report_len * 2 + (p->n_steps + p->n_brief) * 700 + p->n_needs * 400);
+    strbuf b = {0};
+    strbuf_reserve(&b, 8192 + p->report_len * 2 + (p->n_steps + p->n_brief) * 700 + p->n_needs * 400);
     bool f = true;
-    SB_LIT(&b, "{");
+    strbuf_lit(&b, "{");
     jw_key(&b, "schema", &f);
     jw_cstr(&b, RELIEF_JSON_SCHEMA_VERSION);
     jw_key(&b, "report", &f);
-    jw_str(&b, p->report, p->report_len);
+    strbuf_json_str(&b, p->report, p->report_len);
     jw_key(&b, "language", &f);
-    SB_LIT(&b, "{\"code\":");
+    strbuf_lit(&b, "{\"code\":");
     jw_cstr(&b, p->lang);
-    SB_LIT(&b, ",\"method\":");
+    strbuf_lit(&b, ",\"method\":");
     jw_cstr(&b, p->lang_hits ? "function words" : "default");
-    SB_LIT(&b, ",\"hits\":");
+    strbuf_lit(&b, ",\"hits\":");
     jw_int(&b, p->lang_hits);
-    SB_LIT(&b, "}");
+    strbuf_lit(&b, "}");
     jw_key(&b, "hazards", &f);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     for (size_t i = 0; i < p->n_detections; i++) {
         const relief_detection *d = &p->detections[i];
         bool g = true;
-        sb_add(&b, i ? ",{" : "{");
+        strbuf_str(&b, i ? ",{" : "{");
         jw_key(&b, "id", &g);
         jw_cstr(&b, relief_hazard_name(d->hazard));
         jw_key(&b, "confidence", &g);
@@ -662,28 +512,28 @@ static char *render_json(const relief_plan *p)
         jw_key(&b, "score", &g);
         jw_num(&b, d->score);
         jw_key(&b, "secondary", &g);
-        sb_add(&b, d->secondary ? "true" : "false");
+        strbuf_str(&b, d->secondary ? "true" : "false");
         jw_key(&b, "cues", &g);
-        SB_LIT(&b, "[");
+        strbuf_lit(&b, "[");
         for (size_t k = 0; k < d->n_cues; k++) {
-            sb_add(&b, k ? ",{\"cue\":" : "{\"cue\":");
+            strbuf_str(&b, k ? ",{\"cue\":" : "{\"cue\":");
             jw_cstr(&b, d->cues[k].cue);
-            SB_LIT(&b, ",\"span\":");
+            strbuf_lit(&b, ",\"span\":");
             jw_span(&b, d->cues[k].span);
-            SB_LIT(&b, ",\"weight\":");
+            strbuf_lit(&b, ",\"weight\":");
             jw_num(&b, d->cues[k].weight);
-            SB_LIT(&b, ",\"modifier\":");
+            strbuf_lit(&b, ",\"modifier\":");
             jw_cstr(&b, d->cues[k].modifier);
-            SB_LIT(&b, "}");
+            strbuf_lit(&b, "}");
         }
-        SB_LIT(&b, "]}");
+        strbuf_lit(&b, "]}");
     }
-    SB_LIT(&b, "]");
+    strbuf_lit(&b, "]");
 
     const relief_facts *fa = &p->facts;
     jw_key(&b, "facts", &f);
     bool g = true;
-    SB_LIT(&b, "{");
+    strbuf_lit(&b, "{");
     static const char *const qnames[] = {"time_available_s", "people", "injured", "dead", "missing", "trapped"};
     const relief_quantity *qs[] = {&fa->time_s, &fa->people, &fa->injured, &fa->dead, &fa->missing, &fa->trapped};
     for (int i = 0; i < 6; i++) {
@@ -691,83 +541,83 @@ static char *render_json(const relief_plan *p)
         jw_qty(&b, qs[i]);
         if (i == 1) {
             jw_key(&b, "people_from_households", &g);
-            sb_add(&b, fa->people_from_households ? "true" : "false");
+            strbuf_str(&b, fa->people_from_households ? "true" : "false");
         }
     }
     jw_key(&b, "vulnerable", &g);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     bool first = true;
     for (int v = 0; v < RELIEF_VG_COUNT; v++) {
         if (!fa->vulnerable[v].present)
             continue;
-        sb_add(&b, first ? "{\"group\":" : ",{\"group\":");
+        strbuf_str(&b, first ? "{\"group\":" : ",{\"group\":");
         first = false;
         jw_cstr(&b, relief_vulnerable_name(v));
-        SB_LIT(&b, ",\"span\":");
+        strbuf_lit(&b, ",\"span\":");
         jw_span(&b, fa->vulnerable[v].span);
-        SB_LIT(&b, "}");
+        strbuf_lit(&b, "}");
     }
-    SB_LIT(&b, "]");
+    strbuf_lit(&b, "]");
     jw_key(&b, "infrastructure", &g);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     first = true;
     for (int s = 0; s < RELIEF_INFRA_COUNT; s++) {
         if (!fa->infra[s].present)
             continue;
-        sb_add(&b, first ? "{\"system\":" : ",{\"system\":");
+        strbuf_str(&b, first ? "{\"system\":" : ",{\"system\":");
         first = false;
         jw_cstr(&b, relief_infra_name(s));
-        SB_LIT(&b, ",\"status\":\"affected\",\"span\":");
+        strbuf_lit(&b, ",\"status\":\"affected\",\"span\":");
         jw_span(&b, fa->infra[s].span);
-        SB_LIT(&b, "}");
+        strbuf_lit(&b, "}");
     }
-    SB_LIT(&b, "]");
+    strbuf_lit(&b, "]");
     jw_key(&b, "locations", &g);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     static const char *const kinds[] = {"place", "address", "coordinates"};
     for (size_t i = 0; i < fa->n_locations; i++) {
         const relief_location *l = &fa->locations[i];
-        sb_add(&b, i ? ",{\"kind\":" : "{\"kind\":");
+        strbuf_str(&b, i ? ",{\"kind\":" : "{\"kind\":");
         jw_cstr(&b, kinds[l->kind]);
-        SB_LIT(&b, ",\"text\":");
+        strbuf_lit(&b, ",\"text\":");
         jw_cstr(&b, l->text);
-        SB_LIT(&b, ",\"span\":");
+        strbuf_lit(&b, ",\"span\":");
         jw_span(&b, l->span);
         if (l->kind == RELIEF_LOC_COORDS) {
-            SB_LIT(&b, ",\"lat\":");
+            strbuf_lit(&b, ",\"lat\":");
             jw_num(&b, l->lat);
-            SB_LIT(&b, ",\"lon\":");
+            strbuf_lit(&b, ",\"lon\":");
             jw_num(&b, l->lon);
         }
-        SB_LIT(&b, "}");
+        strbuf_lit(&b, "}");
     }
-    SB_LIT(&b, "]");
+    strbuf_lit(&b, "]");
     jw_key(&b, "resources", &g);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     for (size_t i = 0; i < fa->n_resources; i++) {
-        sb_add(&b, i ? ",{\"text\":" : "{\"text\":");
+        strbuf_str(&b, i ? ",{\"text\":" : "{\"text\":");
         jw_cstr(&b, fa->resources[i].text);
-        SB_LIT(&b, ",\"span\":");
+        strbuf_lit(&b, ",\"span\":");
         jw_span(&b, fa->resources[i].span);
-        SB_LIT(&b, "}");
+        strbuf_lit(&b, "}");
     }
-    SB_LIT(&b, "]");
+    strbuf_lit(&b, "]");
     jw_key(&b, "coastal", &g);
-    sb_add(&b, fa->coastal.present ? "true" : "false");
+    strbuf_str(&b, fa->coastal.present ? "true" : "false");
     jw_key(&b, "night", &g);
-    sb_add(&b, fa->night.present ? "true" : "false");
+    strbuf_str(&b, fa->night.present ? "true" : "false");
     jw_key(&b, "tags", &g);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     for (size_t i = 0; i < fa->n_tags; i++) {
         if (i)
-            SB_LIT(&b, ",");
+            strbuf_lit(&b, ",");
         jw_cstr(&b, fa->tags[i]);
     }
-    SB_LIT(&b, "]");
-    SB_LIT(&b, "}");
+    strbuf_lit(&b, "]");
+    strbuf_lit(&b, "}");
 
     jw_key(&b, "steps", &f);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     /* Where each brief step's object lies in the output, to copy it into
      * the brief array rather than escape its text twice. */
     size_t brief_at[16][2];
@@ -775,18 +625,18 @@ static char *render_json(const relief_plan *p)
     for (size_t i = 0; i < p->n_steps; i++) {
         const relief_step *s = &p->steps[i];
         if (i)
-            sb_addn(&b, ",", 1);
+            strbuf_add(&b, ",", 1);
         size_t start = b.n;
         /* No printf on this path: it runs ~100 times per plan. */
-        SB_LIT(&b, "{\"number\":");
+        strbuf_lit(&b, "{\"number\":");
         jw_int(&b, s->number);
-        SB_LIT(&b, ",\"phase\":\"");
-        sb_add(&b, relief_phase_name(s->phase));
-        SB_LIT(&b, "\",\"phase_title\":\"");
-        sb_add(&b, relief_phase_title(s->phase));
-        SB_LIT(&b, "\",\"role\":\"");
-        sb_add(&b, relief_role_name(s->role));
-        SB_LIT(&b, "\",\"priority\":");
+        strbuf_lit(&b, ",\"phase\":\"");
+        strbuf_str(&b, relief_phase_name(s->phase));
+        strbuf_lit(&b, "\",\"phase_title\":\"");
+        strbuf_str(&b, relief_phase_title(s->phase));
+        strbuf_lit(&b, "\",\"role\":\"");
+        strbuf_str(&b, relief_role_name(s->role));
+        strbuf_lit(&b, "\",\"priority\":");
         jw_int(&b, s->priority);
         jw_step_tail(&b, s);
         for (size_t k = 0; k < n_brief; k++)
@@ -795,71 +645,71 @@ static char *render_json(const relief_plan *p)
                 brief_at[k][1] = b.n;
             }
     }
-    SB_LIT(&b, "]");
+    strbuf_lit(&b, "]");
     /* The brief: the same step objects, in the order to act on them. */
     jw_key(&b, "brief", &f);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     for (size_t k = 0; k < n_brief && !b.failed; k++) {
         if (k)
-            sb_addn(&b, ",", 1);
+            strbuf_add(&b, ",", 1);
         size_t len = brief_at[k][1] - brief_at[k][0];
-        sb_addn(&b, "", 0); /* grow first: the copy reads from the buffer itself */
+        strbuf_add(&b, "", 0); /* grow first: the copy reads from the buffer itself */
         if (b.n + len + 1 > b.cap) {
             char *tmp = malloc(len);
             if (!tmp) {
-                b.failed = 1;
+                b.failed = true;
                 break;
             }
             memcpy(tmp, b.p + brief_at[k][0], len);
-            sb_addn(&b, tmp, len);
+            strbuf_add(&b, tmp, len);
             free(tmp);
         } else {
-            sb_addn(&b, b.p + brief_at[k][0], len);
+            strbuf_add(&b, b.p + brief_at[k][0], len);
         }
     }
-    SB_LIT(&b, "]");
+    strbuf_lit(&b, "]");
 
     bool stated = fa->people.known && fa->people.value >= 1;
     jw_key(&b, "needs", &f);
-    SB_LIT(&b, "{\"people\":");
+    strbuf_lit(&b, "{\"people\":");
     if (stated)
         jw_num(&b, floor(fa->people.value));
     else
-        SB_LIT(&b, "null");
-    sb_printf(&b, ",\"people_stated\":%s,\"days\":%d,\"household_size\":", stated ? "true" : "false", p->days);
+        strbuf_lit(&b, "null");
+    strbuf_printf(&b, ",\"people_stated\":%s,\"days\":%d,\"household_size\":", stated ? "true" : "false", p->days);
     jw_num(&b, p->household_size);
-    SB_LIT(&b, ",\"items\":[");
+    strbuf_lit(&b, ",\"items\":[");
     for (size_t i = 0; i < p->n_needs; i++) {
         const relief_need *n = &p->needs[i];
-        sb_add(&b, i ? ",{\"id\":" : "{\"id\":");
+        strbuf_str(&b, i ? ",{\"id\":" : "{\"id\":");
         jw_cstr(&b, n->id);
-        SB_LIT(&b, ",\"label\":");
+        strbuf_lit(&b, ",\"label\":");
         jw_cstr(&b, n->label);
-        SB_LIT(&b, ",\"amount\":");
+        strbuf_lit(&b, ",\"amount\":");
         jw_num(&b, n->amount);
-        SB_LIT(&b, ",\"unit\":");
+        strbuf_lit(&b, ",\"unit\":");
         jw_cstr(&b, n->unit);
-        SB_LIT(&b, ",\"basis\":");
+        strbuf_lit(&b, ",\"basis\":");
         jw_cstr(&b, n->basis);
-        SB_LIT(&b, ",\"standard\":");
+        strbuf_lit(&b, ",\"standard\":");
         jw_cstr(&b, n->standard);
-        SB_LIT(&b, ",\"note\":");
+        strbuf_lit(&b, ",\"note\":");
         jw_cstr(&b, n->note);
-        SB_LIT(&b, "}");
+        strbuf_lit(&b, "}");
     }
-    SB_LIT(&b, "]}");
+    strbuf_lit(&b, "]}");
     jw_key(&b, "notes", &f);
-    SB_LIT(&b, "[");
+    strbuf_lit(&b, "[");
     for (size_t i = 0; i < p->n_notes; i++) {
         if (i)
-            SB_LIT(&b, ",");
+            strbuf_lit(&b, ",");
         jw_cstr(&b, p->notes[i]);
     }
-    SB_LIT(&b, "]");
+    strbuf_lit(&b, "]");
     jw_key(&b, "elapsed_us", &f);
-    sb_printf(&b, "%.1f", p->elapsed_us);
-    SB_LIT(&b, "}");
-    return sb_finish(&b);
+    strbuf_printf(&b, "%.1f", p->elapsed_us);
+    strbuf_lit(&b, "}");
+    return strbuf_finish(&b);
 }
 
 char *relief_plan_render(const relief_plan *p, relief_format fmt, int flags)

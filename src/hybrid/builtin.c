@@ -285,7 +285,7 @@ typedef struct {
 static int deliver(gen_state *g, const char *t, size_t n)
 {
     if (g->res->ttft < 0)
-        g->res->ttft = relief_llm_now() - g->t0;
+        g->res->ttft = clock_now() - g->t0;
     if (g->fn(t, n, g->user)) {
         g->stopped_by_caller = true;
         return 1;
@@ -323,7 +323,7 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
     builtin *b = (builtin *)base;
     memset(res, 0, sizeof *res);
     res->ttft = -1;
-    double t0 = relief_llm_now();
+    double t0 = clock_now();
     int32_t *ids = NULL;
     size_t n_ids = 0;
     bool use_prefix = false;

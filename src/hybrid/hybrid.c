@@ -4,7 +4,9 @@
  * plan's brief, answered by the configured backend under a deadline.
  */
 #include "backend.h"
-#include "relief/llm.h"
+#include "util/clock.h"
+#include "util/strbuf.h"
+#include "util/utf8.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -97,74 +99,26 @@ const char *relief_hybrid_backend_name(const relief_hybrid *h)
 
 /* ---- prompt ---- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool failed;
-} str;
-
-static void s_add(str *s, const char *t, size_t n)
-{
-    if (s->failed)
-        return;
-    if (s->n + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 2048;
-        while (cap < s->n + n + 1)
-            cap *= 2;
-        char *p = realloc(s->p, cap);
-        if (!p) {
-            s->failed = true;
-            return;
-        }
-        s->p = p;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->n, t, n);
-    s->n += n;
-    s->p[s->n] = '\0';
-}
-
-static void s_printf(str *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void s_printf(str *s, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        s_add(s, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-}
-
-static void s_span(str *s, const relief_plan *p, relief_span sp)
+static void s_span(strbuf *s, const relief_plan *p, relief_span sp)
 {
     if (sp.end <= p->report_len && sp.start < sp.end)
-        s_add(s, p->report + sp.start, sp.end - sp.start);
+        strbuf_add(s, p->report + sp.start, sp.end - sp.start);
 }
 
-/* Cuts text at a UTF-8 character boundary at or before max bytes. */
-static size_t utf8_cut(const char *t, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    while (max > 0 && ((unsigned char)t[max] & 0xc0) == 0x80)
-        max--;
-    return max;
-}
 
 static char *user_message(const relief_plan *p)
 {
-    str s = {0};
-    s_add(&s, "Report:\n", 8);
+    strbuf s = {0};
+    strbuf_add(&s, "Report:\n", 8);
     size_t n = utf8_cut(p->report, p->report_len, MAX_REPORT_IN_PROMPT);
-    s_add(&s, p->report, n);
+    strbuf_add(&s, p->report, n);
     if (n < p->report_len)
-        s_add(&s, " [report shortened]", 19);
-    s_add(&s, "\n\nFacts extracted by the protocol engine:\n- hazards: ", 52);
+        strbuf_add(&s, " [report shortened]", 19);
+    strbuf_add(&s, "\n\nFacts extracted by the protocol engine:\n- hazards: ", 52);
     if (!p->n_detections)
-        s_add(&s, "none recognised", 15);
+        strbuf_add(&s, "none recognised", 15);
     for (size_t i = 0; i < p->n_detections; i++)
-        s_printf(&s, "%s%s%s", i ? ", " : "", relief_hazard_name(p->detections[i].hazard),
+        strbuf_printf(&s, "%s%s%s", i ? ", " : "", relief_hazard_name(p->detections[i].hazard),
                  p->detections[i].secondary ? " (possible secondary)" : "");
     const relief_facts *f = &p->facts;
     const struct { const char *label; const relief_quantity *q; } qs[] = {
@@ -173,28 +127,28 @@ static char *user_message(const relief_plan *p)
     for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
         if (!qs[i].q->known && !qs[i].q->mentioned)
             continue;
-        s_printf(&s, "\n- %s: ", qs[i].label);
+        strbuf_printf(&s, "\n- %s: ", qs[i].label);
         s_span(&s, p, qs[i].q->span);
     }
     for (size_t i = 0; i < f->n_locations; i++) {
-        s_add(&s, "\n- place: ", 10);
+        strbuf_add(&s, "\n- place: ", 10);
         s_span(&s, p, f->locations[i].span);
     }
     for (int g = 0; g < RELIEF_VG_COUNT; g++)
         if (f->vulnerable[g].present)
-            s_printf(&s, "\n- vulnerable group: %s", relief_vulnerable_name(g));
+            strbuf_printf(&s, "\n- vulnerable group: %s", relief_vulnerable_name(g));
     for (int i = 0; i < RELIEF_INFRA_COUNT; i++)
         if (f->infra[i].present)
-            s_printf(&s, "\n- infrastructure affected: %s", relief_infra_name(i));
+            strbuf_printf(&s, "\n- infrastructure affected: %s", relief_infra_name(i));
     /* The brief is what the responder acts on first; the model elaborates
      * on it rather than on an arbitrary slice of the phased plan. */
     if (p->n_brief)
-        s_add(&s, "\n\nDo now (the plan's first 30 minutes):", 39);
+        strbuf_add(&s, "\n\nDo now (the plan's first 30 minutes):", 39);
     for (size_t i = 0; i < p->n_brief; i++)
-        s_printf(&s, "\n%zu. [%s] %s", i + 1, relief_role_title(p->brief[i]->role), p->brief[i]->text);
+        strbuf_printf(&s, "\n%zu. [%s] %s", i + 1, relief_role_title(p->brief[i]->role), p->brief[i]->text);
     if (p->n_steps > p->n_brief)
-        s_printf(&s, "\n(The full plan has %zu steps up to recovery.)", p->n_steps);
-    s_add(&s, "\n\nElaborate the plan for this situation.", 40);
+        strbuf_printf(&s, "\n(The full plan has %zu steps up to recovery.)", p->n_steps);
+    strbuf_add(&s, "\n\nElaborate the plan for this situation.", 40);
     if (s.failed) {
         free(s.p);
         return NULL;
@@ -205,7 +159,7 @@ static char *user_message(const relief_plan *p)
 /* ---- responding ---- */
 
 typedef struct {
-    str text;
+    strbuf text;
     int (*on_text)(const char *, size_t, void *);
     void *user;
 } collect;
@@ -213,7 +167,7 @@ typedef struct {
 static int collect_text(const char *t, size_t n, void *user)
 {
     collect *c = user;
-    s_add(&c->text, t, n);
+    strbuf_add(&c->text, t, n);
     return c->on_text ? c->on_text(t, n, c->user) : 0;
 }
 
@@ -234,19 +188,19 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
     if (!req)
         req = &def;
     memset(res, 0, sizeof *res);
-    double t0 = relief_llm_now();
+    double t0 = clock_now();
     double deadline_s = req->deadline_s > 0 ? req->deadline_s : DEFAULT_DEADLINE_S;
     relief_options opt = {.days = req->days};
     res->plan = relief_plan_build(h->kb, report, len, &opt);
     if (!res->plan)
         return -1;
-    res->timings.plan_ms = (relief_llm_now() - t0) * 1e3;
+    res->timings.plan_ms = (clock_now() - t0) * 1e3;
     res->timings.ttft_ms = -1;
     if (req->on_plan)
         req->on_plan(res->plan, req->user);
     if (!h->be || req->no_model) {
         res->model_error = h->be ? NULL : "no model backend configured";
-        res->timings.total_ms = (relief_llm_now() - t0) * 1e3;
+        res->timings.total_ms = (clock_now() - t0) * 1e3;
         return 0;
     }
     char *user = user_message(res->plan);
@@ -259,10 +213,10 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
         backend_opts o = {.deadline = t0 + deadline_s, .cancel = req->cancel, .max_tokens = h->cfg.max_tokens,
                           .temperature = h->cfg.kind == RELIEF_BACKEND_BUILTIN ? -1 : h->cfg.temperature,
                           .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only};
-        double tm = relief_llm_now();
+        double tm = clock_now();
         backend_result br;
         int rc = h->be->chat(h->be, msgs, 2, &o, collect_text, &c, &br);
-        res->timings.model_ms = (relief_llm_now() - tm) * 1e3;
+        res->timings.model_ms = (clock_now() - tm) * 1e3;
         res->timings.model_tokens = br.n_tokens;
         res->timings.prompt_tokens = br.prompt_tokens;
         res->timings.prefix_cached = br.prefix_cached;
@@ -281,7 +235,7 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
     }
     res->model_text = c.text.p ? c.text.p : strdup("");
     res->model_text_len = c.text.p ? c.text.n : 0;
-    res->timings.total_ms = (relief_llm_now() - t0) * 1e3;
+    res->timings.total_ms = (clock_now() - t0) * 1e3;
     return 0;
 }
 
@@ -315,7 +269,7 @@ int relief_hybrid_chat(relief_hybrid *h, const relief_chat_message *msgs, size_t
     memcpy(m, msgs, n * sizeof *m);
     map_roles(h, m, n);
     collect c = {.on_text = on_text, .user = user};
-    backend_opts o = {.deadline = relief_llm_now() + (deadline_s > 0 ? deadline_s : 60.0), .max_tokens = max_tokens,
+    backend_opts o = {.deadline = clock_now() + (deadline_s > 0 ? deadline_s : 60.0), .max_tokens = max_tokens,
                       .temperature = -1, .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only};
     backend_result br;
     int rc = h->be->chat(h->be, m, n, &o, collect_text, &c, &br);

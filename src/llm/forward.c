@@ -9,6 +9,7 @@
  * Reference: ../shared/docs/gpt-oss.md sections 6-8.
  */
 #include "llm_int.h"
+#include "util/clock.h"
 #include "kernels.h"
 #include "lora.h"
 #include "threads.h"
@@ -25,9 +26,7 @@
 
 double relief_llm_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
+    return clock_now(); /* the one monotonic clock (src/util/clock.c) */
 }
 
 const char *relief_llm_status_str(relief_llm_status s)

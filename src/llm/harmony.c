@@ -12,6 +12,7 @@
  * tokenizer's streaming decoder so that no partial UTF-8 is ever emitted.
  */
 #include "harmony.h"
+#include "util/strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,54 +104,6 @@ static bool is_control(const harmony *h, int32_t id)
 /* ---- growing buffers ---- */
 
 typedef struct {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom || !n)
-        return;
-    if (n > SIZE_MAX / 2 - b->n) {
-        b->oom = true;
-        return;
-    }
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 64;
-        while (nc < b->n + n + 1)
-            nc *= 2;
-        char *p = realloc(b->s, nc);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->s = p;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void sb_str(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-/* The finished string (malloc'd), or NULL on OOM (the buffer is freed). */
-static char *sb_done(strbuf *b)
-{
-    if (b->oom) {
-        free(b->s);
-        return NULL;
-    }
-    if (!b->s)
-        return calloc(1, 1);
-    return b->s;
-}
-
-typedef struct {
     int32_t *v;
     size_t n, cap;
     bool oom;
@@ -208,19 +161,19 @@ char *harmony_system_text(const harmony_system *s)
     if (!s)
         s = &defaults;
     strbuf b = {0};
-    sb_str(&b, s->identity ? s->identity : "You are ChatGPT, a large language model trained by OpenAI.");
-    sb_str(&b, "\nKnowledge cutoff: ");
-    sb_str(&b, s->knowledge_cutoff ? s->knowledge_cutoff : "2024-06");
+    strbuf_str(&b, s->identity ? s->identity : "You are ChatGPT, a large language model trained by OpenAI.");
+    strbuf_str(&b, "\nKnowledge cutoff: ");
+    strbuf_str(&b, s->knowledge_cutoff ? s->knowledge_cutoff : "2024-06");
     if (s->date && *s->date) {
-        sb_str(&b, "\nCurrent date: ");
-        sb_str(&b, s->date);
+        strbuf_str(&b, "\nCurrent date: ");
+        strbuf_str(&b, s->date);
     }
-    sb_str(&b, "\n\nReasoning: ");
-    sb_str(&b, s->effort == HARMONY_EFFORT_LOW ? "low" : s->effort == HARMONY_EFFORT_HIGH ? "high" : "medium");
-    sb_str(&b, "\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.");
+    strbuf_str(&b, "\n\nReasoning: ");
+    strbuf_str(&b, s->effort == HARMONY_EFFORT_LOW ? "low" : s->effort == HARMONY_EFFORT_HIGH ? "high" : "medium");
+    strbuf_str(&b, "\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.");
     if (s->function_tools)
-        sb_str(&b, "\nCalls to these tools must go to the commentary channel: 'functions'.");
-    return sb_done(&b);
+        strbuf_str(&b, "\nCalls to these tools must go to the commentary channel: 'functions'.");
+    return strbuf_finish(&b);
 }
 
 char *harmony_developer_text(const char *instructions, const char *tools)
@@ -229,15 +182,15 @@ char *harmony_developer_text(const char *instructions, const char *tools)
         return NULL;
     strbuf b = {0};
     if (instructions) {
-        sb_str(&b, "# Instructions\n\n");
-        sb_str(&b, instructions);
+        strbuf_str(&b, "# Instructions\n\n");
+        strbuf_str(&b, instructions);
     }
     if (tools) {
         if (instructions)
-            sb_str(&b, "\n\n");
-        sb_str(&b, tools);
+            strbuf_str(&b, "\n\n");
+        strbuf_str(&b, tools);
     }
-    return sb_done(&b);
+    return strbuf_finish(&b);
 }
 
 static void render_message(const harmony *h, idbuf *b, const harmony_message *m)
@@ -248,32 +201,32 @@ static void render_message(const harmony *h, idbuf *b, const harmony_message *m)
     ib_id(b, h->sp[SP_START]);
     /* Header text: "AUTHOR[ to=R]" then "<|channel|>" "CHANNEL[ to=R][ ]" "<|constrain|>" "TYPE". */
     strbuf t = {0};
-    sb_add(&t, m->author, al);
+    strbuf_add(&t, m->author, al);
     if (rec && !rec_late) {
-        sb_str(&t, " to=");
-        sb_str(&t, m->recipient);
+        strbuf_str(&t, " to=");
+        strbuf_str(&t, m->recipient);
     }
     if (m->channel) {
-        ib_text(h, b, t.s, t.n);
+        ib_text(h, b, t.p, t.n);
         t.n = 0;
         ib_id(b, h->sp[SP_CHANNEL]);
-        sb_str(&t, m->channel);
+        strbuf_str(&t, m->channel);
         if (rec_late) {
-            sb_str(&t, " to=");
-            sb_str(&t, m->recipient);
+            strbuf_str(&t, " to=");
+            strbuf_str(&t, m->recipient);
         }
     }
     if (m->content_type) {
-        sb_str(&t, " ");
-        ib_text(h, b, t.s, t.n);
+        strbuf_str(&t, " ");
+        ib_text(h, b, t.p, t.n);
         t.n = 0;
         ib_id(b, h->sp[SP_CONSTRAIN]);
-        sb_str(&t, m->content_type);
+        strbuf_str(&t, m->content_type);
     }
-    ib_text(h, b, t.s, t.n);
-    if (t.oom)
+    ib_text(h, b, t.p, t.n);
+    if (t.failed)
         b->oom = true;
-    free(t.s);
+    free(t.p);
     ib_id(b, h->sp[SP_MESSAGE]);
     if (m->content)
         ib_text(h, b, m->content, m->content_len ? m->content_len : strlen(m->content));
@@ -381,7 +334,7 @@ void harmony_parser_free(harmony_parser *p)
         parsed_free(&p->msgs[i]);
     free(p->msgs);
     free(p->ccap);
-    free(p->hdr.s);
+    free(p->hdr.p);
     free(p->out);
     free(p);
 }
@@ -480,7 +433,7 @@ static bool starts(const char *s, size_t n, const char *pre)
 static int finish_header(harmony_parser *p)
 {
     static const char CH[] = "<|channel|>", CO[] = "<|constrain|>";
-    const char *hs = p->hdr.s ? p->hdr.s : "";
+    const char *hs = p->hdr.p ? p->hdr.p : "";
     size_t hn = p->hdr.n;
     /* Channel: after <|channel|> up to whitespace or '<'; the rest is re-joined with a space. */
     char *channel = NULL;
@@ -496,19 +449,19 @@ static int finish_header(harmony_parser *p)
         while (e < hs + hn && !is_space(*e) && *e != '<')
             e++;
         channel = dup_n(a, (size_t)(e - a));
-        sb_add(&w, hs, (size_t)(c - hs));
-        sb_add(&w, " ", 1);
-        sb_add(&w, e, (size_t)(hs + hn - e));
+        strbuf_add(&w, hs, (size_t)(c - hs));
+        strbuf_add(&w, " ", 1);
+        strbuf_add(&w, e, (size_t)(hs + hn - e));
     } else {
         channel = dup_n("", 0);
-        sb_add(&w, hs, hn);
+        strbuf_add(&w, hs, hn);
     }
     /* Split into parts at whitespace and before each <|constrain|>. */
     char *author = NULL, *recipient = NULL, *ctype = NULL;
     const char *bad = NULL;
-    bool first = true, oom = w.oom || !channel;
+    bool first = true, oom = w.failed || !channel;
     size_t i = 0, n = w.n;
-    const char *s = w.s ? w.s : "";
+    const char *s = w.p ? w.p : "";
     while (!oom && !bad) {
         while (i < n && is_space(s[i]))
             i++;
@@ -534,7 +487,7 @@ static int finish_header(harmony_parser *p)
         else
             oom = !(ctype = dup_n(part, pl));
     }
-    free(w.s);
+    free(w.p);
     if (bad || oom) {
         free(channel);
         free(author);
@@ -646,8 +599,8 @@ int harmony_parser_feed(harmony_parser *p, int32_t id, harmony_event *ev)
             return fail(p, "NUL byte in a message header");
         if (blen > HARMONY_MAX_HEADER - p->hdr.n)
             return fail(p, "message header longer than 1024 bytes");
-        sb_add(&p->hdr, bytes, blen);
-        return p->hdr.oom ? fail(p, "out of memory") : 0;
+        strbuf_add(&p->hdr, bytes, blen);
+        return p->hdr.failed ? fail(p, "out of memory") : 0;
     case P_CONTENT:
         if (id == h->sp[SP_END] || id == h->sp[SP_RETURN] || id == h->sp[SP_CALL]) {
             if (flush_text(p, ev) < 0)

@@ -341,9 +341,8 @@ kern_dot_fn kern_dot(uint32_t type)
     return kern_dot_for(type, kern_init());
 }
 
-kern_dequant_fn kern_dequant(uint32_t type)
+kern_dequant_fn kern_dequant_for(uint32_t type, kern_level l)
 {
-    kern_level l = kern_init();
     switch (type) {
     case GGML_MXFP4: return l == KERN_AVX512 ? dequant_mxfp4_avx512 : dequant_mxfp4_scalar;
     case GGML_MXFP4_OLLAMA: return dequant_mxfp4o_scalar;
@@ -355,9 +354,19 @@ kern_dequant_fn kern_dequant(uint32_t type)
     return NULL;
 }
 
+kern_dequant_fn kern_dequant(uint32_t type)
+{
+    return kern_dequant_for(type, kern_init());
+}
+
+kern_gemm_fn kern_gemm_for(kern_level l)
+{
+    return l == KERN_AVX512 ? gemm_f32_avx512 : gemm_f32_scalar;
+}
+
 kern_gemm_fn kern_gemm(void)
 {
-    return kern_init() == KERN_AVX512 ? gemm_f32_avx512 : gemm_f32_scalar;
+    return kern_gemm_for(kern_init());
 }
 
 /* ---- small f32 vector operations (attention) ---- */
@@ -398,12 +407,22 @@ static void vaxpy_scalar(float *y, float a, const float *x, size_t n)
         y[i] += a * x[i];
 }
 
+kern_vdot_fn kern_vdot_for(kern_level l)
+{
+    return l == KERN_AVX512 ? vdot_avx512 : vdot_scalar;
+}
+
+kern_vaxpy_fn kern_vaxpy_for(kern_level l)
+{
+    return l == KERN_AVX512 ? vaxpy_avx512 : vaxpy_scalar;
+}
+
 kern_vdot_fn kern_vdot(void)
 {
-    return kern_init() == KERN_AVX512 ? vdot_avx512 : vdot_scalar;
+    return kern_vdot_for(kern_init());
 }
 
 kern_vaxpy_fn kern_vaxpy(void)
 {
-    return kern_init() == KERN_AVX512 ? vaxpy_avx512 : vaxpy_scalar;
+    return kern_vaxpy_for(kern_init());
 }

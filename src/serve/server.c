@@ -37,6 +37,8 @@
  */
 #include "serve/server.h"
 #include "util/clock.h"
+#include "util/strbuf.h"
+#include "util/utf8.h"
 
 #include "relief/guide.h"
 #include "relief/hybrid.h"
@@ -88,13 +90,6 @@ extern const size_t relief_web_n_files;
 /* Small utilities                                                     */
 /* ------------------------------------------------------------------ */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int cond_init_mono(pthread_cond_t *cv)
 {
     return clock_cond_init(cv);
@@ -104,175 +99,6 @@ static int cond_init_mono(pthread_cond_t *cv)
 static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
 {
     clock_cond_wait_until(cv, mu, until);
-}
-
-/* A growable string. Every append is a no-op once an allocation failed;
- * the owner checks `failed` once at the end and frees p either way. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool failed;
-} sbuf;
-
-static bool sb_reserve(sbuf *b, size_t extra)
-{
-    if (b->failed)
-        return false;
-    if (extra > SIZE_MAX / 4 - b->n) {
-        b->failed = true;
-        return false;
-    }
-    if (b->n + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->failed = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (!sb_reserve(b, n))
-        return;
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
-{
-    va_list aq;
-    va_copy(aq, ap);
-    int n = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (n < 0) {
-        b->failed = true;
-        return;
-    }
-    if (!sb_reserve(b, (size_t)n))
-        return;
-    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
-    b->n += (size_t)n;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sb_vprintf(b, fmt, ap);
-    va_end(ap);
-}
-
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when the bytes there
- * are not one (overlong forms, surrogates and values past U+10FFFF are
- * invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
-/* Appends s (len bytes, any bytes) as a JSON string literal. Invalid UTF-8
- * becomes U+FFFD, one per bad byte; control characters are escaped. */
-static void sb_json_str(sbuf *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *u = (const unsigned char *)s;
-    sb_add(b, "\"", 1);
-    size_t run = 0; /* start of the pending run of bytes copied as they are */
-    for (size_t i = 0; i < len;) {
-        unsigned char c = u[i];
-        const char *esc = NULL;
-        char ubuf[7];
-        size_t adv = 1;
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20 || c == 0x7f) {
-            memcpy(ubuf, "\\u00", 4);
-            ubuf[4] = hex[c >> 4];
-            ubuf[5] = hex[c & 15];
-            ubuf[6] = '\0';
-            esc = ubuf;
-        } else if (c >= 0x80) {
-            adv = utf8_seq(u + i, len - i);
-            if (!adv) {
-                esc = "\\ufffd";
-                adv = 1;
-            }
-        }
-        if (esc) {
-            sb_add(b, s + run, i - run);
-            sb_str(b, esc);
-            run = i + adv;
-        }
-        i += adv;
-    }
-    sb_add(b, s + run, len - run);
-    sb_add(b, "\"", 1);
-}
-
-/* A C string as a JSON string, or null for NULL. */
-static void sb_json_cstr(sbuf *b, const char *s)
-{
-    if (s)
-        sb_json_str(b, s, strlen(s));
-    else
-        sb_str(b, "null");
-}
-
-/* A number with `prec` decimals, or null when not finite. */
-static void sb_num(sbuf *b, double v, int prec)
-{
-    if (isfinite(v))
-        sb_printf(b, "%.*f", prec, v);
-    else
-        sb_str(b, "null");
 }
 
 /* Constant-time equality of a (alen bytes) and b (blen bytes). */
@@ -622,7 +448,7 @@ static bool lim_acquire(limiter *l, double deadline, const atomic_int *cancel)
     for (;;) {
         if (w.granted)
             break;
-        double t = now_s();
+        double t = clock_now();
         if (l->stopping || (cancel && atomic_load(cancel)) || t >= deadline)
             break;
         /* cancel is not signalled on the condition variable: poll it. */
@@ -742,7 +568,7 @@ static void conn_set_receiving(server *s, struct MHD_Connection *c, bool receivi
         return;
     pthread_mutex_lock(&s->reg.mu);
     e->receiving = receiving;
-    e->since = now_s();
+    e->since = clock_now();
     pthread_mutex_unlock(&s->reg.mu);
 }
 
@@ -756,7 +582,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             return; /* this connection simply has no read timeout */
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         e->fd = ci ? ci->connect_fd : -1;
-        e->since = now_s();
+        e->since = clock_now();
         e->receiving = true;
         pthread_mutex_lock(&s->reg.mu);
         e->next = s->reg.head.next;
@@ -783,7 +609,7 @@ static void *reaper_main(void *arg)
     server *s = arg;
     pthread_mutex_lock(&s->reg.mu);
     while (!s->reg.stop) {
-        double t = now_s();
+        double t = clock_now();
         unsigned long long dropped = 0;
         for (conn_entry *e = s->reg.head.next; e != &s->reg.head; e = e->next) {
             if (e->receiving && !e->dropped && e->fd >= 0 && t - e->since > s->o.read_timeout) {
@@ -895,7 +721,7 @@ static const char oom_body[] = "{\"error\":{\"message\":\"out of memory\",\"type
 /* Queues the malloc'd body b->p (taking it) as `status` with ctype; on an
  * earlier allocation failure answers 500 instead. */
 static enum MHD_Result reply_sbuf(server *s, struct MHD_Connection *c, req_ctx *r, unsigned status,
-                                  const char *ctype, sbuf *b, const char *retry_after)
+                                  const char *ctype, strbuf *b, const char *retry_after)
 {
     struct MHD_Response *resp;
     if (b->failed || !b->p) {
@@ -934,7 +760,7 @@ static void parts_free(void *cls)
 /* Queues JSON made of head (static), body (malloc'd, taken) and tail->p
  * (taken) without joining them. */
 static enum MHD_Result reply_parts(server *s, struct MHD_Connection *c, req_ctx *r, unsigned status,
-                                   const char *head, char *body, sbuf *tail, const char *retry_after)
+                                   const char *head, char *body, strbuf *tail, const char *retry_after)
 {
     parts *pc = malloc(sizeof *pc);
     if (!pc) {
@@ -958,19 +784,19 @@ static enum MHD_Result reply_parts(server *s, struct MHD_Connection *c, req_ctx 
 
 /* The JSON error object {"error": {"message", "type", "field"?}} (field
  * also as OpenAI's "param"). */
-static void error_json(sbuf *b, const char *type, const char *field, const char *msg)
+static void error_json(strbuf *b, const char *type, const char *field, const char *msg)
 {
-    sb_str(b, "{\"error\":{\"message\":");
-    sb_json_cstr(b, msg);
-    sb_str(b, ",\"type\":");
-    sb_json_cstr(b, type);
+    strbuf_str(b, "{\"error\":{\"message\":");
+    strbuf_json_cstr(b, msg);
+    strbuf_str(b, ",\"type\":");
+    strbuf_json_cstr(b, type);
     if (field) {
-        sb_str(b, ",\"field\":");
-        sb_json_cstr(b, field);
-        sb_str(b, ",\"param\":");
-        sb_json_cstr(b, field);
+        strbuf_str(b, ",\"field\":");
+        strbuf_json_cstr(b, field);
+        strbuf_str(b, ",\"param\":");
+        strbuf_json_cstr(b, field);
     }
-    sb_str(b, "}}");
+    strbuf_str(b, "}}");
 }
 
 static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, req_ctx *r, unsigned status,
@@ -979,10 +805,10 @@ static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, req_ctx 
 static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, req_ctx *r, unsigned status,
                                    const char *type, const char *field, const char *fmt, ...)
 {
-    sbuf msg = {0}, b = {0};
+    strbuf msg = {0}, b = {0};
     va_list ap;
     va_start(ap, fmt);
-    sb_vprintf(&msg, fmt, ap);
+    strbuf_vprintf(&msg, fmt, ap);
     va_end(ap);
     error_json(&b, type, field, msg.failed ? "out of memory" : msg.p);
     free(msg.p);
@@ -1046,7 +872,7 @@ static int job_write(stream_job *j, const char *d, size_t n)
             return -1;
         }
         if (j->len == RING_CAP) {
-            double t = now_s();
+            double t = clock_now();
             if (t > j->write_deadline) {
                 atomic_store(&j->gone, 1);
                 continue;
@@ -1074,20 +900,20 @@ static int job_write(stream_job *j, const char *d, size_t n)
  * split into "data:" lines. Returns job_write's result. */
 static int job_event(stream_job *j, const char *name, const char *data, size_t len)
 {
-    sbuf b = {0};
+    strbuf b = {0};
     if (name)
-        sb_printf(&b, "event: %s\n", name);
+        strbuf_printf(&b, "event: %s\n", name);
     size_t i = 0;
     do {
         size_t e = i;
         while (e < len && data[e] != '\n')
             e++;
-        sb_str(&b, "data: ");
-        sb_add(&b, data + i, e - i);
-        sb_add(&b, "\n", 1);
+        strbuf_str(&b, "data: ");
+        strbuf_add(&b, data + i, e - i);
+        strbuf_add(&b, "\n", 1);
         i = e + 1;
     } while (i < len);
-    sb_add(&b, "\n", 1);
+    strbuf_add(&b, "\n", 1);
     int rc = b.failed ? -1 : job_write(j, b.p, b.n);
     free(b.p);
     return rc;
@@ -1101,7 +927,7 @@ static ssize_t job_read(void *cls, uint64_t pos, char *buf, size_t max)
     stream_job *j = cls;
     pthread_mutex_lock(&j->mu);
     while (j->len == 0 && !j->finished && !atomic_load(&j->gone))
-        cond_wait_until(&j->cv, &j->mu, now_s() + 0.2);
+        cond_wait_until(&j->cv, &j->mu, clock_now() + 0.2);
     if (j->len > 0) {
         size_t n = j->len < max ? j->len : max;
         size_t first = RING_CAP - j->head < n ? RING_CAP - j->head : n;
@@ -1184,7 +1010,7 @@ static enum MHD_Result start_stream(server *s, struct MHD_Connection *c, req_ctx
     j->cleanup = cleanup;
     j->arg = arg;
     j->cancel_too = cancel_too;
-    j->write_deadline = now_s() + deadline_s + STREAM_GRACE_S;
+    j->write_deadline = clock_now() + deadline_s + STREAM_GRACE_S;
     *jp = j;
     if (pthread_create(&j->th, NULL, job_main, j)) {
         job_destroy(j);
@@ -1387,7 +1213,7 @@ static void g_on_plan(const relief_plan *plan, void *user)
         free(js);
     }
     if (g->adm == ADM_WAITING) {
-        double t = now_s();
+        double t = clock_now();
         if (lim_acquire(&s->lim, g->t0 + g->deadline_s, g->job ? &g->job->gone : NULL)) {
             g->adm = ADM_RUNNING;
         } else {
@@ -1395,7 +1221,7 @@ static void g_on_plan(const relief_plan *plan, void *user)
             g->busy = true;
             atomic_store(&g->stop_model, 1);
         }
-        g->queue_ms = (now_s() - t) * 1e3;
+        g->queue_ms = (clock_now() - t) * 1e3;
     }
 }
 
@@ -1406,57 +1232,57 @@ static int g_on_text(const char *text, size_t len, void *user)
         return 1;
     if (!g->job)
         return 0;
-    sbuf b = {0};
-    sb_str(&b, "{\"text\":");
-    sb_json_str(&b, text, len);
-    sb_str(&b, "}");
+    strbuf b = {0};
+    strbuf_str(&b, "{\"text\":");
+    strbuf_json_str(&b, text, len);
+    strbuf_str(&b, "}");
     int rc = b.failed ? -1 : job_event(g->job, "token", b.p, b.n);
     free(b.p);
     return rc < 0;
 }
 
 /* The "model" object of a guidance answer (with the text when with_text). */
-static void g_model_json(sbuf *b, const gcall *g, const relief_hybrid_result *res, bool with_text)
+static void g_model_json(strbuf *b, const gcall *g, const relief_hybrid_result *res, bool with_text)
 {
     int st = atomic_load(&g->s->model_state);
     const char *err = g->busy ? "busy" : st == MODEL_LOADING ? "the model is still loading"
                     : st == MODEL_FAILED ? "model backend unavailable" : res->model_error;
-    sb_str(b, "{");
+    strbuf_str(b, "{");
     if (with_text) {
-        sb_str(b, "\"text\":");
+        strbuf_str(b, "\"text\":");
         if (res->model_text && !g->busy)
-            sb_json_str(b, res->model_text, res->model_text_len);
+            strbuf_json_str(b, res->model_text, res->model_text_len);
         else
-            sb_str(b, "null");
-        sb_str(b, ",");
+            strbuf_str(b, "null");
+        strbuf_str(b, ",");
     }
-    sb_printf(b, "\"complete\":%s,\"cut\":%s,\"backend\":", res->model_complete && !g->busy ? "true" : "false",
+    strbuf_printf(b, "\"complete\":%s,\"cut\":%s,\"backend\":", res->model_complete && !g->busy ? "true" : "false",
               res->model_cut && !g->busy ? "true" : "false");
-    sb_json_cstr(b, g->s->backend_name);
-    sb_str(b, ",\"error\":");
-    sb_json_cstr(b, err);
-    sb_str(b, "}");
+    strbuf_json_cstr(b, g->s->backend_name);
+    strbuf_str(b, ",\"error\":");
+    strbuf_json_cstr(b, err);
+    strbuf_str(b, "}");
 }
 
-static void g_timings_json(sbuf *b, const gcall *g, const relief_hybrid_result *res)
+static void g_timings_json(strbuf *b, const gcall *g, const relief_hybrid_result *res)
 {
     const relief_hybrid_timings *t = &res->timings;
-    sb_str(b, "{\"plan_ms\":");
-    sb_num(b, t->plan_ms, 3);
-    sb_str(b, ",\"ttft_ms\":");
+    strbuf_str(b, "{\"plan_ms\":");
+    strbuf_num(b, t->plan_ms, 3);
+    strbuf_str(b, ",\"ttft_ms\":");
     if (t->ttft_ms >= 0)
-        sb_num(b, t->ttft_ms, 3);
+        strbuf_num(b, t->ttft_ms, 3);
     else
-        sb_str(b, "null");
-    sb_str(b, ",\"model_ms\":");
-    sb_num(b, t->model_ms, 3);
-    sb_str(b, ",\"queue_ms\":");
-    sb_num(b, g->queue_ms, 3);
-    sb_str(b, ",\"total_ms\":");
-    sb_num(b, t->total_ms, 3);
-    sb_printf(b, ",\"tokens\":%zu,\"prompt_tokens\":%zu,\"tokens_per_s\":", t->model_tokens, t->prompt_tokens);
-    sb_num(b, t->tokens_per_s, 2);
-    sb_printf(b, ",\"prefix_cached\":%s}", t->prefix_cached ? "true" : "false");
+        strbuf_str(b, "null");
+    strbuf_str(b, ",\"model_ms\":");
+    strbuf_num(b, t->model_ms, 3);
+    strbuf_str(b, ",\"queue_ms\":");
+    strbuf_num(b, g->queue_ms, 3);
+    strbuf_str(b, ",\"total_ms\":");
+    strbuf_num(b, t->total_ms, 3);
+    strbuf_printf(b, ",\"tokens\":%zu,\"prompt_tokens\":%zu,\"tokens_per_s\":", t->model_tokens, t->prompt_tokens);
+    strbuf_num(b, t->tokens_per_s, 2);
+    strbuf_printf(b, ",\"prefix_cached\":%s}", t->prefix_cached ? "true" : "false");
 }
 
 /* Runs the responder for g; the slot, if any, is released on return. */
@@ -1502,12 +1328,12 @@ static void g_stream_run(stream_job *j)
             job_event(j, "plan", js, strlen(js));
         free(js);
     }
-    sbuf b = {0};
-    sb_str(&b, "{\"model\":");
+    strbuf b = {0};
+    strbuf_str(&b, "{\"model\":");
     g_model_json(&b, g, &res, false);
-    sb_str(&b, ",\"timings\":");
+    strbuf_str(&b, ",\"timings\":");
     g_timings_json(&b, g, &res);
-    sb_str(&b, "}");
+    strbuf_str(&b, "}");
     if (!b.failed)
         job_event(j, "done", b.p, b.n);
     free(b.p);
@@ -1557,7 +1383,7 @@ static enum MHD_Result handle_guidance(server *s, struct MHD_Connection *c, req_
     g->report_len = len;
     g->deadline_s = deadline;
     g->days = (int)days;
-    g->t0 = now_s();
+    g->t0 = clock_now();
     if (model_ready(s)) {
         if (lim_admit(&s->lim))
             g->adm = ADM_WAITING;
@@ -1573,14 +1399,14 @@ static enum MHD_Result handle_guidance(server *s, struct MHD_Connection *c, req_
         return reply_error(s, c, r, 500, "server_error", NULL, "out of memory");
     }
     char *js = relief_plan_render(res.plan, RELIEF_FMT_JSON, 0);
-    sbuf b = {0};
+    strbuf b = {0};
     if (!js)
         b.failed = true;
-    sb_str(&b, ",\"model\":");
+    strbuf_str(&b, ",\"model\":");
     g_model_json(&b, g, &res, true);
-    sb_str(&b, ",\"timings\":");
+    strbuf_str(&b, ",\"timings\":");
     g_timings_json(&b, g, &res);
-    sb_str(&b, "}");
+    strbuf_str(&b, "}");
     char retry[32];
     snprintf(retry, sizeof retry, "%.0f", ceil(s->o.deadline));
     bool busy = g->busy;
@@ -1641,10 +1467,10 @@ static const char *chat_content(ccall *cc, json_t *v, bool *oom)
         return json_string_value(v);
     if (!json_is_array(v))
         return NULL;
-    sbuf b = {0};
+    strbuf b = {0};
     size_t i;
     json_t *part;
-    sb_str(&b, "");
+    strbuf_str(&b, "");
     json_array_foreach(v, i, part)
     {
         json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
@@ -1654,7 +1480,7 @@ static const char *chat_content(ccall *cc, json_t *v, bool *oom)
             goto bad; /* images and audio are not supported */
         if (!json_is_string(text))
             goto bad;
-        sb_str(&b, json_string_value(text));
+        strbuf_str(&b, json_string_value(text));
     }
     if (b.failed)
         goto fail;
@@ -1671,26 +1497,26 @@ bad:
     return NULL;
 }
 
-static void chat_chunk_head(sbuf *b, const ccall *cc)
+static void chat_chunk_head(strbuf *b, const ccall *cc)
 {
-    sb_str(b, "{\"id\":");
-    sb_json_cstr(b, cc->id);
-    sb_printf(b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":", cc->created);
-    sb_json_cstr(b, cc->s->model_id);
-    sb_str(b, ",\"system_fingerprint\":null,\"choices\":[");
+    strbuf_str(b, "{\"id\":");
+    strbuf_json_cstr(b, cc->id);
+    strbuf_printf(b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":", cc->created);
+    strbuf_json_cstr(b, cc->s->model_id);
+    strbuf_str(b, ",\"system_fingerprint\":null,\"choices\":[");
 }
 
 /* Writes one chunk whose choice has delta `delta_json` and finish_reason
  * (NULL: null). Returns 0, or -1 when the client is gone. */
 static int chat_emit(ccall *cc, const char *delta_json, const char *finish)
 {
-    sbuf b = {0};
+    strbuf b = {0};
     chat_chunk_head(&b, cc);
-    sb_str(&b, "{\"index\":0,\"delta\":");
-    sb_str(&b, delta_json);
-    sb_str(&b, ",\"logprobs\":null,\"finish_reason\":");
-    sb_json_cstr(&b, finish);
-    sb_str(&b, "}]}");
+    strbuf_str(&b, "{\"index\":0,\"delta\":");
+    strbuf_str(&b, delta_json);
+    strbuf_str(&b, ",\"logprobs\":null,\"finish_reason\":");
+    strbuf_json_cstr(&b, finish);
+    strbuf_str(&b, "}]}");
     int rc = b.failed ? -1 : job_event(cc->job, NULL, b.p, b.n);
     free(b.p);
     return rc;
@@ -1703,10 +1529,10 @@ static int c_on_text(const char *text, size_t len, void *user)
         return 1;
     if (!cc->job)
         return 0;
-    sbuf d = {0};
-    sb_str(&d, "{\"content\":");
-    sb_json_str(&d, text, len);
-    sb_str(&d, "}");
+    strbuf d = {0};
+    strbuf_str(&d, "{\"content\":");
+    strbuf_json_str(&d, text, len);
+    strbuf_str(&d, "}");
     int rc = d.failed ? -1 : chat_emit(cc, d.p, NULL);
     free(d.p);
     return rc < 0;
@@ -1722,10 +1548,10 @@ typedef struct {
 
 static void chat_call(ccall *cc, chat_out *out)
 {
-    double t = now_s();
+    double t = clock_now();
     out->rc = relief_hybrid_chat(responder(cc->s), cc->msgs, cc->n, cc->deadline_s, cc->max_tokens, c_on_text, cc, &out->text,
                                  &out->len, &out->complete, &out->n_tokens, &out->error);
-    double ms = (now_s() - t) * 1e3;
+    double ms = (clock_now() - t) * 1e3;
     if (cc->slot) {
         lim_release(&cc->s->lim);
         cc->slot = false;
@@ -1733,9 +1559,9 @@ static void chat_call(ccall *cc, chat_out *out)
     metrics_generation(&cc->s->m, out->n_tokens, ms, out->rc == 0 && !out->complete, out->rc < 0);
 }
 
-static void chat_usage(sbuf *b, size_t n_tokens)
+static void chat_usage(strbuf *b, size_t n_tokens)
 {
-    sb_printf(b, "{\"prompt_tokens\":0,\"completion_tokens\":%zu,\"total_tokens\":%zu}", n_tokens, n_tokens);
+    strbuf_printf(b, "{\"prompt_tokens\":0,\"completion_tokens\":%zu,\"total_tokens\":%zu}", n_tokens, n_tokens);
 }
 
 static void c_stream_run(stream_job *j)
@@ -1746,7 +1572,7 @@ static void c_stream_run(stream_job *j)
     chat_out out = {0};
     chat_call(cc, &out);
     if (out.rc < 0) {
-        sbuf b = {0};
+        strbuf b = {0};
         error_json(&b, "backend_error", NULL, out.error ? out.error : "model backend failed");
         if (!b.failed)
             job_event(j, NULL, b.p, b.n);
@@ -1754,11 +1580,11 @@ static void c_stream_run(stream_job *j)
     } else {
         chat_emit(cc, "{}", out.complete ? "stop" : "length");
         if (cc->include_usage) {
-            sbuf b = {0};
+            strbuf b = {0};
             chat_chunk_head(&b, cc);
-            sb_str(&b, "],\"usage\":");
+            strbuf_str(&b, "],\"usage\":");
             chat_usage(&b, out.n_tokens);
-            sb_str(&b, "}");
+            strbuf_str(&b, "}");
             if (!b.failed)
                 job_event(j, NULL, b.p, b.n);
             free(b.p);
@@ -1876,7 +1702,7 @@ static enum MHD_Result handle_chat(server *s, struct MHD_Connection *c, req_ctx 
              (unsigned long long)atomic_fetch_add(&s->next_id, 1));
 
     /* Chat has no protocol part, so it waits for its slot before answering. */
-    double t0 = now_s();
+    double t0 = clock_now();
     if (!lim_admit(&s->lim)) {
         metrics_busy(&s->m);
         ccall_free(cc);
@@ -1889,7 +1715,7 @@ static enum MHD_Result handle_chat(server *s, struct MHD_Connection *c, req_ctx 
         return reply_error(s, c, r, 429, "rate_limit_error", NULL, "busy: no model slot became free before the deadline");
     }
     cc->slot = true;
-    cc->deadline_s -= now_s() - t0;
+    cc->deadline_s -= clock_now() - t0;
     if (cc->deadline_s < 0.001)
         cc->deadline_s = 0.001;
     if (stream)
@@ -1904,16 +1730,16 @@ static enum MHD_Result handle_chat(server *s, struct MHD_Connection *c, req_ctx 
         ccall_free(cc);
         return e;
     }
-    sbuf b = {0};
-    sb_str(&b, "{\"id\":");
-    sb_json_cstr(&b, cc->id);
-    sb_printf(&b, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":", cc->created);
-    sb_json_cstr(&b, s->model_id);
-    sb_str(&b, ",\"system_fingerprint\":null,\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    sb_json_str(&b, out.text ? out.text : "", out.text ? out.len : 0);
-    sb_printf(&b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", out.complete ? "stop" : "length");
+    strbuf b = {0};
+    strbuf_str(&b, "{\"id\":");
+    strbuf_json_cstr(&b, cc->id);
+    strbuf_printf(&b, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":", cc->created);
+    strbuf_json_cstr(&b, s->model_id);
+    strbuf_str(&b, ",\"system_fingerprint\":null,\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    strbuf_json_str(&b, out.text ? out.text : "", out.text ? out.len : 0);
+    strbuf_printf(&b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", out.complete ? "stop" : "length");
     chat_usage(&b, out.n_tokens);
-    sb_str(&b, "}");
+    strbuf_str(&b, "}");
     free(out.text);
     ccall_free(cc);
     return reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
@@ -1942,58 +1768,58 @@ static enum MHD_Result handle_page(server *s, struct MHD_Connection *c, req_ctx 
 
 static enum MHD_Result handle_healthz(server *s, struct MHD_Connection *c, req_ctx *r)
 {
-    sbuf b = {0};
+    strbuf b = {0};
     /* The backend's kind and model name only: a file path or a server URL
      * tells a page in the user's browser more than it needs. */
-    sb_str(&b, "{\"status\":\"ok\",\"backend\":");
-    sb_json_cstr(&b, s->backend_name);
-    sb_str(&b, ",\"model\":");
-    sb_json_cstr(&b, s->model_id);
+    strbuf_str(&b, "{\"status\":\"ok\",\"backend\":");
+    strbuf_json_cstr(&b, s->backend_name);
+    strbuf_str(&b, ",\"model\":");
+    strbuf_json_cstr(&b, s->model_id);
     static const char *const states[] = {"none", "loading", "ready", "failed"};
     int st = atomic_load(&s->model_state);
-    sb_str(&b, ",\"model_state\":");
-    sb_json_cstr(&b, states[st]);
-    sb_str(&b, "}");
+    strbuf_str(&b, ",\"model_state\":");
+    strbuf_json_cstr(&b, states[st]);
+    strbuf_str(&b, "}");
     return reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
 }
 
 static enum MHD_Result handle_models(server *s, struct MHD_Connection *c, req_ctx *r)
 {
-    sbuf b = {0};
+    strbuf b = {0};
     if (!strncmp(r->url, "/v1/models/", 11)) {
         const char *id = r->url + 11;
         if (!model_ready(s) || strcmp(id, s->model_id))
             return reply_error(s, c, r, 404, "not_found", "model", "no model '%.200s' here", id);
-        sb_str(&b, "{\"id\":");
-        sb_json_cstr(&b, s->model_id);
-        sb_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"relief\"}", s->started);
+        strbuf_str(&b, "{\"id\":");
+        strbuf_json_cstr(&b, s->model_id);
+        strbuf_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"relief\"}", s->started);
         return reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
     }
-    sb_str(&b, "{\"object\":\"list\",\"data\":[");
+    strbuf_str(&b, "{\"object\":\"list\",\"data\":[");
     if (model_ready(s)) {
-        sb_str(&b, "{\"id\":");
-        sb_json_cstr(&b, s->model_id);
-        sb_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"relief\"}", s->started);
+        strbuf_str(&b, "{\"id\":");
+        strbuf_json_cstr(&b, s->model_id);
+        strbuf_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"relief\"}", s->started);
     }
-    sb_str(&b, "]}");
+    strbuf_str(&b, "]}");
     return reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
 }
 
 static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c, req_ctx *r)
 {
     metrics *m = &s->m;
-    sbuf b = {0};
+    strbuf b = {0};
     int running, waiting;
     lim_counts(&s->lim, &running, &waiting);
     pthread_mutex_lock(&m->mu);
-    sb_str(&b, "# HELP relief_http_requests_total HTTP requests answered, by endpoint and status code.\n"
+    strbuf_str(&b, "# HELP relief_http_requests_total HTTP requests answered, by endpoint and status code.\n"
                "# TYPE relief_http_requests_total counter\n");
     for (int e = 0; e < EP_COUNT; e++)
         for (int k = 0; k < N_CODES; k++)
             if (m->requests[e][k])
-                sb_printf(&b, "relief_http_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n", ep_names[e], k + 100,
+                strbuf_printf(&b, "relief_http_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n", ep_names[e], k + 100,
                           m->requests[e][k]);
-    sb_str(&b, "# HELP relief_http_request_duration_seconds Time from a request's arrival to the end of its "
+    strbuf_str(&b, "# HELP relief_http_request_duration_seconds Time from a request's arrival to the end of its "
                "response.\n# TYPE relief_http_request_duration_seconds histogram\n");
     for (int e = 0; e < EP_COUNT; e++) {
         unsigned long long cum = 0;
@@ -2005,15 +1831,15 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c, req_c
         cum = 0;
         for (size_t k = 0; k < N_BUCKETS; k++) {
             cum += m->lat_bucket[e][k];
-            sb_printf(&b, "relief_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", ep_names[e],
+            strbuf_printf(&b, "relief_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", ep_names[e],
                       lat_bounds[k], cum);
         }
-        sb_printf(&b, "relief_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", ep_names[e],
+        strbuf_printf(&b, "relief_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", ep_names[e],
                   total);
-        sb_printf(&b, "relief_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", ep_names[e], m->lat_sum[e]);
-        sb_printf(&b, "relief_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", ep_names[e], total);
+        strbuf_printf(&b, "relief_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", ep_names[e], m->lat_sum[e]);
+        strbuf_printf(&b, "relief_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", ep_names[e], total);
     }
-    sb_printf(&b,
+    strbuf_printf(&b,
               "# HELP relief_plans_total Protocol plans built.\n# TYPE relief_plans_total counter\n"
               "relief_plans_total %llu\n"
               "# HELP relief_plan_seconds_total Time spent building plans.\n# TYPE relief_plan_seconds_total counter\n"
@@ -2037,7 +1863,7 @@ static enum MHD_Result handle_metrics(server *s, struct MHD_Connection *c, req_c
               m->plans, m->plan_seconds, m->generations, m->model_tokens, m->model_seconds, m->last_tokens_per_s, m->cuts,
               m->model_errors, m->busy, m->slow_dropped);
     pthread_mutex_unlock(&m->mu);
-    sb_printf(&b,
+    strbuf_printf(&b,
               "# HELP relief_queue_depth Generations waiting for a model slot.\n# TYPE relief_queue_depth gauge\n"
               "relief_queue_depth %d\n"
               "# HELP relief_generations_in_flight Generations holding a model slot.\n"
@@ -2239,7 +2065,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
-        r->t0 = now_s();
+        r->t0 = clock_now();
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
         bool post;
@@ -2309,7 +2135,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     req_ctx *r = *con_cls;
     if (!r)
         return;
-    metrics_request(&s->m, r->ep, r->status ? r->status : 500, now_s() - r->t0);
+    metrics_request(&s->m, r->ep, r->status ? r->status : 500, clock_now() - r->t0);
     conn_set_receiving(s, c, true);
     free(r->body);
     free(r);
@@ -2381,7 +2207,7 @@ static int open_listener(const serve_opts *o, char *shown, size_t cap, bool *v6)
 static void *loader_main(void *arg)
 {
     server *s = arg;
-    double t0 = now_s();
+    double t0 = clock_now();
     char err[512] = "";
     relief_hybrid *h = relief_hybrid_new(s->kb, &s->hc, err, sizeof err);
     if (!h) {
@@ -2393,7 +2219,7 @@ static void *loader_main(void *arg)
     }
     atomic_store(&s->hy_model, h);
     atomic_store(&s->model_state, MODEL_READY);
-    fprintf(stderr, "relief serve: model backend ready after %.1f s (%s)\n", now_s() - t0, relief_hybrid_backend_name(h));
+    fprintf(stderr, "relief serve: model backend ready after %.1f s (%s)\n", clock_now() - t0, relief_hybrid_backend_name(h));
     return NULL;
 }
 
@@ -2543,9 +2369,9 @@ int relief_serve_main(int argc, char **argv)
     sigwait(&waitset, &sig);
     fprintf(stderr, "relief serve: %s received; finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     MHD_socket lfd = MHD_quiesce_daemon(s->d); /* stop accepting */
-    double until = now_s() + s->o.deadline + SHUTDOWN_GRACE_S;
+    double until = clock_now() + s->o.deadline + SHUTDOWN_GRACE_S;
     struct timespec step = {0, 50 * 1000 * 1000};
-    while (atomic_load(&s->active) > 0 && now_s() < until) {
+    while (atomic_load(&s->active) > 0 && clock_now() < until) {
         if (sigtimedwait(&waitset, NULL, &step) > 0) {
             fprintf(stderr, "relief serve: second signal; cancelling requests in flight\n");
             break;
