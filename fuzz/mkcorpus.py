@@ -14,8 +14,14 @@ Seeds are small and generated, never hand-edited:
   report     reports from ../shared/eval (English and multilingual)
   kb         "PATH\\n" + an embedded kb file, for a few files
   http       raw HTTP requests for every endpoint (token "fuzz")
+  sse        a delivery byte + OpenAI chat-completions response bodies:
+             streams (LF, CRLF, CR, comments, other fields, multi-line
+             data, no blank lines, usage, length, [DONE] without newline),
+             a non-streaming answer, server errors, bad JSON, truncation
+             (sse_seeds(); also written alone by `mkcorpus.py --sse`)
 
 usage: fuzz/mkcorpus.py RELIEF SHARED   (the built relief binary, ../shared)
+       fuzz/mkcorpus.py --sse           (only the sse seeds, needing neither)
 """
 import json
 import os
@@ -169,7 +175,71 @@ def minimal_model():
     return gguf(kvs, t)
 
 
+def sse_seeds():
+    """(name, bytes) pairs for fuzz_sse: byte 0 sets how the body is split
+    (pieces of 1..(b & 63)+1 bytes; bit 6: the callback stops at its third
+    piece), the rest is a response body."""
+    def chunk(content=None, finish=None, role=None, **extra):
+        delta = {}
+        if role:
+            delta["role"] = role
+        if content is not None:
+            delta["content"] = content
+        c = {"index": 0, "delta": delta, "finish_reason": finish}
+        d = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1750000000,
+             "model": "gpt-oss:20b", "choices": [c]}
+        d.update(extra)
+        return json.dumps(d, ensure_ascii=False)
+
+    def stream(events, nl="\n", done=True):
+        out = "".join("data: %s%s%s" % (e, nl, nl) for e in events)
+        if done:
+            out += "data: [DONE]" + nl + nl
+        return out
+
+    words = ["Move", " to higher", " ground", " now.", " Do not", " walk through", " flood water", "."]
+    basic = [chunk("", role="assistant")] + [chunk(w) for w in words] + [chunk(finish="stop")]
+    seeds = [
+        ("stream-lf", 7, stream(basic)),
+        ("stream-crlf-comments", 3, ": keep-alive\r\n\r\nevent: message\r\nid: 1\r\nretry: 500\r\n" +
+         stream(basic, nl="\r\n")),
+        ("stream-cr", 0, stream(basic, nl="\r")),
+        ("stream-bytewise-utf8", 0, stream([chunk("\u00c9vacuez l'\u00e9cole \u2014 "), chunk("\U0001f6a8 "),
+                                             chunk("\u0000NUL"), chunk("\u5e73\u5b89"), chunk(finish="stop")])),
+        ("stream-multiline-data", 11,
+         'data: {"choices":[{"index":0,\ndata: "delta":{"content":"Stay indoors."},\n'
+         'data: "finish_reason":null}]}\n\n' + stream([chunk(finish="stop")])),
+        ("stream-no-blank-lines", 5, "".join("data: %s\n" % e for e in basic) + "data: [DONE]\n"),
+        ("stream-usage", 17, stream(basic[:3] + [chunk(finish="stop")] +
+                                    [json.dumps({"id": "chatcmpl-1", "choices": [],
+                                                 "usage": {"prompt_tokens": 812, "completion_tokens": 9}})])),
+        ("stream-length", 9, stream(basic[:4] + [chunk(finish="length")])),
+        ("stream-reasoning", 13, stream([chunk(None, reasoning_content="thinking")] + basic)),
+        ("stream-done-no-newline", 2, stream(basic, done=False) + "data: [DONE]"),
+        ("stream-bad-json", 6, stream(basic[:3], done=False) + 'data: {"choices":[{"delta":{"content":"cut\n\n' +
+         stream(basic[3:])),
+        ("stream-not-object", 4, stream(basic[:2] + ['["not", "an object"]'])),
+        ("stream-server-error", 8, stream(basic[:2] + [json.dumps({"error": {"message": "model unloaded",
+                                                                            "type": "server_error"}})],
+                                          done=False)),
+        ("stream-truncated", 10, stream(basic[:5], done=False) + 'data: {"choices":[{"delta":{"con'),
+        ("stream-callback-stop", 64 | 7, stream(basic)),
+        ("json-answer", 31, "\n" + json.dumps({
+            "id": "chatcmpl-2", "object": "chat.completion", "model": "gpt-oss:20b",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Boil water for one minute."},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 7, "total_tokens": 127}})),
+        ("json-array", 1, "[1, 2, 3]"),
+        ("blank-only", 0, " \r\n\t\n"),
+    ]
+    return [(name, bytes([b]) + body.encode()) for name, b, body in seeds]
+
+
 def main():
+    if len(sys.argv) == 2 and sys.argv[1] == "--sse":
+        for name, data in sse_seeds():
+            put("sse", name, data)
+        return
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     relief, shared = sys.argv[1], sys.argv[2]
@@ -291,6 +361,10 @@ def main():
         b"%x\r\n" % len(chunk) + chunk + b"\r\n0\r\n\r\n")
     put("http", "pipelined", req("GET", "/healthz", auth=False, extra="Connection: keep-alive\r\n") +
         req("GET", "/v1/models"))
+
+    # sse
+    for name, data in sse_seeds():
+        put("sse", name, data)
 
 
 if __name__ == "__main__":

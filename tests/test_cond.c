@@ -350,7 +350,7 @@ static void test_errors(void)
     CHECK_ERROR("time < 1h and always", "unknown fact 'always' in condition"); /* only alone */
     CHECK_ERROR("()", "unknown fact ')' in condition");
     CHECK_ERROR("a_very_long_unknown_fact_name_that_goes_on_and_on",
-                "unknown fact 'a_very_long_unknown_fact_name_that_goes_o' in condition"); /* 40 bytes shown */
+                "unknown fact 'a_very_long_unknown_fact_name_that_goes_' in condition"); /* 40 bytes shown */
 
     CHECK_ERROR("time < 1w", "unknown time unit 'w' in condition");
     CHECK_ERROR("time < 2hours", "unknown time unit 'hours' in condition");
@@ -398,7 +398,7 @@ static void test_errors(void)
      * parentheses, and with "not", which nests the same way). The message
      * shows the byte where the 65th level starts: the fact after 64
      * parentheses, the 65th parenthesis after more. */
-    char buf[512];
+    char buf[1024];
     for (int k = 62; k <= 66; k++) {
         size_t o = 0;
         for (int i = 0; i < k; i++)

@@ -15,7 +15,7 @@ check() { # file floor
   echo "$1 macro-F1: $f1 (floor $2)"
   awk -v f="$f1" -v m="$2" 'BEGIN{exit !(f >= m)}' || { echo "FAIL: $1 macro-F1 $f1 < $2"; fails=$((fails+1)); }
 }
-check hazard_messages_dev.jsonl 0.90
-check hazard_messages_multilingual_dev.jsonl 0.63
+check hazard_messages_dev.jsonl 0.91
+check hazard_messages_multilingual_dev.jsonl 0.74
 rm -f /tmp/relief-eval-$$.out
 [ "$fails" -eq 0 ]

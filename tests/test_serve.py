@@ -511,6 +511,8 @@ def test_midnight():
         return
     cache = tempfile.mkdtemp(prefix="relief-midnight-")
     env = dict(os.environ, FAKETIME_DONT_FAKE_MONOTONIC="1", TZ="UTC")
+    # Under AddressSanitizer libfaketime is preloaded ahead of the ASan runtime: allow it.
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
     log = tempfile.TemporaryFile()
     # Its own process group: faketime runs relief as a child, and both must go.
     p = subprocess.Popen(["faketime", "-f", "@2026-01-01 23:59:56", relief, "serve", "--port", "0", "--model", TINY,
@@ -518,6 +520,10 @@ def test_midnight():
                          stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
     try:
         line = p.stdout.readline().decode()
+        if not line.startswith("relief serve: listening on http://"):
+            log.seek(0)
+            check(False, f"server under faketime did not start: {line!r} {log.read()[-300:]!r}")
+            return
         port = int(line.rsplit(":", 1)[1])
         end = time.monotonic() + 60
         while time.monotonic() < end:

@@ -359,16 +359,11 @@ static bool number_ends_at(const xctx *x, size_t e)
     return kb_number_word(x->kb, W(x, e - 1), &v) >= 0 && kb_number_word(x->kb, W(x, e - 1), &v) != NUM_ARTICLE;
 }
 
-static bool is_filler(const char *w)
+/* A word that may stand between a number and its noun ("3,000 more
+ * people", "centinaia di persone"): kb/extract.kb and kb/lang, class filler. */
+static bool is_filler(const xctx *x, size_t k)
 {
-    static const char *const fill[] = {"more", "other", "people", "of", "the", "were", "are", "have", "been",
-                                       "being", "reported", "confirmed", "now", "already", "still", "local",
-                                       "de", "les", "los", "las", "personas", "personnes",
-                                       "elderly", "young", "vulnerable", "reportedly", "believed", "feared"};
-    for (size_t i = 0; i < sizeof fill / sizeof fill[0]; i++)
-        if (!strcmp(w, fill[i]))
-            return true;
-    return false;
+    return class_at(x, k, LX_FILLER) == k + 1;
 }
 
 static void extract_number(xctx *x, size_t i)
@@ -418,8 +413,14 @@ static void extract_number(xctx *x, size_t i)
         }
         return;
     }
-    if (from_article)
-        return; /* "a boat" is not a count */
+    if (from_article) {
+        /* "a boat" is not a count, but "un muerto", "one dead" are */
+        size_t e;
+        relief_quantity *cq = casualty_after(x, j, &e);
+        if (cq)
+            set_count(x, cq, v, span_of(x, i, e), true);
+        return;
+    }
     /* Times of day and dates are not counts. */
     if (j < t->n && t->tok[j].kind == TOK_NUMBER && t->tok[j].sep == ':')
         return;
@@ -481,7 +482,7 @@ static void extract_number(xctx *x, size_t i)
             add_resource(x, i, e);
             return;
         }
-        if (!is_filler(W(x, k)))
+        if (!is_filler(x, k))
             break;
         k++;
     }

@@ -134,6 +134,7 @@ typedef struct {
     int owner;            /* for a `not:` phrase: the hazard whose cues it cancels */
     uint8_t weight;
     uint8_t n_words;
+    char lang[3];         /* cues: the language they are written in ("en", "ht"), "" for any */
     double value;         /* number words (kb->numbers): the value or multiplier */
     const char **words;
     bool *prefix;
@@ -179,6 +180,7 @@ typedef enum {
     LX_PLACE_NOUN,    /* coast, city, province ... ("the coast of X") */
     LX_OBJECT,        /* things that "die" without a death: phone, battery, car, engine */
     LX_AWAY,          /* "away", "out" after a duration: "1 hr away" */
+    LX_FILLER,        /* words that may stand between a number and its noun: "of", "more", "di", "ng" */
     LX_COUNT
 } lex_class;
 
@@ -220,6 +222,7 @@ struct relief_kb {
     arena mem;
     spell_index spell;
     const char **spell_words;  /* distinct cue words of 5+ letters */
+    const char **spell_langs;  /* each one's language ("" when any or several) */
     size_t n_spell_words;
     kb_language langs[KB_MAX_LANGS];
     size_t n_langs;
@@ -313,7 +316,7 @@ void speller_free(relief_kb *kb);
 /* The one cue word within the allowed edits of a folded report word (one
  * edit for cue words of 5+ letters, two for 9+), or NULL when there is none,
  * when two are equally close, or when the word is itself a cue word. */
-const char *speller_candidate(const relief_kb *kb, const char *token);
+const char *speller_candidate(const relief_kb *kb, const char *token, const char *lang);
 
 /* Whether word is a word of language lang ("en", "es", ...) by its hunspell
  * dictionary: 1 yes, 0 no, -1 when that dictionary is not installed. Loads

@@ -95,6 +95,7 @@ typedef struct {
     vec phrases, lexphrases, negation, nonevent, protocols, needs, rules, numbers, langwords;
     vec steps[RELIEF_HZ_COUNT], secondary[RELIEF_HZ_COUNT];
     bool have_detect, have_needs, have_extract, have_rules, have_brief, have_lang_dir;
+    char lang[3];         /* the language file being read ("it") */
 } loader;
 
 static int fail(loader *L, size_t line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -408,6 +409,16 @@ static int parse_hazard_header(loader *L, const section *s, int *hazard_out, con
     return 0;
 }
 
+/* Marks the cue phrases from index first on as written in lang. */
+static void set_lang(loader *L, size_t first, const char *lang)
+{
+    for (size_t k = first; k < L->phrases.n; k++) {
+        kb_phrase *p = &((kb_phrase *)L->phrases.p)[k];
+        memset(p->lang, 0, sizeof p->lang);
+        memcpy(p->lang, lang, strnlen(lang, sizeof p->lang - 1)); /* codes are two letters */
+    }
+}
+
 static bool known_cue_lang(const char *lang)
 {
     static const char *const langs[] = {"en", "es", "fr", "pt", "it", "ht", "tl", "any", NULL};
@@ -437,8 +448,10 @@ static int parse_cues(loader *L, const section *s, int hazard)
             return fail(L, f->line, "unknown cue language '%s' (expected en, es, fr, pt, it, ht, tl or any)", lang);
         if (weight < 1 || weight > 3)
             return fail(L, f->line, "cue weight must be 1, 2 or 3, not %d", weight);
+        size_t first = L->phrases.n;
         if (parse_phrase_list(L, f->line, f->value, hazard, weight, &L->phrases) < 0)
             return -1;
+        set_lang(L, first, strcmp(lang, "any") ? lang : "");
     }
     return 0;
 }
@@ -582,7 +595,7 @@ static const char *const lex_names[LX_COUNT] = {
     "power", "water", "roads", "bridges", "comms", "hospital",
     "damage", "out", "coastal", "night", "people", "household",
     "injured", "dead", "missing", "trapped", "resource", "have",
-    "time_before", "ago", "unit_min", "unit_hour", "unit_day", "loc_prep", "street", "place_noun", "object", "away"};
+    "time_before", "ago", "unit_min", "unit_hour", "unit_day", "loc_prep", "street", "place_noun", "object", "away", "filler"};
 
 int lex_class_from_name(const char *name)
 {
@@ -798,6 +811,7 @@ static int parse_language(loader *L, const section *s, const char *expect_code)
             return fail(L, words->line, "function words are single words without '*' ('%s')", p->display);
     }
     lg->code = code->value;
+    snprintf(L->lang, sizeof L->lang, "%s", code->value);
     lg->name = name->value;
     kb->n_langs++; /* its index is built in finish() */
     return 0;
@@ -828,8 +842,10 @@ static int parse_lang_cues(loader *L, const section *s)
         if (strlen(f->key) != 1 || f->key[0] < '1' || f->key[0] > '3')
             return fail(L, f->line, "a language file's cue line is 'WEIGHT: phrases' (1, 2 or 3) or 'not: phrases', not '%s:'",
                         f->key);
+        size_t first = L->phrases.n;
         if (parse_phrase_list(L, f->line, f->value, hazard, f->key[0] - '0', &L->phrases) < 0)
             return -1;
+        set_lang(L, first, L->lang);
     }
     return 0;
 }

@@ -171,6 +171,7 @@ typedef struct {
     const relief_kb *kb;
     const char *token;
     size_t len;
+    const char *lang;     /* the report's language: cue words of other languages are out of reach */
     bool exact;           /* the word is itself a cue word */
     int best;             /* distance of the best candidate so far */
     int n_best;           /* candidates at that distance (2+: ambiguous) */
@@ -193,6 +194,7 @@ static int look_up(void *u, const char *key, size_t n)
             continue;
         for (uint32_t i = 0; i < s->n_words; i++) {
             const char *w = c->kb->spell_words[s->words[i]];
+            const char *wlang = c->kb->spell_langs[s->words[i]];
             size_t wl = strlen(w);
             int allow = allowed_edits(wl);
             /* People rarely mistype the first letter; a different first
@@ -203,6 +205,11 @@ static int look_up(void *u, const char *key, size_t n)
             if (d == 0)
                 c->exact = true;
             if (d == 0 || d > allow)
+                continue;
+            /* A misspelling is read only as a cue of the report's language,
+             * of English or of every language ("frape", Haitian for hit, is
+             * not the Italian "frane"). */
+            if (c->lang && wlang[0] && strcmp(wlang, "en") && strcmp(wlang, c->lang))
                 continue;
             if (d < c->best) {
                 c->best = d;
@@ -225,8 +232,9 @@ int speller_build(relief_kb *kb)
     for (size_t i = 0; i < kb->cues.n_phrases; i++)
         cap += kb->cues.phrases[i].hazard >= 0 && kb->cues.phrases[i].n_words == 1;
     kb->spell_words = arena_calloc(&kb->mem, cap ? cap : 1, sizeof *kb->spell_words);
+    kb->spell_langs = arena_calloc(&kb->mem, cap ? cap : 1, sizeof *kb->spell_langs);
     kb->spell.bloom = calloc(SPELL_BLOOM_BITS / 64, sizeof(uint64_t));
-    if (!kb->spell_words || !kb->spell.bloom)
+    if (!kb->spell_words || !kb->spell_langs || !kb->spell.bloom)
         return -1;
     for (size_t i = 0; i < kb->cues.n_phrases; i++) {
         const kb_phrase *p = &kb->cues.phrases[i];
@@ -237,10 +245,16 @@ int speller_build(relief_kb *kb)
         if (n < SPELL_MIN_CUE || n > SPELL_MAX_WORD)
             continue;
         /* A word seen before is already in the index under its exact form. */
-        find_ctx probe = {kb, word, n, false, 3, 0, NULL};
-        if (kb->spell.cap && look_up(&probe, word, n) == 0 && probe.exact)
+        find_ctx probe = {kb, word, n, NULL, false, 3, 0, NULL};
+        if (kb->spell.cap && look_up(&probe, word, n) == 0 && probe.exact) {
+            /* The same word in another language: any language may reach it. */
+            for (size_t k = 0; k < kb->n_spell_words; k++)
+                if (!strcmp(kb->spell_words[k], word) && strcmp(kb->spell_langs[k], p->lang))
+                    kb->spell_langs[k] = "";
             continue;
+        }
         add_ctx c = {kb, (uint32_t)kb->n_spell_words};
+        kb->spell_langs[kb->n_spell_words] = p->lang;
         kb->spell_words[kb->n_spell_words++] = word;
         if (each_delete(word, n, allowed_edits(n), add_key, &c) < 0)
             return -1;
@@ -248,12 +262,12 @@ int speller_build(relief_kb *kb)
     return 0;
 }
 
-const char *speller_candidate(const relief_kb *kb, const char *token)
+const char *speller_candidate(const relief_kb *kb, const char *token, const char *lang)
 {
     size_t n = strlen(token);
     if (n < SPELL_MIN_CUE - 1 || n > SPELL_MAX_WORD)
         return NULL;
-    find_ctx c = {kb, token, n, false, 3, 0, NULL};
+    find_ctx c = {kb, token, n, lang, false, 3, 0, NULL};
     each_delete(token, n, n >= SPELL_TWO_EDITS - 1 ? 2 : 1, look_up, &c);
     return c.n_best == 1 && !c.exact ? c.word : NULL;
 }
@@ -419,7 +433,7 @@ int guide_spell_fix(const relief_kb *kb, const char *report, const token_list *t
         const char *w = tok_str(toks, i);
         if (speller_kb_word(kb, w))
             continue;
-        const char *cue = speller_candidate(kb, w);
+        const char *cue = speller_candidate(kb, w, lang);
         if (!cue)
             continue;
         /* The guard: a real word of any language relief reads is not a typo
@@ -431,7 +445,6 @@ int guide_spell_fix(const relief_kb *kb, const char *report, const token_list *t
             continue;
         memcpy(orig, report + t->start, on);
         orig[on] = '\0';
-        (void)lang;
         if (speller_known_anywhere(orig) != 0)
             continue;
         if (!fixed->tok) {

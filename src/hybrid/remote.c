@@ -26,6 +26,9 @@
  * separate events by a single newline). A line or an event's data longer
  * than REMOTE_LINE_MAX fails the request cleanly.
  *
+ * The body parser (sniffing, SSE lines and events, chunks, UTF-8) is in
+ * remote_sse.c, apart from the transport so that it can be fuzzed.
+ *
  * A malformed event (not JSON, or not an object) stops the answer with an
  * error rather than being skipped: a gap in guidance text could silently
  * change its meaning ("do not enter" losing "not"), while a stopped answer
@@ -58,6 +61,7 @@
  * its own connection). curl_global_init runs once, under pthread_once.
  */
 #include "hybrid/backend.h"
+#include "hybrid/remote_sse.h"
 #include "relief/llm.h"
 
 #include <curl/curl.h>
@@ -69,24 +73,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define REMOTE_LINE_MAX ((size_t)1 << 20)     /* longest SSE line, and longest event data */
-#define REMOTE_JSON_MAX ((size_t)16 << 20)    /* largest non-streaming JSON body */
 #define REMOTE_ERRBODY_MAX ((size_t)64 << 10) /* error body read before the transfer is dropped */
 #define REMOTE_POLL_MS 50                     /* longest wait between limit checks */
 #define REMOTE_CONNECT_MS 30000L              /* connect timeout when no deadline is set */
-
-/* Static error strings (backend_result.error). */
-#define REMOTE_E_REACH "cannot reach the remote server"
-#define REMOTE_E_OOM "out of memory"
-#define REMOTE_E_MALFORMED "remote server sent a malformed event"
-#define REMOTE_E_BADJSON "remote server sent a malformed response"
-#define REMOTE_E_LONG "remote server sent an over-long line"
-#define REMOTE_E_BIG "remote response too large"
-#define REMOTE_E_EARLY "remote stream ended early"
-#define REMOTE_E_EMPTY "remote server sent an empty response"
-#define REMOTE_E_NOANSWER "remote response had no answer"
-#define REMOTE_E_SERVER "remote server reported an error"
-#define REMOTE_E_FAILED "remote request failed"
 
 typedef struct {
     backend base;
@@ -105,88 +94,6 @@ static void remote_global_init(void)
 {
     remote_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
-
-/* ---- growable byte buffer ---- */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} remote_buf;
-
-/* Makes room for len + extra + 1 bytes, never beyond max + 1 in all.
- * Returns 0, -1 when out of memory, -2 when the buffer would pass max. */
-static int remote_buf_reserve(remote_buf *b, size_t extra, size_t max)
-{
-    if (b->len > max || extra > max - b->len)
-        return -2;
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2; /* need <= max + 1 <= 16 MiB + 1: cannot overflow */
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-/* Appends n bytes and keeps a terminating NUL. Returns as remote_buf_reserve. */
-static int remote_buf_add(remote_buf *b, const void *s, size_t n, size_t max)
-{
-    if (n == 0)
-        return 0;
-    int rc = remote_buf_reserve(b, n, max);
-    if (rc)
-        return rc;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-/* ---- UTF-8 ---- */
-
-/* The UTF-8 sequence at s[0..n): its length when whole and valid; 0 when
- * valid so far but cut short by n; -1 when invalid (the first byte is then
- * to be replaced). Rejects overlong forms, surrogates and code points past
- * U+10FFFF. */
-static int remote_utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    int len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c == 0xE0)
-        len = 3, lo = 0xA0;
-    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
-        len = 3;
-    else if (c == 0xED)
-        len = 3, hi = 0x9F;
-    else if (c == 0xF0)
-        len = 4, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3)
-        len = 4;
-    else if (c == 0xF4)
-        len = 4, hi = 0x8F;
-    else
-        return -1;
-    for (int i = 1; i < len; i++) {
-        if ((size_t)i >= n)
-            return 0;
-        unsigned b = s[i];
-        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
-            return -1;
-    }
-    return len;
-}
-
-static const char remote_fffd[3] = {'\xEF', '\xBF', '\xBD'};
 
 /* A JSON string of s (NULL: ""), with each byte of an invalid or cut-short
  * UTF-8 sequence replaced by U+FFFD. NULL when out of memory. */
@@ -218,7 +125,7 @@ static json_t *remote_jstring(const char *s)
             o += (size_t)k;
             i += (size_t)k;
         } else {
-            memcpy(clean + o, remote_fffd, 3);
+            memcpy(clean + o, REMOTE_FFFD, 3);
             o += 3;
             i++;
         }
@@ -230,262 +137,34 @@ static json_t *remote_jstring(const char *s)
 
 /* ---- one transfer ---- */
 
-enum { MODE_SNIFF, MODE_SSE, MODE_JSON, MODE_ERRBODY };
-enum { STOP_NONE, STOP_DONE, STOP_USER, STOP_CANCEL, STOP_DEADLINE, STOP_FAIL };
-enum { FIN_NONE, FIN_STOP, FIN_LENGTH, FIN_OTHER };
-
+/* One transfer: the body parser's state (remote_sse.h) and the transport's. */
 typedef struct {
+    remote_sse s;
     CURL *easy;
     const backend_opts *o;
-    backend_text_fn fn;
-    void *user;
-    backend_result *res;
-    double t0;
-    int mode;
-    int stop;                  /* why the transfer was stopped early (STOP_*) */
-    int fin;                   /* finish_reason seen (FIN_*) */
-    const char *error;         /* with STOP_FAIL */
-    bool done;                 /* "data: [DONE]" seen */
-    bool at_eof;               /* parsing what was left when the body ended */
-    bool cr;                   /* the previous line ended with '\r' */
-    bool emitted;              /* text was passed to fn */
-    bool got_content;          /* a content string was seen (even empty) */
-    remote_buf line;           /* SSE: the line being read */
-    remote_buf data;           /* SSE: the event's data lines joined by '\n' */
-    remote_buf body;           /* sniffing, then the JSON body */
-    remote_buf in, out;        /* UTF-8 assembly scratch */
     size_t errbody;            /* bytes of a non-2xx body read */
-    unsigned char pend[4];     /* incomplete UTF-8 sequence held back */
-    size_t npend;
 } remote_xfer;
 
 static void remote_fail(remote_xfer *x, const char *why)
 {
-    if (!x->stop) {
-        x->stop = STOP_FAIL;
-        x->error = why;
-    }
+    remote_sse_fail(&x->s, why);
 }
 
 /* True when the transfer must stop: already stopped, cancelled, or past
- * the deadline (recorded in x->stop). */
+ * the deadline (recorded in x->s.stop). */
 static bool remote_limits(remote_xfer *x)
 {
-    if (x->stop)
+    if (x->s.stop)
         return true;
     if (x->o->cancel && atomic_load(x->o->cancel)) {
-        x->stop = STOP_CANCEL;
+        x->s.stop = STOP_CANCEL;
         return true;
     }
     if (x->o->deadline > 0 && relief_llm_now() >= x->o->deadline) {
-        x->stop = STOP_DEADLINE;
+        x->s.stop = STOP_DEADLINE;
         return true;
     }
     return false;
-}
-
-/* Passes s[0..n) to the callback as whole UTF-8 characters: an incomplete
- * trailing sequence is held back for the next piece, invalid bytes become
- * U+FFFD, NUL bytes are dropped. final: flush what is held as U+FFFD. */
-static void remote_emit(remote_xfer *x, const char *s, size_t n, bool final)
-{
-    if (x->stop)
-        return;
-    x->in.len = 0;
-    if (remote_buf_add(&x->in, x->pend, x->npend, REMOTE_JSON_MAX + 4) ||
-        remote_buf_add(&x->in, s, n, REMOTE_JSON_MAX + 4)) {
-        remote_fail(x, REMOTE_E_OOM);
-        return;
-    }
-    x->npend = 0;
-    size_t len = x->in.len;
-    if (len == 0)
-        return;
-    x->out.len = 0;
-    if (remote_buf_reserve(&x->out, len * 3, 3 * (REMOTE_JSON_MAX + 4))) {
-        remote_fail(x, REMOTE_E_OOM);
-        return;
-    }
-    const unsigned char *u = (const unsigned char *)x->in.p;
-    char *out = x->out.p;
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        if (u[i] == 0) {
-            i++;
-            continue;
-        }
-        int k = remote_utf8_seq(u + i, len - i);
-        if (k > 0) {
-            memcpy(out + o, u + i, (size_t)k);
-            o += (size_t)k;
-            i += (size_t)k;
-        } else if (k == 0 && !final) {
-            x->npend = len - i; /* at most 3: a whole sequence would be <= 4 */
-            memcpy(x->pend, u + i, x->npend);
-            break;
-        } else {
-            memcpy(out + o, remote_fffd, 3);
-            o += 3;
-            i++;
-        }
-    }
-    if (o == 0)
-        return;
-    if (x->res->ttft < 0)
-        x->res->ttft = relief_llm_now() - x->t0;
-    x->emitted = true;
-    if (x->fn && x->fn(out, o, x->user) != 0 && !x->stop)
-        x->stop = STOP_USER;
-}
-
-/* One parsed chunk (streamed) or the whole answer (non-streaming). */
-static void remote_chunk(remote_xfer *x, json_t *j)
-{
-    if (!json_is_object(j)) {
-        remote_fail(x, x->mode == MODE_JSON ? REMOTE_E_BADJSON : REMOTE_E_MALFORMED);
-        return;
-    }
-    json_t *err = json_object_get(j, "error");
-    if (err && !json_is_null(err)) {
-        remote_fail(x, REMOTE_E_SERVER);
-        return;
-    }
-    json_t *pt = json_object_get(json_object_get(j, "usage"), "prompt_tokens");
-    if (json_is_integer(pt) && json_integer_value(pt) >= 0)
-        x->res->prompt_tokens = (size_t)json_integer_value(pt);
-    json_t *c = json_array_get(json_object_get(j, "choices"), 0);
-    if (!c)
-        return;
-    json_t *msg = json_object_get(c, "delta");
-    if (!json_is_object(msg))
-        msg = json_object_get(c, "message");
-    json_t *content = json_object_get(msg, "content");
-    if (json_is_string(content)) {
-        x->got_content = true;
-        size_t len = json_string_length(content);
-        if (len > 0) {
-            x->res->n_tokens++;
-            remote_emit(x, json_string_value(content), len, false);
-        }
-    }
-    json_t *fr = json_object_get(c, "finish_reason");
-    if (json_is_string(fr)) {
-        const char *f = json_string_value(fr);
-        if (!strcmp(f, "stop") || !strcmp(f, "eos") || !strcmp(f, "eos_token"))
-            x->fin = FIN_STOP;
-        else if (!strcmp(f, "length"))
-            x->fin = FIN_LENGTH;
-        else
-            x->fin = FIN_OTHER;
-    }
-}
-
-/* Parses one JSON text and handles it. Returns 0, or -1 when it is not JSON. */
-static int remote_parse(remote_xfer *x, const char *s, size_t n)
-{
-    json_error_t e;
-    json_t *j = json_loadb(s, n, JSON_ALLOW_NUL, &e);
-    if (!j)
-        return -1;
-    remote_chunk(x, j);
-    json_decref(j);
-    return 0;
-}
-
-/* Dispatches the event gathered in x->data. */
-static void remote_event(remote_xfer *x)
-{
-    size_t n = x->data.len;
-    x->data.len = 0;
-    if (n == 0 || x->stop)
-        return;
-    const char *d = x->data.p;
-    if (remote_parse(x, d, n) == 0)
-        return;
-    if (memchr(d, '\n', n)) {
-        /* Several values, one per line (no blank lines between events). */
-        bool ok = true;
-        for (size_t i = 0; i < n && ok && !x->stop;) {
-            const char *nl = memchr(d + i, '\n', n - i);
-            size_t end = nl ? (size_t)(nl - d) : n;
-            if (end > i)
-                ok = remote_parse(x, d + i, end - i) == 0;
-            i = end + 1;
-        }
-        if (ok)
-            return;
-    }
-    remote_fail(x, x->at_eof ? REMOTE_E_EARLY : REMOTE_E_MALFORMED);
-}
-
-/* True when v[0..n) is "[DONE]" (trailing blanks allowed). */
-static bool remote_is_done(const char *v, size_t n)
-{
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    return n == 6 && !memcmp(v, "[DONE]", 6);
-}
-
-/* One SSE line, without its line end. */
-static void remote_line(remote_xfer *x, const char *l, size_t n)
-{
-    if (n == 0) {
-        remote_event(x);
-        return;
-    }
-    if (l[0] == ':')
-        return;
-    const char *colon = memchr(l, ':', n);
-    size_t flen = colon ? (size_t)(colon - l) : n;
-    if (flen != 4 || memcmp(l, "data", 4) != 0)
-        return; /* event, id, retry and unknown fields */
-    const char *v = colon ? colon + 1 : l + n;
-    size_t vlen = colon ? n - flen - 1 : 0;
-    if (vlen > 0 && *v == ' ')
-        v++, vlen--;
-    if (remote_is_done(v, vlen)) {
-        remote_event(x);
-        x->done = true;
-        if (!x->stop)
-            x->stop = STOP_DONE;
-        return;
-    }
-    int rc = 0;
-    if (x->data.len > 0)
-        rc = remote_buf_add(&x->data, "\n", 1, REMOTE_LINE_MAX);
-    if (!rc)
-        rc = remote_buf_add(&x->data, v, vlen, REMOTE_LINE_MAX);
-    if (rc)
-        remote_fail(x, rc == -1 ? REMOTE_E_OOM : REMOTE_E_LONG);
-}
-
-/* Feeds body bytes to the SSE line splitter. */
-static void remote_sse(remote_xfer *x, const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n && !x->stop) {
-        if (x->cr) {
-            x->cr = false;
-            if (p[i] == '\n') {
-                i++;
-                continue;
-            }
-        }
-        size_t j = i;
-        while (j < n && p[j] != '\n' && p[j] != '\r')
-            j++;
-        int rc = remote_buf_add(&x->line, p + i, j - i, REMOTE_LINE_MAX);
-        if (rc) {
-            remote_fail(x, rc == -1 ? REMOTE_E_OOM : REMOTE_E_LONG);
-            return;
-        }
-        if (j == n)
-            return;
-        x->cr = p[j] == '\r';
-        remote_line(x, x->line.len ? x->line.p : "", x->line.len);
-        x->line.len = 0;
-        i = j + 1;
-    }
 }
 
 /* curl write callback: the response body, as it arrives. Returning less
@@ -496,53 +175,23 @@ static size_t remote_write(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (remote_limits(x))
         return 0;
-    if (x->mode == MODE_SNIFF) {
+    if (x->s.mode == MODE_SNIFF) {
         long code = 0;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code < 200 || code > 299) {
-            x->mode = MODE_ERRBODY;
-        } else {
-            int rc = remote_buf_add(&x->body, p, n, REMOTE_LINE_MAX);
-            if (rc) {
-                remote_fail(x, rc == -1 ? REMOTE_E_OOM : REMOTE_E_LONG);
-                return 0;
-            }
-            size_t i = 0;
-            while (i < x->body.len && strchr(" \t\r\n", x->body.p[i]))
-                i++;
-            if (i == x->body.len)
-                return n; /* only blanks so far */
-            if (x->body.p[i] == '{' || x->body.p[i] == '[') {
-                x->mode = MODE_JSON;
-                return n;
-            }
-            x->mode = MODE_SSE;
-            remote_sse(x, x->body.p, x->body.len);
-            x->body.len = 0;
-            return x->stop ? 0 : n;
-        }
+        if (code < 200 || code > 299)
+            x->s.mode = MODE_ERRBODY;
     }
-    switch (x->mode) {
-    case MODE_ERRBODY:
+    if (x->s.mode == MODE_ERRBODY) {
         /* Read (and drop) a bounded amount; only the status is reported. */
         x->errbody += n;
         if (x->errbody >= REMOTE_ERRBODY_MAX) {
-            x->stop = STOP_DONE;
-            return 0;
-        }
-        return n;
-    case MODE_JSON: {
-        int rc = remote_buf_add(&x->body, p, n, REMOTE_JSON_MAX);
-        if (rc) {
-            remote_fail(x, rc == -1 ? REMOTE_E_OOM : REMOTE_E_BIG);
+            x->s.stop = STOP_DONE;
             return 0;
         }
         return n;
     }
-    default:
-        remote_sse(x, p, n);
-        return x->stop ? 0 : n;
-    }
+    remote_sse_feed(&x->s, p, n);
+    return x->s.stop ? 0 : n;
 }
 
 /* curl progress callback: non-zero aborts (CURLE_ABORTED_BY_CALLBACK). */
@@ -729,53 +378,24 @@ static CURLcode remote_run(CURLM *m, remote_xfer *x, bool *ended)
 /* Works out the outcome once the transfer is over. Returns chat's value. */
 static int remote_finish(remote_xfer *x, bool ended, CURLcode cres, long code)
 {
-    backend_result *res = x->res;
+    backend_result *res = x->s.res;
     bool http_ok = code >= 200 && code <= 299;
-    if (ended && !x->stop && cres != CURLE_OK) {
+    if (ended && !x->s.stop && cres != CURLE_OK) {
         if (cres == CURLE_OPERATION_TIMEDOUT && x->o->deadline > 0)
-            x->stop = STOP_DEADLINE; /* curl's timeout is the deadline */
+            x->s.stop = STOP_DEADLINE; /* curl's timeout is the deadline */
         else
             remote_fail(x, remote_curl_error(cres, code != 0));
     }
-    if (code != 0 && !http_ok && x->stop != STOP_CANCEL && x->stop != STOP_DEADLINE) {
+    if (code != 0 && !http_ok && x->s.stop != STOP_CANCEL && x->s.stop != STOP_DEADLINE) {
         res->error = remote_http_error(code);
         return -1;
     }
-    if (!x->stop || (x->stop == STOP_DONE && http_ok)) {
-        /* The body ended (or [DONE] came): finish what is buffered. */
-        x->at_eof = true;
-        if (x->mode == MODE_SSE) {
-            if (x->stop == STOP_NONE) {
-                if (x->line.len > 0) /* unterminated last line */
-                    remote_line(x, x->line.p, x->line.len);
-                remote_event(x);
-            }
-            if (!x->stop && x->fin == FIN_NONE)
-                remote_fail(x, REMOTE_E_EARLY);
-        } else if (x->mode == MODE_JSON) {
-            if (remote_parse(x, x->body.p, x->body.len) != 0)
-                remote_fail(x, REMOTE_E_BADJSON);
-            else if (!x->stop && !x->got_content && x->fin == FIN_NONE)
-                remote_fail(x, REMOTE_E_NOANSWER);
-        } else if (code != 0) {
-            remote_fail(x, REMOTE_E_EMPTY);
-        } else {
-            remote_fail(x, REMOTE_E_FAILED);
-        }
-        if (x->npend > 0 && (!x->stop || x->stop == STOP_DONE)) {
-            int stop = x->stop;
-            x->stop = STOP_NONE;
-            remote_emit(x, "", 0, true);
-            if (!x->stop)
-                x->stop = stop;
-        }
-        if (!x->stop || x->stop == STOP_DONE)
-            res->complete = x->fin == FIN_STOP || (x->fin == FIN_NONE && (x->done || x->mode == MODE_JSON));
-    }
-    res->cut = x->stop == STOP_DEADLINE;
-    if (x->stop == STOP_FAIL) {
-        res->error = x->error;
-        return x->emitted ? 0 : -1;
+    if (!x->s.stop || (x->s.stop == STOP_DONE && http_ok))
+        remote_sse_end(&x->s, code != 0); /* the body ended (or [DONE] came): finish what is buffered */
+    res->cut = x->s.stop == STOP_DEADLINE;
+    if (x->s.stop == STOP_FAIL) {
+        res->error = x->s.error;
+        return x->s.emitted ? 0 : -1;
     }
     return 0;
 }
@@ -789,9 +409,9 @@ static int remote_chat(backend *b, const relief_chat_message *msgs, size_t n, co
         o = &defaults;
     memset(res, 0, sizeof *res);
     res->ttft = -1;
-    remote_xfer x = {.o = o, .fn = fn, .user = user, .res = res, .t0 = relief_llm_now()};
+    remote_xfer x = {.s = {.fn = fn, .user = user, .res = res, .t0 = relief_llm_now()}, .o = o};
     if (remote_limits(&x)) {
-        res->cut = x.stop == STOP_DEADLINE;
+        res->cut = x.s.stop == STOP_DEADLINE;
         return 0;
     }
     if (!msgs)
@@ -835,11 +455,7 @@ out:
     curl_easy_cleanup(x.easy);
     curl_slist_free_all(hdr);
     free(body);
-    free(x.line.p);
-    free(x.data.p);
-    free(x.body.p);
-    free(x.in.p);
-    free(x.out.p);
+    remote_sse_free(&x.s);
     return rc;
 }
 
