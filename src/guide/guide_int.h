@@ -144,6 +144,7 @@ typedef struct {
 /* Index of phrases by their first word (exact or prefix). */
 typedef struct {
     const char *key;
+    uint64_t hash;        /* of key: compared before the string */
     uint32_t *ids;        /* phrase indices */
     uint32_t n, cap;
 } kb_bucket;

@@ -1166,8 +1166,9 @@ static uint64_t hash_str(const char *s)
 static kb_bucket *index_slot(kb_index *ix, const char *key)
 {
     size_t mask = ix->cap - 1;
-    for (size_t i = hash_str(key) & mask;; i = (i + 1) & mask)
-        if (!ix->slots[i].key || !strcmp(ix->slots[i].key, key))
+    uint64_t h = hash_str(key);
+    for (size_t i = h & mask;; i = (i + 1) & mask)
+        if (!ix->slots[i].key || (ix->slots[i].hash == h && !strcmp(ix->slots[i].key, key)))
             return &ix->slots[i];
 }
 
@@ -1184,6 +1185,7 @@ static int index_add(kb_index *ix, const char *key, uint32_t id)
     kb_bucket *b = index_slot(ix, key);
     if (!b->key) {
         b->key = key;
+        b->hash = hash_str(key);
         ix->used++;
     }
     if (b->n == b->cap) {

@@ -324,7 +324,7 @@ static void (*const openers[])(void) = {open_0, open_1, open_2, open_3, open_4, 
  * every affix and compound), so its answers are remembered: a small table
  * of word hashes with, per language, "checked" and "known" bits. When it
  * fills up it is emptied. */
-#define MEMO_SIZE 8192
+#define MEMO_SIZE 65536 /* words; half full, it is emptied */
 static struct {
     pthread_mutex_t mu;
     uint64_t hash[MEMO_SIZE];
