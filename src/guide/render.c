@@ -462,22 +462,33 @@ static void jw_qty(strbuf *b, const relief_quantity *q)
 }
 
 /* The fields every step object ends with (steps and brief). */
+/* Optional fields are left out when empty: a plan has ~150 steps and the
+ * service sends it with every answer. */
 static void jw_step_tail(strbuf *b, const relief_step *s)
 {
-    strbuf_lit(b, ",\"kind\":");
-    jw_cstr(b, s->brief_kind >= 0 ? relief_brief_kind_name(s->brief_kind) : NULL);
+    if (s->brief_kind >= 0) {
+        strbuf_lit(b, ",\"kind\":\"");
+        strbuf_str(b, relief_brief_kind_name(s->brief_kind));
+        strbuf_lit(b, "\"");
+    }
     strbuf_lit(b, ",\"text\":");
     jw_cstr(b, s->text);
-    strbuf_lit(b, ",\"short\":");
-    jw_cstr(b, s->short_text);
+    if (s->short_text) {
+        strbuf_lit(b, ",\"short\":");
+        jw_cstr(b, s->short_text);
+    }
     strbuf_lit(b, ",\"source\":");
     jw_cstr(b, s->source);
     strbuf_lit(b, ",\"origin\":");
     jw_cstr(b, s->origin);
-    strbuf_lit(b, ",\"id\":");
-    jw_cstr(b, s->id);
-    strbuf_lit(b, ",\"note\":");
-    jw_cstr(b, s->note);
+    if (s->id) {
+        strbuf_lit(b, ",\"id\":");
+        jw_cstr(b, s->id);
+    }
+    if (s->note) {
+        strbuf_lit(b, ",\"note\":");
+        jw_cstr(b, s->note);
+    }
     strbuf_lit(b, "}");
 }
 
@@ -616,6 +627,19 @@ static char *render_json(const relief_plan *p)
     strbuf_lit(&b, "]");
     strbuf_lit(&b, "}");
 
+    /* The phases' titles once, rather than on every step. */
+    jw_key(&b, "phases", &f);
+    strbuf_lit(&b, "[");
+    for (int ph = 0; ph < RELIEF_PHASE_COUNT; ph++) {
+        if (ph)
+            strbuf_lit(&b, ",");
+        strbuf_lit(&b, "{\"id\":\"");
+        strbuf_str(&b, relief_phase_name(ph));
+        strbuf_lit(&b, "\",\"title\":\"");
+        strbuf_str(&b, relief_phase_title(ph));
+        strbuf_lit(&b, "\"}");
+    }
+    strbuf_lit(&b, "]");
     jw_key(&b, "steps", &f);
     strbuf_lit(&b, "[");
     /* Where each brief step's object lies in the output, to copy it into
@@ -632,8 +656,6 @@ static char *render_json(const relief_plan *p)
         jw_int(&b, s->number);
         strbuf_lit(&b, ",\"phase\":\"");
         strbuf_str(&b, relief_phase_name(s->phase));
-        strbuf_lit(&b, "\",\"phase_title\":\"");
-        strbuf_str(&b, relief_phase_title(s->phase));
         strbuf_lit(&b, "\",\"role\":\"");
         strbuf_str(&b, relief_role_name(s->role));
         strbuf_lit(&b, "\",\"priority\":");
