@@ -517,6 +517,32 @@ static void test_brief(void)
         bleed |= strstr(p->brief[i]->text, "bleed") != NULL || strstr(p->brief[i]->text, "tourniquet") != NULL;
     CHECK(bleed);
     relief_plan_free(p);
+    /* ERG 2024: an unidentified load is isolated at least 100 m; no 50 m figure in the first 30 minutes. */
+    p = plan_for(reports[6]);
+    bool hundred = false;
+    for (size_t i = 0; i < p->n_steps; i++)
+        if (p->steps[i].phase == RELIEF_PHASE_IMMEDIATE) {
+            hundred |= strstr(p->steps[i].text, "100 m") != NULL;
+            CHECK_MSG(!strstr(p->steps[i].text, " 50 m"), "50 m isolation now: %s", p->steps[i].text);
+        }
+    CHECK(hundred);
+    relief_plan_free(p);
+    /* A radioactive source in a truck fire is not a nuclear detonation. */
+    p = plan_for("Truck fire on the highway, the cargo is a medical radioactive source");
+    CHECK(detected(p, "radiological") != NULL);
+    CHECK(!any_step_mentions(p, "detonation") && !any_step_mentions(p, "mushroom"));
+    relief_plan_free(p);
+    /* Food safety and carbon monoxide are not first-30-minute work for a plain flood. */
+    p = plan_for("Flood in the valley, 300 people, water rising");
+    CHECK(!immediate_from(p, "protocol:food_safety") && !immediate_from(p, "protocol:carbon_monoxide"));
+    relief_plan_free(p);
+    /* ...but CO is, where generators and poisoning are reported. */
+    p = plan_for("Day after the hurricane: two families hospitalised with carbon monoxide poisoning from generators");
+    bool co = false;
+    for (size_t i = 0; i < p->n_brief; i++)
+        co |= strstr(p->brief[i]->text, "generator") != NULL || strstr(p->brief[i]->text, "carbon monoxide") != NULL;
+    CHECK(co);
+    relief_plan_free(p);
     /* Secondary hazards never reach the first 30 minutes. */
     p = plan_for(reports[0]);
     for (size_t i = 0; i < p->n_steps; i++)
