@@ -7,7 +7,8 @@ add_custom_command(
           ${CMAKE_SOURCE_DIR}/src/serve/web/index.html
   DEPENDS relief-embed ${CMAKE_SOURCE_DIR}/src/serve/web/index.html
   COMMENT "Embedding the web page")
-add_library(reliefserve STATIC src/serve/server.c ${CMAKE_BINARY_DIR}/web_embedded.c)
+file(GLOB RELIEF_SERVE_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/serve/*.c)
+add_library(reliefserve STATIC ${RELIEF_SERVE_SOURCES} ${CMAKE_BINARY_DIR}/web_embedded.c)
 target_include_directories(reliefserve PUBLIC ${CMAKE_SOURCE_DIR}/include PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(reliefserve PUBLIC PkgConfig::MHD PkgConfig::JANSSON reliefguide reliefhybrid pthread m)
 target_link_libraries(relief PRIVATE reliefserve)

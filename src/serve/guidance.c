@@ -1,0 +1,257 @@
+/* guidance.c - POST /v1/guidance: the plan at once, then the model's elaboration, as JSON or SSE. */
+#include "serve_int.h"
+
+/* ------------------------------------------------------------------ */
+/* POST /v1/guidance                                                   */
+/* ------------------------------------------------------------------ */
+
+enum { ADM_NONE, ADM_WAITING, ADM_RUNNING, ADM_DONE };
+
+typedef struct {
+    server *s;
+    char *report;
+    size_t report_len;
+    double deadline_s;
+    int days;
+    double t0;           /* request dispatch (monotonic) */
+    int adm;             /* ADM_* */
+    bool busy;           /* the model got no slot */
+    atomic_int stop_model;
+    double queue_ms;
+    stream_job *job;     /* NULL when not streaming */
+    bool plan_sent;
+} gcall;
+
+static void gcall_free(void *arg)
+{
+    gcall *g = arg;
+    if (!g)
+        return;
+    if (g->adm == ADM_WAITING)
+        lim_unadmit(&g->s->lim);
+    if (g->adm == ADM_RUNNING)
+        lim_release(&g->s->lim);
+    free(g->report);
+    free(g);
+}
+
+static void g_on_plan(const relief_plan *plan, void *user)
+{
+    gcall *g = user;
+    server *s = g->s;
+    if (g->job) {
+        char *js = relief_plan_render(plan, RELIEF_FMT_JSON, 0);
+        if (!js || job_event(g->job, "plan", js, strlen(js)) < 0)
+            atomic_store(&g->stop_model, 1);
+        else
+            g->plan_sent = true;
+        free(js);
+    }
+    if (g->adm == ADM_WAITING) {
+        double t = clock_now();
+        if (lim_acquire(&s->lim, g->t0 + g->deadline_s, g->job ? &g->job->gone : NULL)) {
+            g->adm = ADM_RUNNING;
+        } else {
+            g->adm = ADM_DONE;
+            g->busy = true;
+            atomic_store(&g->stop_model, 1);
+        }
+        g->queue_ms = (clock_now() - t) * 1e3;
+    }
+}
+
+static int g_on_text(const char *text, size_t len, void *user)
+{
+    gcall *g = user;
+    if (atomic_load(&g->s->stopping))
+        return 1;
+    if (!g->job)
+        return 0;
+    strbuf b = {0};
+    strbuf_str(&b, "{\"text\":");
+    strbuf_json_str(&b, text, len);
+    strbuf_str(&b, "}");
+    int rc = b.failed ? -1 : job_event(g->job, "token", b.p, b.n);
+    free(b.p);
+    return rc < 0;
+}
+
+/* The "model" object of a guidance answer (with the text when with_text). */
+static void g_model_json(strbuf *b, const gcall *g, const relief_hybrid_result *res, bool with_text)
+{
+    int st = atomic_load(&g->s->model_state);
+    const char *err = g->busy ? "busy" : st == MODEL_LOADING ? "the model is still loading"
+                    : st == MODEL_FAILED ? "model backend unavailable" : res->model_error;
+    strbuf_str(b, "{");
+    if (with_text) {
+        strbuf_str(b, "\"text\":");
+        if (res->model_text && !g->busy)
+            strbuf_json_str(b, res->model_text, res->model_text_len);
+        else
+            strbuf_str(b, "null");
+        strbuf_str(b, ",");
+    }
+    strbuf_printf(b, "\"complete\":%s,\"cut\":%s,\"backend\":", res->model_complete && !g->busy ? "true" : "false",
+              res->model_cut && !g->busy ? "true" : "false");
+    strbuf_json_cstr(b, g->s->backend_name);
+    strbuf_str(b, ",\"error\":");
+    strbuf_json_cstr(b, err);
+    strbuf_str(b, "}");
+}
+
+static void g_timings_json(strbuf *b, const gcall *g, const relief_hybrid_result *res)
+{
+    const relief_hybrid_timings *t = &res->timings;
+    strbuf_str(b, "{\"plan_ms\":");
+    strbuf_num(b, t->plan_ms, 3);
+    strbuf_str(b, ",\"ttft_ms\":");
+    if (t->ttft_ms >= 0)
+        strbuf_num(b, t->ttft_ms, 3);
+    else
+        strbuf_str(b, "null");
+    strbuf_str(b, ",\"model_ms\":");
+    strbuf_num(b, t->model_ms, 3);
+    strbuf_str(b, ",\"queue_ms\":");
+    strbuf_num(b, g->queue_ms, 3);
+    strbuf_str(b, ",\"total_ms\":");
+    strbuf_num(b, t->total_ms, 3);
+    strbuf_printf(b, ",\"tokens\":%zu,\"prompt_tokens\":%zu,\"tokens_per_s\":", t->model_tokens, t->prompt_tokens);
+    strbuf_num(b, t->tokens_per_s, 2);
+    strbuf_printf(b, ",\"prefix_cached\":%s}", t->prefix_cached ? "true" : "false");
+}
+
+/* Runs the responder for g; the slot, if any, is released on return. */
+static int g_respond(gcall *g, relief_hybrid_result *res)
+{
+    server *s = g->s;
+    relief_hybrid_request rq = {.deadline_s = g->deadline_s,
+                                .days = g->days,
+                                .no_model = !serve_model_ready(s) || g->adm != ADM_WAITING,
+                                .cancel = &g->stop_model,
+                                .on_plan = g_on_plan,
+                                .on_text = g_on_text,
+                                .user = g};
+    int rc = relief_hybrid_respond(serve_responder(s), g->report, g->report_len, &rq, res);
+    if (g->adm == ADM_RUNNING) {
+        lim_release(&s->lim);
+        g->adm = ADM_DONE;
+    }
+    if (rc < 0)
+        return -1;
+    metrics_plan(&s->m, res->timings.plan_ms);
+    if (g->busy)
+        metrics_busy(&s->m);
+    else if (serve_model_ready(s) && !rq.no_model)
+        metrics_generation(&s->m, res->timings.model_tokens, res->timings.model_ms, res->model_cut,
+                           res->model_error != NULL);
+    return 0;
+}
+
+static void g_stream_run(stream_job *j)
+{
+    gcall *g = j->arg;
+    relief_hybrid_result res;
+    if (g_respond(g, &res) < 0) {
+        static const char e[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\"}}";
+        job_event(j, "error", e, sizeof e - 1);
+        return;
+    }
+    if (!g->plan_sent) {
+        /* The plan could not be rendered before: try once more, then give up. */
+        char *js = relief_plan_render(res.plan, RELIEF_FMT_JSON, 0);
+        if (js)
+            job_event(j, "plan", js, strlen(js));
+        free(js);
+    }
+    strbuf b = {0};
+    strbuf_str(&b, "{\"model\":");
+    g_model_json(&b, g, &res, false);
+    strbuf_str(&b, ",\"timings\":");
+    g_timings_json(&b, g, &res);
+    strbuf_str(&b, "}");
+    if (!b.failed)
+        job_event(j, "done", b.p, b.n);
+    free(b.p);
+    relief_hybrid_result_free(&res);
+}
+
+enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_ctx *r)
+{
+    enum MHD_Result rc;
+    json_t *root = serve_parse_body(s, c, r, JSON_ALLOW_NUL, &rc);
+    if (!root)
+        return rc;
+    json_t *rep = json_object_get(root, "report");
+    double deadline = s->o.deadline;
+    long long days = 0;
+    bool stream = false;
+    const char *bad = NULL, *why = NULL;
+    if (!rep || json_is_null(rep))
+        bad = "report", why = "is required (the situation report as a string)";
+    else if (!json_is_string(rep))
+        bad = "report", why = "must be a string";
+    else if (json_string_length(rep) == 0)
+        bad = "report", why = "is empty";
+    else if (!serve_opt_number(root, "deadline", 0, MAX_DEADLINE_S, true, &deadline))
+        bad = "deadline", why = "must be a number of seconds greater than 0 and at most 300";
+    else if (!serve_opt_int(root, "days", 1, 365, &days))
+        bad = "days", why = "must be a whole number of days from 1 to 365";
+    else if (!serve_opt_bool(root, "stream", &stream))
+        bad = "stream", why = "must be true or false";
+    if (bad) {
+        json_decref(root);
+        return serve_reply_error(s, c, r, 400, "invalid_request_error", bad, "%s %s", bad, why);
+    }
+    gcall *g = calloc(1, sizeof *g);
+    size_t len = json_string_length(rep);
+    char *report = g ? malloc(len + 1) : NULL;
+    if (!report) {
+        free(g);
+        json_decref(root);
+        return serve_reply_error(s, c, r, 500, "server_error", NULL, "out of memory");
+    }
+    memcpy(report, json_string_value(rep), len);
+    report[len] = '\0';
+    json_decref(root);
+    g->s = s;
+    g->report = report;
+    g->report_len = len;
+    g->deadline_s = deadline;
+    g->days = (int)days;
+    g->t0 = clock_now();
+    if (serve_model_ready(s)) {
+        if (lim_admit(&s->lim))
+            g->adm = ADM_WAITING;
+        else
+            g->busy = true; /* plan only; the model part says "busy" */
+    }
+    if (stream)
+        return serve_start_stream(s, c, r, g_stream_run, gcall_free, g, &g->job, &g->stop_model, deadline);
+
+    relief_hybrid_result res;
+    if (g_respond(g, &res) < 0) {
+        gcall_free(g);
+        return serve_reply_error(s, c, r, 500, "server_error", NULL, "out of memory");
+    }
+    char *js = relief_plan_render(res.plan, RELIEF_FMT_JSON, 0);
+    strbuf b = {0};
+    if (!js)
+        b.failed = true;
+    strbuf_str(&b, ",\"model\":");
+    g_model_json(&b, g, &res, true);
+    strbuf_str(&b, ",\"timings\":");
+    g_timings_json(&b, g, &res);
+    strbuf_str(&b, "}");
+    char retry[32];
+    snprintf(retry, sizeof retry, "%.0f", ceil(s->o.deadline));
+    bool busy = g->busy;
+    relief_hybrid_result_free(&res);
+    gcall_free(g);
+    /* {"plan": PLAN ,"model":...}: the plan's JSON (tens of KB) goes out as
+     * it was rendered, without a copy into the response. */
+    if (!js || b.failed) {
+        free(js);
+        return serve_reply_sbuf(s, c, r, 200, "application/json", &b, busy ? retry : NULL);
+    }
+    return serve_reply_parts(s, c, r, 200, "{\"plan\":", js, &b, busy ? retry : NULL);
+}

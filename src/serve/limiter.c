@@ -1,0 +1,109 @@
+/* limiter.c - the generation limiter: at most max_running model generations, max_waiting queued in FIFO order. */
+#include "serve_int.h"
+
+/* ------------------------------------------------------------------ */
+/* Generation limiter: max_running at once, max_waiting in a FIFO      */
+/* ------------------------------------------------------------------ */
+
+
+
+/* Reserves a place in the queue. Returns false when running + waiting is
+ * already at its limit (the caller answers "busy"). */
+bool lim_admit(limiter *l)
+{
+    pthread_mutex_lock(&l->mu);
+    bool ok = !l->stopping && l->running + l->waiting < l->max_running + l->max_waiting;
+    if (ok)
+        l->waiting++;
+    pthread_mutex_unlock(&l->mu);
+    return ok;
+}
+
+/* Gives up an admitted place that never asked for a slot. */
+void lim_unadmit(limiter *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->waiting--;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Hands free slots to the oldest waiters; called with mu held. */
+static void lim_grant(limiter *l)
+{
+    bool any = false;
+    while (l->head && l->running < l->max_running) {
+        lim_waiter *w = l->head;
+        l->head = w->next;
+        if (!l->head)
+            l->tail = NULL;
+        w->granted = true;
+        l->running++;
+        l->waiting--;
+        any = true;
+    }
+    if (any)
+        pthread_cond_broadcast(&l->cv);
+}
+
+/* Turns an admitted place into a running slot, waiting in FIFO order until
+ * the monotonic time `deadline`, *cancel becoming non-zero (NULL: never) or
+ * shutdown. Returns true with a slot (release it with lim_release), false
+ * without (the place is given up either way). */
+bool lim_acquire(limiter *l, double deadline, const atomic_int *cancel)
+{
+    pthread_mutex_lock(&l->mu);
+    if (!l->head && l->running < l->max_running && !l->stopping) {
+        l->waiting--;
+        l->running++;
+        pthread_mutex_unlock(&l->mu);
+        return true;
+    }
+    lim_waiter w = {0};
+    if (l->tail)
+        l->tail->next = &w;
+    else
+        l->head = &w;
+    l->tail = &w;
+    for (;;) {
+        if (w.granted)
+            break;
+        double t = clock_now();
+        if (l->stopping || (cancel && atomic_load(cancel)) || t >= deadline)
+            break;
+        /* cancel is not signalled on the condition variable: poll it. */
+        serve_cond_wait_until(&l->cv, &l->mu, fmin(deadline, t + 0.05));
+    }
+    if (w.granted) {
+        pthread_mutex_unlock(&l->mu);
+        return true;
+    }
+    lim_waiter **pp = &l->head, *prev = NULL;
+    while (*pp && *pp != &w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp) {
+        *pp = w.next;
+        if (l->tail == &w)
+            l->tail = prev;
+    }
+    l->waiting--;
+    pthread_mutex_unlock(&l->mu);
+    return false;
+}
+
+void lim_release(limiter *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->running--;
+    lim_grant(l);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void lim_counts(limiter *l, int *running, int *waiting)
+{
+    pthread_mutex_lock(&l->mu);
+    *running = l->running;
+    *waiting = l->waiting;
+    pthread_mutex_unlock(&l->mu);
+}
