@@ -33,14 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The web page, embedded at build time by tools/embed.c. */
-typedef struct {
-    const char *path;
-    const unsigned char *data;
-    size_t len;
-} relief_embedded_file;
-extern const relief_embedded_file relief_web_files[];
-extern const size_t relief_web_n_files;
+#include "util/embedded.h"
 
 #define IDLE_TIMEOUT_S 30u         /* MHD drops connections idle this long */
 #define MAX_CONNECTIONS 512u       /* one thread each */
