@@ -77,6 +77,11 @@ bool cond_eval(const cond *c, const cond_env *env);
 
 /* ---- knowledge base ---- */
 
+/* Languages a plan can be written in besides English: a step's text in one
+ * of them is the field 'do.LANG' ('short.LANG' for the brief line). */
+#define KB_TR_LANGS 3
+extern const char *const kb_tr_langs[KB_TR_LANGS]; /* "es", "fr", "pt" */
+
 typedef struct {
     const char *id;       /* may be NULL */
     int phase, role, priority;
@@ -89,6 +94,8 @@ typedef struct {
     const char *group;    /* same measure across files (isolation distance...), or NULL */
     double distance_m;    /* distance the step sets (group conflicts), 0 = none */
     uint32_t dedup;       /* equal for steps that are the same action (same id or same text) */
+    const char *text_tr[KB_TR_LANGS];  /* 'do.LANG:' translations, kb_tr_langs order; NULL = none */
+    const char *short_tr[KB_TR_LANGS]; /* 'short.LANG:' translations; NULL = none */
 } kb_step;
 
 /* A cross-hazard rule of kb/rules.kb: when `when` holds, first-30-minute

@@ -18,6 +18,7 @@
 #define KB_MAX_FILE (64u << 20)   /* no kb file may exceed 64 MiB */
 #define KB_MAX_FIELDS 4096        /* lines in one section */
 #define KB_MAX_SHORT 110          /* characters in a brief line (one line on a phone) */
+#define KB_MAX_SHORT_TR 135       /* characters in a translated one: Romance languages run ~20 % longer */
 #define KB_MAX_PHRASE_WORDS 16
 
 

@@ -14,7 +14,8 @@ static int lookup(const char *const *names, int n, const char *s)
 int kb_parse_step(loader *L, const section *s, vec *into)
 {
     static const char *const keys[] = {"id", "phase", "role", "priority", "when", "urgent", "do", "source",
-                                       "brief", "short", "group", "distance", NULL};
+                                       "brief", "short", "group", "distance", "do.es", "do.fr", "do.pt",
+                                       "short.es", "short.fr", "short.pt", NULL};
     if (kb_check_keys(L, s, keys, NULL) < 0)
         return -1;
     const field *phase = kb_require(L, s, "phase"), *role = kb_require(L, s, "role");
@@ -64,6 +65,24 @@ int kb_parse_step(loader *L, const section *s, vec *into)
         if (f->len > KB_MAX_SHORT)
             return kb_fail(L, f->line, "short is %zu characters; a brief line holds at most %d", f->len, KB_MAX_SHORT);
         st->short_text = f->value;
+    }
+    for (int k = 0; k < KB_TR_LANGS; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "do.%s", kb_tr_langs[k]);
+        if ((f = kb_get(s, key)))
+            st->text_tr[k] = f->value;
+        snprintf(key, sizeof key, "short.%s", kb_tr_langs[k]);
+        if ((f = kb_get(s, key))) {
+            if (!st->short_text)
+                return kb_fail(L, f->line, "'%s' translates 'short:', which this step does not have", key);
+            size_t chars = 0;
+            for (const unsigned char *c = (const unsigned char *)f->value; *c; c++)
+                chars += (*c & 0xC0) != 0x80;
+            if (chars > KB_MAX_SHORT_TR)
+                return kb_fail(L, f->line, "%s is %zu characters; a translated brief line holds at most %d", key,
+                               chars, KB_MAX_SHORT_TR);
+            st->short_tr[k] = f->value;
+        }
     }
     if (st->brief >= 0 && !st->short_text)
         return kb_fail(L, s->line, "a step with 'brief:' needs 'short:' (the action in one line)");

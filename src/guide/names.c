@@ -14,6 +14,8 @@ static const char *const hazard_names[RELIEF_HZ_COUNT] = {
     "drought", "epidemic", "hazmat", "radiological", "explosion", "building_collapse",
     "transport_accident", "violence", "power_outage", "dam_failure"};
 
+const char *const kb_tr_langs[KB_TR_LANGS] = {"es", "fr", "pt"};
+
 const char *relief_hazard_name(int h)
 {
     return h >= 0 && h < RELIEF_HZ_COUNT ? hazard_names[h] : "none";
