@@ -86,7 +86,9 @@ def merge(lang, path):
             t = json.loads(line)
             if not t.get("do"):
                 sys.exit(f"{path}:{n}: no 'do' translation")
-            by_file.setdefault(t["file"], {})[t["key"]] = t
+            # Two steps of one file may start alike (the same action with and without a brief
+            # line), so each key holds a list, taken in order by the steps that lack LANG.
+            by_file.setdefault(t["file"], {}).setdefault(t["key"], []).append(t)
     with open(os.path.join(KB, ".translate.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         added = 0
@@ -96,8 +98,15 @@ def merge(lang, path):
                 lines = f.read().split("\n")
             inserts = []
             for start, end, fields in steps_of(lines):
-                t = tr.pop(step_key(fields), None)
-                if t is None or "do." + lang in fields:
+                cands = tr.get(step_key(fields))
+                if not cands:
+                    continue
+                # prefer the line whose short/no-short shape matches this step
+                t = next((c for c in cands if bool(c.get("short")) == bool(fields.get("short"))), cands[0])
+                cands.remove(t)
+                if not cands:
+                    del tr[step_key(fields)]
+                if "do." + lang in fields:
                     continue
                 new = []
                 if fields.get("short"):
