@@ -16,6 +16,12 @@
  *  - vaxpy (y += a x, one rounding with FMA or two without) agrees within
  *    2 FLT_EPSILON x (|y| + |a x|) per element;
  *  - nothing past the n elements, rows or tokens given is written.
+ *
+ * The fast path (8-bit activations): quantization is bit for bit the same
+ * at every level; the integer products are exact, so the row and batched
+ * products are held to the same 1e-5 x sum |terms| against the double
+ * value of sum w_j d_b q_j (w decoded exactly), plus a bound for the
+ * per-block factor when it is subnormal.
  */
 #include "check.h"
 #include "llm/gguf.h"
@@ -328,6 +334,345 @@ static void test_vector_ops(kern_level top)
     }
 }
 
+/* ---- the fast path: 8-bit activations ---- */
+
+/* Bytes of a quantized vector of n elements with two terms (the most). */
+static size_t q8_bytes(size_t n)
+{
+    return 2 * Q_Q8_BYTES(n);
+}
+
+/* A 4-byte aligned buffer for such a vector, with one spare byte. */
+static uint8_t *q8_alloc(size_t n)
+{
+    return xmalloc(q8_bytes(n) + 4);
+}
+
+/* Activations of assorted shapes by trial: uniform, spread over 2^-20..2^20,
+ * one large value among small ones, +-1 (so q = +-127), exact halves
+ * around a 127 maximum (rounding ties), zero and tiny blocks, and (trial
+ * 6) an infinity and a NaN in some blocks. */
+static void fill_x(float *x, size_t n, int trial)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = rndf();
+        switch (trial % 8) {
+        case 1: v = ldexpf(v, (int)(rnd() % 41) - 20); break;
+        case 2: v = (i % 32 == 5) ? 1000.0f * v : 1e-3f * v; break;
+        case 3: v = v < 0 ? -1.0f : 1.0f; break;
+        case 4: v = (i % 32 == 0) ? 127.0f : (float)((int)(rnd() % 254) - 127) + 0.5f; break;
+        case 5: v = (i / 32) % 3 == 0 ? 0.0f : (i / 32) % 3 == 1 ? ldexpf(v, -110) : v; break;
+        case 6: v = (i / 32) % 4 == 1 && i % 32 == 7 ? INFINITY : (i / 32) % 4 == 2 && i % 32 == 9 ? NAN : v; break;
+        default: break;
+        }
+        x[i] = v;
+    }
+}
+
+/* The reference's promises for one term (quant.h) against x: q within
+ * +-127, block sums and lane corrections c consistent with q, d repeated,
+ * padding and blocks past n/32 zero; returns the number of violations.
+ * For term 1 also |x - d q| <= d/2, max |q| = 127 and d = max|x| / 127
+ * (or the zero and NaN rules); for term 2 (r: x - d q of term 1), d2 =
+ * d/254 and |r - d2 q2| <= d2/2 unless clamped, give or take the f32
+ * rounding of r. */
+static int check_term(const float *x, const uint8_t *t, const uint8_t *t1, size_t n, int term)
+{
+    size_t nb = n / 32;
+    int bad = 0;
+    for (size_t b = 0; b < nb; b++) {
+        bool finite = true;
+        float a = 0, d = q_q8_d(t, b);
+        for (int j = 0; j < 32; j++) {
+            finite &= isfinite(x[b * 32 + j]);
+            a = fmaxf(a, fabsf(x[b * 32 + j]));
+        }
+        int32_t s = 0, mq = 0;
+        for (int j = 0; j < 32; j++) {
+            int q = q_q8_at(t, b * 32 + j);
+            s += q;
+            mq = abs(q) > mq ? abs(q) : mq;
+            double want = x[b * 32 + j];
+            if (term == 2) {
+                float d1 = q_q8_d(t1, b);
+                want = x[b * 32 + j] - d1 * q_q8_at(t1, b * 32 + j);
+            }
+            /* term 2: r is computed in f32, within 2 ulp of x of the real r */
+            double err = fabs(want - (double)d * q), slack = term == 2 ? 0x1p-22 * fabs(x[b * 32 + j]) : 0;
+            if (finite && a >= 0x1p-100f && err > d * 0.5000001 + slack && abs(q) != 127)
+                bad++;
+        }
+        bad += mq > 127;
+        if (s != q_q8_sum(t, b))
+            bad++;
+        if (!finite)
+            bad += !(isnan(d) && mq == 0);
+        else if (a < 0x1p-100f)
+            bad += !(d == 0 && mq == 0);
+        else if (term == 1)
+            bad += mq != 127 || d != a / 127.0f;
+        else
+            bad += d != q_q8_d(t1, b) / 254.0f;
+    }
+    for (size_t b = 0; b < (nb + 3) / 4 * 4; b++) {
+        const uint8_t *g = t + b / 4 * 320 + b % 4 * 16;
+        int32_t c[4], total = 0;
+        float d[4];
+        memcpy(c, g + 128, 16);
+        memcpy(d, g + 192, 16);
+        for (int l = 0; l < 4; l++) {
+            int32_t sl = 0;
+            for (int i = 0; i < 4; i++)
+                sl += (int8_t)g[4 * l + i] + (int8_t)g[64 + 4 * l + i];
+            bad += c[l] != -128 * sl || !same_float(d[l], d[0]);
+            total += c[l];
+        }
+        bad += b < nb && total != -128 * q_q8_sum(t, b);
+        if (b >= nb)
+            for (int j = 0; j < 16; j++)
+                bad += g[j] || g[64 + j] || g[128 + j] || g[192 + j];
+        if (b % 4 == 0)
+            for (int j = 272; j < 320; j++)
+                bad += t[b / 4 * 320 + j] != 0;
+    }
+    return bad;
+}
+
+/* Quantization: the reference keeps its promises, and every level writes
+ * its bytes exactly (NaN scales compared as NaN), for 1 and 2 terms,
+ * nothing past the terms asked for. */
+static void test_quant_q8(kern_level top)
+{
+    const size_t lens[] = {0, 32, 96, 160, 1056, 2880, 4096};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li], tb = Q_Q8_BYTES(n);
+        float *x = xmalloc((n + 1) * sizeof *x);
+        uint8_t *ref = q8_alloc(n), *got = q8_alloc(n);
+        for (int trial = 0; trial < 16; trial++)
+            for (int terms = 1; terms <= 2; terms++) {
+                size_t bytes = terms * tb;
+                fill_x(x, n, trial);
+                ref[bytes] = 0xa5;
+                q_quant_q8_row(x, ref, n, terms);
+                CHECK(ref[bytes] == 0xa5);
+                int bad = check_term(x, ref, NULL, n, 1) + (terms == 2 ? check_term(x, ref + tb, ref, n, 2) : 0);
+                CHECK_MSG(bad == 0, "reference quantization n %zu trial %d terms %d: %d wrong", n, trial, terms,
+                          bad);
+                for (int l = KERN_SCALAR; l <= (int)top; l++) {
+                    memset(got, 0x5a, bytes + 1);
+                    kern_quant_q8_for((kern_level)l)(x, got, n, terms);
+                    size_t diff = bytes;
+                    for (size_t i = 0; i < bytes && diff == bytes; i++) {
+                        if (i % 320 >= 192 && i % 320 < 256) { /* d: NaN equals NaN */
+                            float a, b;
+                            memcpy(&a, ref + i, 4);
+                            memcpy(&b, got + i, 4);
+                            if (!same_float(a, b))
+                                diff = i;
+                            i += 3;
+                        } else if (ref[i] != got[i]) {
+                            diff = i;
+                        }
+                    }
+                    CHECK_MSG(diff == bytes, "%s quantization n %zu trial %d terms %d differs at byte %zu",
+                              kern_level_name((kern_level)l), n, trial, terms, diff);
+                    CHECK_MSG(got[bytes] == 0x5a, "%s quantization n %zu wrote past the buffer",
+                              kern_level_name((kern_level)l), n);
+                }
+            }
+        free(x);
+        free(ref);
+        free(got);
+    }
+}
+
+/* The fast product's value in double: sum of w_j * d_b * q_j over the
+ * terms, with the exactly decoded weights (quant.c's decoder, tested
+ * above; MXFP4 blocks with e = 0 count as 0, quant.h); its magnitude (sum
+ * of |terms|) for the tolerance. */
+static double qdot_exact(uint32_t t, const uint8_t *row, const uint8_t *xq, size_t n, int terms, double *mag)
+{
+    float *w = xmalloc(n * sizeof *w);
+    q_dequant_row(t, row, w, n);
+    if (t != GGML_Q8_0)
+        for (size_t b = 0; b < n / 32; b++)
+            if (row[b * 17] == 0)
+                memset(w + b * 32, 0, 32 * sizeof *w);
+    double s = 0, m = 0;
+    for (int k = 0; k < terms; k++) {
+        const uint8_t *x = xq + k * Q_Q8_BYTES(n);
+        for (size_t i = 0; i < n; i++) {
+            double p = (double)w[i] * q_q8_d(x, i / 32) * q_q8_at(x, i);
+            s += p;
+            m += fabs(p);
+        }
+    }
+    free(w);
+    *mag = m;
+    return s;
+}
+
+/* Tolerance of a fast product: the float sum's rounding as for the f32
+ * dot products, plus what the per-block factor s_b d_b loses when it is
+ * subnormal (the extreme MXFP4 scales of trial 0): at most 2^-150 x
+ * |sum of the block's integer products| <= 2^-150 x 2^16 per block and
+ * term. */
+static double qdot_tol(double mag, size_t n)
+{
+    return SUM_TOL * mag + (double)(n / 32 + 1) * 0x1p-133;
+}
+
+/* Rows of weights with extreme integers: Q8_0 all -128 or 127, MXFP4
+ * codes all 7 or 15 (+-12 doubled); with x = +-1 (q = +-127) they test
+ * the limits of the 16-bit products of the AVX2 kernels. */
+static void fill_extreme(uint32_t t, uint8_t *row, size_t n, int k)
+{
+    for (size_t b = 0; b < n / 32; b++) {
+        if (t == GGML_Q8_0) {
+            uint16_t h = q_f32_to_fp16(0.01f);
+            row[b * 34] = (uint8_t)h;
+            row[b * 34 + 1] = (uint8_t)(h >> 8);
+            memset(row + b * 34 + 2, k ? 0x80 : 0x7f, 32);
+        } else {
+            row[b * 17] = 127;
+            memset(row + b * 17 + 1, k ? 0xff : 0x77, 16);
+        }
+    }
+}
+
+/* Row products, 1 and 2 terms: each level (and the AVX2 and AVX-VNNI
+ * variants where the CPU has them) against the double value and the
+ * scalar reference; rows misaligned by one byte. */
+static void test_qdot(kern_level top)
+{
+    const uint32_t types[] = {GGML_MXFP4, GGML_MXFP4_OLLAMA, GGML_Q8_0};
+    const size_t lens[] = {0, 32, 64, 96, 160, 544, 1056, 2880, 4096};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        uint32_t t = types[ti];
+        CHECK(kern_qdot_for(t, KERN_SCALAR) != NULL);
+        kern_qdot_fn variants[2] = {kern_qdot_avx2(t), kern_qdot_avxvnni(t)};
+        const char *vname[2] = {"avx2 variant", "avx-vnni variant"};
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            size_t n = lens[li], bytes = q_row_bytes(t, n);
+            uint8_t *rowbuf = xmalloc(bytes + 1), *row = rowbuf + 1, *xq = q8_alloc(n);
+            float *x = xmalloc((n + 1) * sizeof *x);
+            for (int trial = 0; trial < 18; trial++)
+                for (int terms = 1; terms <= 2; terms++) {
+                    if (trial >= 16) {
+                        fill_extreme(t, row, n, trial & 1);
+                        fill_x(x, n, 3);
+                    } else {
+                        fill_row(t, row, n, trial);
+                        fill_x(x, n, trial % 8 == 6 ? 0 : trial); /* non-finite x: below */
+                    }
+                    q_quant_q8_row(x, xq, n, terms);
+                    double mag, exact = qdot_exact(t, row, xq, n, terms, &mag), tol = qdot_tol(mag, n);
+                    float ref = kern_qdot_for(t, KERN_SCALAR)(row, xq, n, terms);
+                    CHECK_MSG(fabs(ref - exact) <= tol, "scalar qdot %s n %zu trial %d terms %d: %g vs %g",
+                              type_name(t), n, trial, terms, ref, exact);
+                    for (int l = KERN_AVX2; l <= (int)top + 2; l++) {
+                        kern_qdot_fn f = l <= (int)top ? kern_qdot_for(t, (kern_level)l) : variants[l - top - 1];
+                        if (!f)
+                            continue;
+                        float got = f(row, xq, n, terms);
+                        CHECK_MSG(fabs(got - exact) <= tol && fabs(got - ref) <= tol,
+                                  "%s qdot %s n %zu trial %d terms %d: %g vs exact %g, scalar %g",
+                                  l <= (int)top ? kern_level_name((kern_level)l) : vname[l - top - 1], type_name(t),
+                                  n, trial, terms, got, exact, ref);
+                    }
+                }
+            /* A NaN or infinity in x gives NaN, at every level. */
+            if (n >= 96) {
+                fill_row(t, row, n, 3);
+                fill_x(x, n, 6);
+                q_quant_q8_row(x, xq, n, 2);
+                for (int l = KERN_SCALAR; l <= (int)top; l++)
+                    for (int terms = 1; terms <= 2; terms++)
+                        CHECK_MSG(isnan(kern_qdot_for(t, (kern_level)l)(row, xq, n, terms)),
+                                  "%s qdot %s n %zu: NaN lost", kern_level_name((kern_level)l), type_name(t), n);
+            }
+            free(rowbuf);
+            free(xq);
+            free(x);
+        }
+    }
+    CHECK(kern_qdot_for(GGML_F32, top) == NULL && kern_qdot_for(GGML_F16, top) == NULL &&
+          kern_qdot_for(GGML_BF16, top) == NULL);
+}
+
+/* Batched fast products, 1 and 2 terms: row counts around the 16-row
+ * tile, token counts around the 4-token group, wide strides; each level
+ * against the double values and the scalar level; padding of Y untouched. */
+static void test_qgemm(kern_level top)
+{
+    const uint32_t types[] = {GGML_MXFP4, GGML_MXFP4_OLLAMA, GGML_Q8_0};
+    const uint32_t rowsv[] = {0, 1, 3, 15, 16, 17, 33};
+    const uint32_t Tv[] = {0, 1, 3, 4, 5, 9};
+    const size_t nv[] = {32, 96, 160, 2880};
+    const float sentinel = 777.25f;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t a = 0; a < sizeof rowsv / sizeof rowsv[0]; a++)
+            for (size_t b = 0; b < sizeof Tv / sizeof Tv[0]; b++)
+                for (size_t c = 0; c < sizeof nv / sizeof nv[0]; c++)
+                    for (int terms = 1; terms <= 2; terms++) {
+                        uint32_t t = types[ti], rows = rowsv[a], T = Tv[b];
+                        size_t n = nv[c], stride = q_row_bytes(t, n) + 5, ldxq = q8_bytes(n) + 8, ldy = rows + 2;
+                        if (n == 2880 && rows * T > 100)
+                            continue; /* large n: the small shapes are enough */
+                        uint8_t *W = xmalloc(rows * stride + 1), *XQ = xmalloc(T * ldxq + 4);
+                        float *x = xmalloc(n * sizeof *x);
+                        float *Y0 = xmalloc(T * ldy * sizeof *Y0 + 1), *Yr = xmalloc(T * ldy * sizeof *Yr + 1);
+                        float *Yl = xmalloc(T * ldy * sizeof *Yl + 1);
+                        size_t ss = kern_qgemm_scratch(n);
+                        void *scratch = aligned_alloc(64, (ss + 63) / 64 * 64 + 64);
+                        for (uint32_t r = 0; r < rows; r++)
+                            fill_row(t, W + r * stride, n, (int)(r % 5) + 1);
+                        for (uint32_t k = 0; k < T; k++) {
+                            fill_x(x, n, (int)(k % 5));
+                            q_quant_q8_row(x, XQ + k * ldxq, n, terms);
+                        }
+                        for (uint32_t k = 0; k < T; k++)
+                            for (size_t r = 0; r < ldy; r++)
+                                Y0[k * ldy + r] = r < rows ? rndf() : sentinel;
+                        memcpy(Yr, Y0, T * ldy * sizeof *Yr);
+                        kern_qgemm_for(t, KERN_SCALAR)(W, stride, rows, XQ, ldxq, T, n, Yr, ldy, scratch, terms);
+                        for (int l = KERN_SCALAR; l <= (int)top; l++) {
+                            memcpy(Yl, Y0, T * ldy * sizeof *Yl);
+                            kern_qgemm_for(t, (kern_level)l)(W, stride, rows, XQ, ldxq, T, n, Yl, ldy, scratch,
+                                                             terms);
+                            int bad = 0;
+                            for (uint32_t k = 0; k < T; k++)
+                                for (size_t r = 0; r < ldy; r++) {
+                                    float got = Yl[k * ldy + r];
+                                    if (r >= rows) {
+                                        bad += got != sentinel;
+                                        continue;
+                                    }
+                                    double mag;
+                                    double exact = Y0[k * ldy + r] +
+                                                   qdot_exact(t, W + r * stride, XQ + k * ldxq, n, terms, &mag);
+                                    double tol = qdot_tol(mag + fabs(Y0[k * ldy + r]), n);
+                                    if (fabs(got - exact) > tol || fabs(got - Yr[k * ldy + r]) > tol) {
+                                        if (!bad)
+                                            fprintf(stderr, "Y[%u][%zu] = %g, exact %g, scalar %g\n", k, r, got,
+                                                    exact, Yr[k * ldy + r]);
+                                        bad++;
+                                    }
+                                }
+                            CHECK_MSG(bad == 0, "%s qgemm %s rows %u T %u n %zu terms %d: %d elements wrong",
+                                      kern_level_name((kern_level)l), type_name(t), rows, T, n, terms, bad);
+                        }
+                        free(W);
+                        free(XQ);
+                        free(x);
+                        free(Y0);
+                        free(Yr);
+                        free(Yl);
+                        free(scratch);
+                    }
+    CHECK(kern_qgemm_for(GGML_F32, top) == NULL);
+}
+
 /* The level kern_init picks in a fresh process with RELIEF_SCALAR set to
  * value (NULL: unset), or -1 when its dispatch functions disagree with
  * that level's explicit ones. */
@@ -348,7 +693,10 @@ static int level_with_env(const char *value)
         const uint32_t types[] = {GGML_MXFP4, GGML_MXFP4_OLLAMA, GGML_Q8_0, GGML_F32, GGML_F16, GGML_BF16};
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
             ok = ok && kern_dot(types[i]) == kern_dot_for(types[i], l) &&
-                 kern_dequant(types[i]) == kern_dequant_for(types[i], l);
+                 kern_dequant(types[i]) == kern_dequant_for(types[i], l) &&
+                 kern_qdot(types[i]) == kern_qdot_for(types[i], l) &&
+                 kern_qgemm(types[i]) == kern_qgemm_for(types[i], l);
+        ok = ok && kern_quant_q8() == kern_quant_q8_for(l);
         _exit(ok ? (int)l : 100);
     }
     int st;
@@ -375,5 +723,8 @@ int main(void)
     test_dequant(top);
     test_gemm(top);
     test_vector_ops(top);
+    test_quant_q8(top);
+    test_qdot(top);
+    test_qgemm(top);
     return check_summary("test_kernels");
 }

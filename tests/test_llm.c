@@ -1,9 +1,11 @@
 /*
- * test_llm.c - the inference engine against the oracle references in
- * ../shared/oracle/tiny: for every manifest case without an adapter, the
- * logits of every position match transformers within the manifest's
- * tolerance (max |C - ref| / std(ref)), both for whole-prompt evaluation and
- * token-by-token decode; greedy continuations match exactly.
+ * test_llm.c - the inference engine's exact path (RELIEF_EXACT=1, f32
+ * activations) against the oracle references in ../shared/oracle/tiny:
+ * for every manifest case without an adapter, the logits of every position
+ * match transformers within the manifest's tolerance (max |C - ref| /
+ * std(ref)), both for whole-prompt evaluation and token-by-token decode;
+ * greedy continuations match exactly. The fast path (the default) has its
+ * own contract: test_fastpath.c.
  *
  * usage: test_llm TINY_DIR
  */
@@ -264,6 +266,7 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(dir, sizeof dir, "%s", argv[1]);
+    setenv("RELIEF_EXACT", "1", 1); /* every context below: the exact path */
     size_t len;
     char *manifest = slurp("manifest.txt", &len);
     if (!manifest) {

@@ -130,3 +130,13 @@ if(NOT RELIEF_SANITIZE AND NOT RELIEF_FUZZ)
   add_test(NAME install COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_install.sh ${CMAKE_BINARY_DIR})
   set_tests_properties(install PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# The fast path (8-bit activations, integer dot products) against transformers
+# and the exact path, in both precisions, at the CPU's level and scalar. The
+# oracle tests above hold the exact path (RELIEF_EXACT=1) to 1e-4 x std.
+add_executable(test_fastpath tests/test_fastpath.c)
+target_link_libraries(test_fastpath PRIVATE reliefllm)
+add_test(NAME llm_fastpath COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)
+add_test(NAME llm_fastpath_scalar COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)
+set_tests_properties(llm_fastpath_scalar PROPERTIES ENVIRONMENT "RELIEF_SCALAR=1")
+set_tests_properties(llm_cli PROPERTIES ENVIRONMENT "RELIEF_EXACT=1")

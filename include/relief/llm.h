@@ -88,6 +88,12 @@ void relief_llm_ctx_free(relief_llm_ctx *c);
 void relief_llm_ctx_reset(relief_llm_ctx *c);
 /* Number of positions cached. */
 uint32_t relief_llm_ctx_pos(const relief_llm_ctx *c);
+/* The context's numeric path, fixed when it was created from the
+ * environment: "q8x2" (default: 8-bit activations plus an 8-bit residual,
+ * integer dot products), "q8" (RELIEF_Q8=1) or "exact" (RELIEF_EXACT=1, f32
+ * activations, the reference). A static string; never fails. KV states
+ * computed on different paths differ, so caches of them carry this name. */
+const char *relief_llm_ctx_numerics(const relief_llm_ctx *c);
 
 /* ---- LoRA adapters ----
  *

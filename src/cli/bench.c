@@ -1,14 +1,17 @@
 /*
  * bench.c - `relief bench`: engine speed in the style of llama-bench.
  *   relief bench --model FILE [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS]
- *                [--lora FILE_OR_DIR[:SCALE]]...
+ *                [--exact | --q8] [--lora FILE_OR_DIR[:SCALE]]...
  *   relief bench --membw [-t THREADS]
  * Prints prompt and decode tokens/s (mean +- stdev over reps) and, last,
  * one JSON line. With --lora every rep runs twice in the same context,
  * without and with the adapters (alternating which goes first), so the two
  * figures are measured side by side; the JSON line then adds
  * pp_lora_tok_s and tg_lora_tok_s (pp_tok_s/tg_tok_s stay the base's); --membw prints the machine's read bandwidth so decode speed
- * can be compared with its limit (bytes per token / GB/s).
+ * can be compared with its limit (bytes per token / GB/s). --exact runs
+ * the exact f32 path (as RELIEF_EXACT=1), --q8 the fast path with 8-bit
+ * activations only (RELIEF_Q8=1); the default is the fast path with an
+ * 8-bit residual term (src/llm/kernels.h); the output names the path.
  */
 #include "cli.h"
 #include "llm/threads.h"
@@ -147,9 +150,10 @@ int cli_bench(int argc, char **argv)
                 return EXIT_USAGE;
         }
         else if (!strcmp(a, "--membw")) membw = true;
+        else if (cli_numerics_flag(a)) continue;
         else {
             fprintf(stderr, "usage: relief bench --model FILE [-t THREADS] [-p PROMPT] [-n GEN] [-r REPS] "
-                            "[--lora FILE_OR_DIR[:SCALE]]... | relief bench --membw [-t THREADS]\n");
+                            "[--exact | --q8] [--lora FILE_OR_DIR[:SCALE]]... | relief bench --membw [-t THREADS]\n");
             return EXIT_USAGE;
         }
     }
@@ -159,6 +163,7 @@ int cli_bench(int argc, char **argv)
         fprintf(stderr, "relief bench: need --model FILE; -p, -n within 0..65536, -r within 1..100\n");
         return EXIT_USAGE;
     }
+    const char *path = cli_numerics();
     char err[512];
     relief_model *m = relief_model_load(model, NULL, err, sizeof err);
     if (!m) {
@@ -186,8 +191,8 @@ int cli_bench(int argc, char **argv)
         ids[i] = (int32_t)((s >> 33) % n_ids); /* ordinary text tokens */
     }
     const relief_model_info *h = relief_model_get_info(m);
-    printf("model: %s (%u layers, %u experts, %u used), %u threads\n", model, h->n_layer, h->n_expert,
-           h->n_expert_used, (unsigned)(threads ? threads : 0));
+    printf("model: %s (%u layers, %u experts, %u used), %u threads, %s path\n", model, h->n_layer, h->n_expert,
+           h->n_expert_used, (unsigned)(threads ? threads : 0), path);
     int rc = EXIT_OK;
     for (int r = 0; r < reps && rc == EXIT_OK; r++) {
         if (!n_lora) {
@@ -212,16 +217,16 @@ int cli_bench(int argc, char **argv)
     mean_sd(tgl, reps, &tlm, &tls);
     if (!n_lora) {
         printf("pp%d: %.2f +- %.2f tok/s\ntg%d: %.2f +- %.2f tok/s\n", p, pm, ps, n, tm, ts);
-        printf("{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"threads\": %d, \"p\": %d, \"n\": %d}\n", pm, tm, threads, p,
-               n);
+        printf("{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"threads\": %d, \"p\": %d, \"n\": %d, \"path\": \"%s\"}\n",
+               pm, tm, threads, p, n, path);
     } else if (rc == EXIT_OK) {
         printf("pp%d: %.2f +- %.2f tok/s base, %.2f +- %.2f tok/s with adapters (%+.1f %%)\n", p, pm, ps, plm, pls,
                pm > 0 ? (plm / pm - 1) * 100 : 0.0);
         printf("tg%d: %.2f +- %.2f tok/s base, %.2f +- %.2f tok/s with adapters (%+.1f %%)\n", n, tm, ts, tlm, tls,
                tm > 0 ? (tlm / tm - 1) * 100 : 0.0);
         printf("{\"pp_tok_s\": %.3f, \"tg_tok_s\": %.3f, \"pp_lora_tok_s\": %.3f, \"tg_lora_tok_s\": %.3f, "
-               "\"threads\": %d, \"p\": %d, \"n\": %d, \"lora\": %d}\n",
-               pm, tm, plm, tlm, threads, p, n, n_lora);
+               "\"threads\": %d, \"p\": %d, \"n\": %d, \"lora\": %d, \"path\": \"%s\"}\n",
+               pm, tm, plm, tlm, threads, p, n, n_lora, path);
     }
     free(pp);
     free(tg);

@@ -64,6 +64,31 @@ static bool opt_flag(int argc, char **argv, const char *name)
     return false;
 }
 
+bool cli_numerics_flag(const char *arg)
+{
+    if (!strcmp(arg, "--exact")) {
+        setenv("RELIEF_EXACT", "1", 1);
+        return true;
+    }
+    if (!strcmp(arg, "--q8")) {
+        unsetenv("RELIEF_EXACT");
+        setenv("RELIEF_Q8", "1", 1);
+        return true;
+    }
+    return false;
+}
+
+static bool env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0");
+}
+
+const char *cli_numerics(void)
+{
+    return env_on("RELIEF_EXACT") ? "exact" : env_on("RELIEF_Q8") ? "q8" : "q8x2";
+}
+
 bool cli_lora_spec_ok(const char *spec)
 {
     char path[4096];
@@ -279,9 +304,11 @@ int cli_logits(int argc, char **argv)
 {
     const char *path = opt_value(argc, argv, "--model"), *ids_path = opt_value(argc, argv, "--tokens-file");
     const char *out_path = opt_value(argc, argv, "--out");
+    for (int i = 0; i < argc; i++)
+        cli_numerics_flag(argv[i]);
     if (!path || !ids_path || !out_path) {
-        fprintf(stderr, "usage: relief logits --model FILE.gguf [--lora FILE_OR_DIR[:SCALE]]... --tokens-file IDS.txt "
-                        "--out OUT.f32\n");
+        fprintf(stderr, "usage: relief logits --model FILE.gguf [--lora FILE_OR_DIR[:SCALE]]... [--exact | --q8] "
+                        "--tokens-file IDS.txt --out OUT.f32\n");
         return EXIT_USAGE;
     }
     int32_t *ids;
@@ -409,6 +436,7 @@ int cli_chat(int argc, char **argv)
         else if (!strcmp(a, "--show-analysis")) show_analysis = true;
         else if (!strcmp(a, "--final-only")) direct = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
+        else if (cli_numerics_flag(a)) continue;
         else if (!strcmp(a, "--date") && has) date_arg = argv[++i];
         else if (a[0] == '-') {
             fprintf(stderr, "relief chat: unknown option '%s'\n", a);
@@ -430,7 +458,7 @@ int cli_chat(int argc, char **argv)
     if (!path || !message || (int)effort < 0 || max_tokens < 1 || max_tokens > 1000000 || !(temperature >= 0) ||
         deadline < 0 || threads < 0) {
         fprintf(stderr, "usage: relief chat --model FILE.gguf [--reasoning low|medium|high] [--max-tokens N] "
-                        "[--temperature T] [--deadline SECONDS] [--threads N] [--lora FILE_OR_DIR[:SCALE]]... "
+                        "[--temperature T] [--deadline SECONDS] [--threads N] [--exact | --q8] [--lora FILE_OR_DIR[:SCALE]]... "
                         "[--show-analysis] [--final-only] [--date YYYY-MM-DD] [--ignore-eos] \"message\"\n");
         return EXIT_USAGE;
     }

@@ -37,7 +37,7 @@ static void usage(FILE *f)
           "                   [--date YYYY-MM-DD] [--ignore-eos] \"message\"\n"
           "       relief serve [--port N] [--bind ADDR] [--model FILE | --backend URL] [--token T] ...\n"
           "                                       HTTP API and web page (relief serve --help)\n"
-          "       relief bench --model FILE [-t THREADS] [-p N] [-n N] [-r REPS] [--lora ADAPTER[:SCALE]]...\n"
+          "       relief bench --model FILE [-t THREADS] [-p N] [-n N] [-r REPS] [--exact | --q8] [--lora ADAPTER[:SCALE]]...\n"
           "                                       | relief bench --membw\n"
           "       relief tokenize --model FILE [--special] < text    token ids on one line\n"
           "       relief logits --model FILE [--lora ADAPTER[:SCALE]]... --tokens-file IDS --out OUT.f32\n"
@@ -51,6 +51,8 @@ static void usage(FILE *f)
           "  --explain               show the cues that fired and the report text behind each fact\n"
           "  --model FILE.gguf       also let a local gpt-oss model elaborate (streamed, labelled)\n"
           "  --lora ADAPTER[:SCALE]  LoRA adapter(s) for --model (PEFT dir/.safetensors or GGUF; comma-separated)\n"
+          "  --exact | --q8          --model's arithmetic: f32 reference, or 8-bit activations (default: two 8-bit\n"
+          "                          terms, within 2e-3 x std of the reference; docs/performance.md)\n"
           "  --backend URL           ... or a remote OpenAI-compatible server (--backend-model NAME)\n"
           "  --deadline SECONDS      hard limit for the model's elaboration (default 5)\n"
           "  --cache-dir DIR         prefix cache for --model (default $RELIEF_CACHE_DIR, $XDG_CACHE_HOME/relief,\n"
@@ -324,6 +326,8 @@ static int parse_options(int argc, char **argv, options *o, char **rest, int *n_
             o->backend = argv[++i];
         } else if (!strcmp(a, "--lora") && has) {
             o->lora = argv[++i];
+        } else if (cli_numerics_flag(a)) {
+            continue;
         } else if (!strcmp(a, "--backend-model") && has) {
             o->backend_model = argv[++i];
         } else if (!strcmp(a, "--cache-dir") && has) {

@@ -9,7 +9,9 @@
  * a header naming the model file's identity (size, mtime, hash of its first
  * MiB), the prefix tokens' hash and the LoRA adapters' combined fingerprint
  * (0 without adapters; the file name's hash covers it too, so caches with
- * and without an adapter live side by side); a checksum over the payload. Anything
+ * and without an adapter live side by side); the name's hash also covers the
+ * context's numeric path (q8x2, q8, exact: their KV states differ); a
+ * checksum over the payload. Anything
  * that does not match is ignored and rebuilt (written to a temporary file
  * and renamed, so a crash never leaves a half-written cache).
  */
@@ -479,6 +481,8 @@ static int build_prefix(builtin *b, char *err, size_t cap)
     uint64_t ph = fnv64(b->prefix, b->n_prefix * sizeof *b->prefix, 1469598103934665603ull);
     if (b->lora_hash)
         ph = fnv64(&b->lora_hash, sizeof b->lora_hash, ph);
+    const char *numerics = relief_llm_ctx_numerics(c);
+    ph = fnv64(numerics, strlen(numerics), ph); /* a KV state belongs to the path that computed it */
     if (cache_read(b, ph))
         return 0;
     relief_llm_ctx_reset(c);

@@ -42,6 +42,13 @@ const char *relief_llm_status_str(relief_llm_status s)
     return "unknown";
 }
 
+/* True when environment variable name is set to anything but "" or "0". */
+static bool env_flag(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0");
+}
+
 /* ---- context ---- */
 
 relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32_t n_threads, char *err, size_t cap)
@@ -121,6 +128,20 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32
          c->bgather && c->bgate && c->bup && c->btop && c->bw && c->elist && c->ecount && c->wtile && c->bscores;
     ok = ok && c->pool && c->x && c->xn && c->q && c->kb && c->vb && c->attn && c->scores && c->router && c->gate && c->up &&
          c->y && c->acc && c->rope_cos && c->rope_sin && c->logits && c->recent;
+    /* The fast path by default: two terms (8-bit activations and an 8-bit
+     * residual), one with RELIEF_Q8, none (exact f32) with RELIEF_EXACT. */
+    c->terms = env_flag("RELIEF_EXACT") ? 0 : env_flag("RELIEF_Q8") ? 1 : 2;
+    c->fast = c->terms > 0;
+    if (ok && c->fast) {
+        size_t q_max = c->terms * Q_Q8_BYTES(maxc), q_e = c->terms * Q_Q8_BYTES(H > I ? H : I);
+        c->qscratch_size = (kern_qgemm_scratch(maxc) + 63) / 64 * 64;
+        c->xq = aligned_alloc(64, q_max);
+        c->gq = aligned_alloc(64, T * c->terms * Q_Q8_BYTES(I));
+        c->bxq = aligned_alloc(64, B * q_max);
+        c->beq = aligned_alloc(64, B * q_e);
+        c->qscratch = aligned_alloc(64, T * c->qscratch_size);
+        ok = c->xq && c->gq && c->bxq && c->beq && c->qscratch;
+    }
     if (!ok) {
         relief_llm_ctx_free(c);
         snprintf(err, cap, "out of memory for a context of %u positions", n_ctx);
@@ -160,6 +181,11 @@ void relief_llm_ctx_free(relief_llm_ctx *c)
                      c->bgate, c->bup, c->bw, c->wtile, c->bscores};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    free(c->xq);
+    free(c->gq);
+    free(c->bxq);
+    free(c->beq);
+    free(c->qscratch);
     free(c->btop);
     free(c->elist);
     free(c->ecount);
@@ -173,6 +199,11 @@ void relief_llm_ctx_free(relief_llm_ctx *c)
 void relief_llm_ctx_reset(relief_llm_ctx *c)
 {
     c->pos = 0;
+}
+
+const char *relief_llm_ctx_numerics(const relief_llm_ctx *c)
+{
+    return c->terms == 0 ? "exact" : c->terms == 1 ? "q8" : "q8x2";
 }
 
 uint32_t relief_llm_ctx_pos(const relief_llm_ctx *c)
@@ -192,12 +223,38 @@ static void rmsnorm(float *out, const float *x, const float *g, size_t n, float 
         out[i] = g[i] * (x[i] * scale);
 }
 
-/* y[r] = W[r] x (+ b[r]) for rows [r0, r1) of expert e. */
-static void matvec_rows(float *y, const qmat *w, uint32_t e, const float *x, const float *b, uint32_t r0, uint32_t r1)
+/* y[r] = W[r] x (+ b[r]) for rows [r0, r1) of expert e; with xq (x
+ * quantized by fast_input into `terms` terms) the fast path's product. */
+static void matvec_rows(float *y, const qmat *w, uint32_t e, const float *x, const uint8_t *xq, int terms,
+                        const float *b, uint32_t r0, uint32_t r1)
 {
+    if (xq) {
+        kern_qdot_fn qdot = w->qdot;
+        for (uint32_t r = r0; r < r1; r++)
+            y[r] = qdot(qmat_row(w, e, r), xq, w->cols, terms) + (b ? b[r] : 0.0f);
+        return;
+    }
     kern_dot_fn dot = w->dot;
     for (uint32_t r = r0; r < r1; r++)
         y[r] = dot(qmat_row(w, e, r), x, w->cols) + (b ? b[r] : 0.0f);
+}
+
+/* xq for a product with w: NULL when w has no fast kernel (an input shared
+ * by matrices of different types). */
+static const uint8_t *xq_for(const qmat *w, const uint8_t *xq)
+{
+    return w->qdot ? xq : NULL;
+}
+
+/* The fast path's input for matrix w: x (w->cols floats) quantized into
+ * buf, or NULL (the exact product) when the path is off or w's type has
+ * no fast kernel. */
+static const uint8_t *fast_input(const relief_llm_ctx *c, const qmat *w, const float *x, uint8_t *buf)
+{
+    if (!c->fast || !w->qdot)
+        return NULL;
+    kern_quant_q8()(x, buf, w->cols, c->terms);
+    return buf;
 }
 
 /* The share [*lo, *hi) of n items that thread ith of nth works on. */
@@ -365,6 +422,7 @@ typedef struct {
     uint32_t k, expert;   /* JOB_MOE_GATEUP/DOWN: the expert slot */
     bool lora_o;          /* JOB_LORA_DOWN: the o projection (else q, k, v) */
     float *out;
+    const uint8_t *xq;    /* the quantized input (fast path), or NULL */
 } job;
 
 static void run_job(void *arg, int ith, int nth)
@@ -389,10 +447,13 @@ static void run_job(void *arg, int ith, int nth)
         const qmat *w[3] = {&ly->wq, &ly->wk, &ly->wv};
         const float *bias[3] = {ly->bq, ly->bk, ly->bv};
         uint32_t base[3] = {0, QD, QD + KD}, rows[3] = {QD, KD, KD};
+        const uint8_t *xq[3];
+        for (int p = 0; p < 3; p++) /* one input, quantized if any of the three has the fast path */
+            xq[p] = xq_for(w[p], jb->xq);
         for (int p = 0; p < 3; p++) {
             sub_range(lo, hi, base[p], rows[p], &a, &b);
             if (a < b) {
-                matvec_rows(dst[p], w[p], 0, c->xn, bias[p], a, b);
+                matvec_rows(dst[p], w[p], 0, c->xn, xq[p], c->terms, bias[p], a, b);
                 if (c->n_lora)
                     lora_up(c, jb->l, LORA_Q + p, dst[p], 0, 1, a, b);
             }
@@ -405,7 +466,7 @@ static void run_job(void *arg, int ith, int nth)
         break;
     case JOB_WO:
         share(H, ith, nth, &lo, &hi);
-        matvec_rows(c->y, &ly->wo, 0, c->attn, ly->bo, lo, hi);
+        matvec_rows(c->y, &ly->wo, 0, c->attn, jb->xq, c->terms, ly->bo, lo, hi);
         if (c->n_lora)
             lora_up(c, jb->l, LORA_O, c->y, 0, 1, lo, hi);
         break;
@@ -413,14 +474,17 @@ static void run_job(void *arg, int ith, int nth)
         /* Whole experts per thread; each thread sums into its own acc. */
         float *gate = c->gate + (size_t)ith * I, *up = c->up + (size_t)ith * I;
         float *y = c->y + (size_t)ith * H, *acc = c->acc + (size_t)ith * H;
+        uint8_t *gq = c->fast ? c->gq + (size_t)ith * c->terms * Q_Q8_BYTES(I) : NULL;
         memset(acc, 0, H * sizeof *acc);
         share(jb->k, ith, nth, &lo, &hi);
         for (uint32_t s = lo; s < hi; s++) {
             uint32_t e = jb->top[s];
-            matvec_rows(gate, &ly->gate, e, c->xn, ly->gate_b + (size_t)e * I, 0, I);
-            matvec_rows(up, &ly->up, e, c->xn, ly->up_b + (size_t)e * I, 0, I);
+            matvec_rows(gate, &ly->gate, e, c->xn, xq_for(&ly->gate, jb->xq), c->terms,
+                        ly->gate_b + (size_t)e * I, 0, I);
+            matvec_rows(up, &ly->up, e, c->xn, xq_for(&ly->up, jb->xq), c->terms, ly->up_b + (size_t)e * I, 0, I);
             swiglu(gate, up, I);
-            matvec_rows(y, &ly->down, e, gate, ly->down_b + (size_t)e * H, 0, H);
+            matvec_rows(y, &ly->down, e, gate, fast_input(c, &ly->down, gate, gq), c->terms,
+                        ly->down_b + (size_t)e * H, 0, H);
             for (uint32_t i = 0; i < H; i++)
                 acc[i] += jb->w[s] * y[i];
         }
@@ -429,22 +493,24 @@ static void run_job(void *arg, int ith, int nth)
     case JOB_MOE_GATEUP: {
         uint32_t e = jb->top[jb->expert];
         share(I, ith, nth, &lo, &hi);
-        matvec_rows(c->gate, &ly->gate, e, c->xn, ly->gate_b + (size_t)e * I, lo, hi);
-        matvec_rows(c->up, &ly->up, e, c->xn, ly->up_b + (size_t)e * I, lo, hi);
+        matvec_rows(c->gate, &ly->gate, e, c->xn, xq_for(&ly->gate, jb->xq), c->terms, ly->gate_b + (size_t)e * I,
+                    lo, hi);
+        matvec_rows(c->up, &ly->up, e, c->xn, xq_for(&ly->up, jb->xq), c->terms, ly->up_b + (size_t)e * I, lo,
+                    hi);
         swiglu(c->gate + lo, c->up + lo, hi - lo);
         break;
     }
     case JOB_MOE_DOWN: {
         uint32_t e = jb->top[jb->expert];
         share(H, ith, nth, &lo, &hi);
-        matvec_rows(c->y, &ly->down, e, c->gate, ly->down_b + (size_t)e * H, lo, hi);
+        matvec_rows(c->y, &ly->down, e, c->gate, jb->xq, c->terms, ly->down_b + (size_t)e * H, lo, hi);
         for (uint32_t i = lo; i < hi; i++)
             c->acc[i] += jb->w[jb->expert] * c->y[i];
         break;
     }
     case JOB_OUTPUT:
         share(h->n_vocab, ith, nth, &lo, &hi);
-        matvec_rows(jb->out, &m->output, 0, c->xn, NULL, lo, hi);
+        matvec_rows(jb->out, &m->output, 0, c->xn, jb->xq, c->terms, NULL, lo, hi);
         break;
     }
 }
@@ -462,6 +528,7 @@ static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
         pool_run(c->pool, run_job, &jb);
     }
     jb.kind = JOB_QKV;
+    jb.xq = fast_input(c, ly->wq.qdot ? &ly->wq : ly->wk.qdot ? &ly->wk : &ly->wv, c->xn, c->xq);
     pool_run(c->pool, run_job, &jb);
     for (uint32_t hd = 0; hd < h->n_head; hd++)
         rope_head(c->q + (size_t)hd * d, c->rope_cos, c->rope_sin, half);
@@ -478,6 +545,7 @@ static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
         pool_run(c->pool, run_job, &jb);
     }
     jb.kind = JOB_WO;
+    jb.xq = fast_input(c, &ly->wo, c->attn, c->xq);
     pool_run(c->pool, run_job, &jb);
     for (uint32_t i = 0; i < h->n_embd; i++)
         c->x[i] += c->y[i];
@@ -506,7 +574,7 @@ static void moe_block(relief_llm_ctx *c, uint32_t l)
     uint32_t H = h->n_embd, K = h->n_expert_used;
     job jb = {.c = c, .l = l, .k = K};
     rmsnorm(c->xn, c->x, ly->moe_norm, H, h->rms_eps);
-    matvec_rows(c->router, &ly->router, 0, c->xn, ly->router_b, 0, h->n_expert);
+    matvec_rows(c->router, &ly->router, 0, c->xn, NULL, c->terms, ly->router_b, 0, h->n_expert);
     top_k(c->router, h->n_expert, K, jb.top);
     float mx = c->router[jb.top[0]], sum = 0;
     for (uint32_t s = 1; s < K; s++)
@@ -515,6 +583,8 @@ static void moe_block(relief_llm_ctx *c, uint32_t l)
         sum += jb.w[s] = expf(c->router[jb.top[s]] - mx);
     for (uint32_t s = 0; s < K; s++)
         jb.w[s] /= sum;
+    const uint8_t *xq = fast_input(c, ly->gate.qdot ? &ly->gate : &ly->up, c->xn, c->xq);
+    jb.xq = xq;
     if (K % (uint32_t)c->nth == 0) {
         /* Experts divide evenly: each thread runs whole experts. */
         jb.kind = JOB_MOE_EXPERTS;
@@ -530,8 +600,10 @@ static void moe_block(relief_llm_ctx *c, uint32_t l)
     for (uint32_t s = 0; s < K; s++) {
         jb.expert = s;
         jb.kind = JOB_MOE_GATEUP;
+        jb.xq = xq;
         pool_run(c->pool, run_job, &jb);
         jb.kind = JOB_MOE_DOWN;
+        jb.xq = fast_input(c, &ly->down, c->gate, c->gq);
         pool_run(c->pool, run_job, &jb);
     }
     for (uint32_t i = 0; i < H; i++)
@@ -572,6 +644,7 @@ static relief_llm_status forward_token(relief_llm_ctx *c, int32_t tok, float *ou
     if (out) {
         rmsnorm(c->xn, c->x, m->out_norm, h->n_embd, h->rms_eps);
         job jb = {.c = c, .kind = JOB_OUTPUT, .l = UINT32_MAX, .out = out};
+        jb.xq = fast_input(c, &m->output, c->xn, c->xq);
         pool_run(c->pool, run_job, &jb);
     }
     return RELIEF_LLM_OK;
@@ -580,16 +653,19 @@ static relief_llm_status forward_token(relief_llm_ctx *c, int32_t tok, float *ou
 /* RELIEF_NO_BATCH=1 evaluates prompts token by token (for comparisons). */
 static bool getenv_batch_off(void)
 {
-    const char *e = getenv("RELIEF_NO_BATCH");
-    return e && *e && strcmp(e, "0");
+    return env_flag("RELIEF_NO_BATCH");
 }
 
 /* ---- batched prompt evaluation ----
  * Many tokens per layer pass: each weight row is decoded once per batch
  * and multiplied with every token's activations (kern_gemm), and each
- * expert's matrices are read once for all the tokens routed to it. */
+ * expert's matrices are read once for all the tokens routed to it. On the
+ * fast path the batch's inputs are quantized once per projection and
+ * kern_qgemm repacks 16 weight rows at a time for all the tokens. */
 
-typedef enum { BJOB_LORA_DOWN, BJOB_QKV, BJOB_HEADS, BJOB_WO, BJOB_GATEUP, BJOB_DOWN, BJOB_OUTPUT } bjob_kind;
+typedef enum {
+    BJOB_LORA_DOWN, BJOB_QKV, BJOB_HEADS, BJOB_WO, BJOB_GATEUP, BJOB_DOWN, BJOB_OUTPUT, BJOB_QUANT
+} bjob_kind;
 
 typedef struct {
     relief_llm_ctx *c;
@@ -597,12 +673,28 @@ typedef struct {
     uint32_t l, T, p0, expert, n_tok;
     bool lora_o;              /* BJOB_LORA_DOWN: the o projection (else q, k, v) */
     float *out;               /* BJOB_OUTPUT: [T][vocab] */
+    const uint8_t *xq;        /* the quantized inputs (fast path), or NULL; ldxq bytes apart */
+    size_t ldxq;
+    const float *qsrc;        /* BJOB_QUANT: T rows of qn floats, qld apart, into qdst (ldxq apart) */
+    size_t qld, qn;
+    uint8_t *qdst;
 } bjob;
 
-/* Y[t][r] = W[r] . X[t] + b[r] for rows [r0, r1), tokens [0, T). */
-static void gemm_rows(relief_llm_ctx *c, int ith, const qmat *w, uint32_t e, const float *X, size_t ldx, uint32_t T,
-                      float *Y, size_t ldy, const float *bias, uint32_t r0, uint32_t r1)
+/* Y[t][r] = W[r] . X[t] + b[r] for rows [r0, r1), tokens [0, T); with XQ
+ * (X quantized, ldxq bytes apart) the fast path's product. */
+static void gemm_rows(relief_llm_ctx *c, int ith, const qmat *w, uint32_t e, const float *X, size_t ldx,
+                      const uint8_t *XQ, size_t ldxq, uint32_t T, float *Y, size_t ldy, const float *bias, uint32_t r0,
+                      uint32_t r1)
 {
+    if (XQ) {
+        for (uint32_t t = 0; t < T; t++)
+            for (uint32_t r = r0; r < r1; r++)
+                Y[(size_t)t * ldy + r] = bias ? bias[r] : 0.0f;
+        if (r0 < r1)
+            w->qgemm(qmat_row(w, e, r0), w->row_stride, r1 - r0, XQ, ldxq, T, w->cols, Y + r0, ldy,
+                     c->qscratch + (size_t)ith * c->qscratch_size, c->terms);
+        return;
+    }
     size_t maxc = c->m->info.n_embd;
     maxc = maxc > (size_t)c->m->info.n_head * c->m->info.head_dim ? maxc : (size_t)c->m->info.n_head * c->m->info.head_dim;
     maxc = maxc > c->m->info.n_ff_expert ? maxc : c->m->info.n_ff_expert;
@@ -618,6 +710,23 @@ static void gemm_rows(relief_llm_ctx *c, int ith, const qmat *w, uint32_t e, con
             deq(qmat_row(w, e, r + i), tile + i * w->cols, w->cols);
         gemm(tile, w->cols, nr, X, ldx, T, w->cols, Y + r, ldy);
     }
+}
+
+static void run_bjob(void *arg, int ith, int nth);
+
+/* The fast path's inputs for matrix w: T rows of X (w->cols floats, ldx
+ * apart) quantized into buf, terms x Q_Q8_BYTES(w->cols) apart (*ldxq), by
+ * the pool; NULL (the exact product) when the path is off or w's type has no
+ * fast kernel. */
+static const uint8_t *fast_inputs(relief_llm_ctx *c, const qmat *w, const float *X, size_t ldx, uint32_t T,
+                                  uint8_t *buf, size_t *ldxq)
+{
+    *ldxq = (size_t)c->terms * Q_Q8_BYTES(w->cols);
+    if (!c->fast || !w->qdot)
+        return NULL;
+    bjob q = {.c = c, .kind = BJOB_QUANT, .T = T, .qsrc = X, .qld = ldx, .qn = w->cols, .qdst = buf, .ldxq = *ldxq};
+    pool_run(c->pool, run_bjob, &q);
+    return buf;
 }
 
 static void run_bjob(void *arg, int ith, int nth)
@@ -647,7 +756,7 @@ static void run_bjob(void *arg, int ith, int nth)
         for (int p = 0; p < 3; p++) {
             sub_range(lo, hi, base[p], rows[p], &a, &b);
             if (a < b) {
-                gemm_rows(c, ith, w[p], 0, c->bxn, H, T, dst[p], ld[p], bias[p], a, b);
+                gemm_rows(c, ith, w[p], 0, c->bxn, H, xq_for(w[p], jb->xq), jb->ldxq, T, dst[p], ld[p], bias[p], a, b);
                 if (c->n_lora)
                     lora_up(c, jb->l, LORA_Q + p, dst[p], ld[p], T, a, b);
             }
@@ -666,15 +775,17 @@ static void run_bjob(void *arg, int ith, int nth)
     }
     case BJOB_WO:
         share(H, ith, nth, &lo, &hi);
-        gemm_rows(c, ith, &ly->wo, 0, c->batt, QD, T, c->by, H, ly->bo, lo, hi);
+        gemm_rows(c, ith, &ly->wo, 0, c->batt, QD, jb->xq, jb->ldxq, T, c->by, H, ly->bo, lo, hi);
         if (c->n_lora)
             lora_up(c, jb->l, LORA_O, c->by, H, T, lo, hi);
         break;
     case BJOB_GATEUP: {
         uint32_t e = jb->expert, n = jb->n_tok;
         share(I, ith, nth, &lo, &hi);
-        gemm_rows(c, ith, &ly->gate, e, c->bgather, H, n, c->bgate, I, ly->gate_b + (size_t)e * I, lo, hi);
-        gemm_rows(c, ith, &ly->up, e, c->bgather, H, n, c->bup, I, ly->up_b + (size_t)e * I, lo, hi);
+        gemm_rows(c, ith, &ly->gate, e, c->bgather, H, xq_for(&ly->gate, jb->xq), jb->ldxq, n, c->bgate, I,
+                  ly->gate_b + (size_t)e * I, lo, hi);
+        gemm_rows(c, ith, &ly->up, e, c->bgather, H, xq_for(&ly->up, jb->xq), jb->ldxq, n, c->bup, I,
+                  ly->up_b + (size_t)e * I, lo, hi);
         for (uint32_t t = 0; t < n; t++)
             swiglu(c->bgate + (size_t)t * I + lo, c->bup + (size_t)t * I + lo, hi - lo);
         break;
@@ -682,7 +793,7 @@ static void run_bjob(void *arg, int ith, int nth)
     case BJOB_DOWN: {
         uint32_t e = jb->expert, n = jb->n_tok;
         share(H, ith, nth, &lo, &hi);
-        gemm_rows(c, ith, &ly->down, e, c->bgate, I, n, c->by, H, ly->down_b + (size_t)e * H, lo, hi);
+        gemm_rows(c, ith, &ly->down, e, c->bgate, I, jb->xq, jb->ldxq, n, c->by, H, ly->down_b + (size_t)e * H, lo, hi);
         /* Scatter into each token's sum with its routing weight. */
         for (uint32_t i = 0; i < n; i++) {
             uint32_t t = c->elist[(size_t)e * LLM_MAX_BATCH + i];
@@ -699,8 +810,15 @@ static void run_bjob(void *arg, int ith, int nth)
     }
     case BJOB_OUTPUT:
         share(h->n_vocab, ith, nth, &lo, &hi);
-        gemm_rows(c, ith, &m->output, 0, c->bxn, H, T, jb->out, h->n_vocab, NULL, lo, hi);
+        gemm_rows(c, ith, &m->output, 0, c->bxn, H, jb->xq, jb->ldxq, T, jb->out, h->n_vocab, NULL, lo, hi);
         break;
+    case BJOB_QUANT: {
+        kern_quant_fn quant = kern_quant_q8();
+        share(T, ith, nth, &lo, &hi);
+        for (uint32_t t = lo; t < hi; t++)
+            quant(jb->qsrc + (size_t)t * jb->qld, jb->qdst + (size_t)t * jb->ldxq, jb->qn, c->terms);
+        break;
+    }
     }
 }
 
@@ -734,6 +852,8 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
             pool_run(c->pool, run_bjob, &jb);
         }
         jb.kind = BJOB_QKV;
+        jb.xq = fast_inputs(c, ly->wq.qdot ? &ly->wq : ly->wk.qdot ? &ly->wk : &ly->wv, c->bxn, H, T, c->bxq,
+                            &jb.ldxq);
         pool_run(c->pool, run_bjob, &jb);
         /* A layer of a large batch takes long: check the limits between its
          * parts too. Stopping mid-layer is safe: the position is not
@@ -759,6 +879,7 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
             pool_run(c->pool, run_bjob, &jb);
         }
         jb.kind = BJOB_WO;
+        jb.xq = fast_inputs(c, &ly->wo, c->batt, QD, T, c->bxq, &jb.ldxq);
         pool_run(c->pool, run_bjob, &jb);
         if ((st = check_limits(lim)) != RELIEF_LLM_OK)
             return st;
@@ -770,7 +891,7 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
         for (uint32_t t = 0; t < T; t++) {
             float *xn = c->bxn + (size_t)t * H, *rl = c->brouter + (size_t)t * E;
             rmsnorm(xn, c->bx + (size_t)t * H, ly->moe_norm, H, h->rms_eps);
-            matvec_rows(rl, &ly->router, 0, xn, ly->router_b, 0, E);
+            matvec_rows(rl, &ly->router, 0, xn, NULL, c->terms, ly->router_b, 0, E);
             uint32_t *top = c->btop + (size_t)t * K;
             float *w = c->bw + (size_t)t * K;
             top_k(rl, E, K, top);
@@ -785,18 +906,29 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
             }
         }
         memset(c->bacc, 0, (size_t)T * H * sizeof(float));
+        /* Fast path: every token's input quantized once, then gathered per expert. */
+        size_t ldxq;
+        const uint8_t *xq = fast_inputs(c, ly->gate.qdot ? &ly->gate : &ly->up, c->bxn, H, T, c->bxq, &ldxq);
+        bool need_f32 = !xq || !ly->gate.qdot || !ly->up.qdot;
         for (uint32_t e = 0; e < E; e++) {
             uint32_t n = c->ecount[e];
             if (!n)
                 continue;
-            for (uint32_t i = 0; i < n; i++)
-                memcpy(c->bgather + (size_t)i * H, c->bxn + (size_t)c->elist[(size_t)e * LLM_MAX_BATCH + i] * H,
-                       H * sizeof(float));
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t t = c->elist[(size_t)e * LLM_MAX_BATCH + i];
+                if (need_f32)
+                    memcpy(c->bgather + (size_t)i * H, c->bxn + (size_t)t * H, H * sizeof(float));
+                if (xq)
+                    memcpy(c->beq + i * ldxq, xq + t * ldxq, ldxq);
+            }
             jb.expert = e;
             jb.n_tok = n;
             jb.kind = BJOB_GATEUP;
+            jb.xq = xq ? c->beq : NULL;
+            jb.ldxq = ldxq;
             pool_run(c->pool, run_bjob, &jb);
             jb.kind = BJOB_DOWN;
+            jb.xq = fast_inputs(c, &ly->down, c->bgate, h->n_ff_expert, n, c->beq, &jb.ldxq);
             pool_run(c->pool, run_bjob, &jb);
             if ((st = check_limits(lim)) != RELIEF_LLM_OK)
                 return st;
@@ -811,10 +943,12 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
         jb.kind = BJOB_OUTPUT;
         jb.l = UINT32_MAX;
         jb.out = out;
+        jb.xq = fast_inputs(c, &m->output, c->bxn, H, T, c->bxq, &jb.ldxq);
         pool_run(c->pool, run_bjob, &jb);
     } else if (out) {
         rmsnorm(c->xn, c->bx + (size_t)(T - 1) * H, m->out_norm, H, h->rms_eps);
         job j1 = {.c = c, .kind = JOB_OUTPUT, .l = UINT32_MAX, .out = out};
+        j1.xq = fast_input(c, &m->output, c->xn, c->xq);
         pool_run(c->pool, run_job, &j1);
     }
     return RELIEF_LLM_OK;

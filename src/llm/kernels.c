@@ -3,26 +3,39 @@
  * AVX-512 and AVX2 paths chosen at run time from CPUID, and the portable
  * scalar path of quant.c as the reference (forced with RELIEF_SCALAR=1).
  *
- * Activations stay f32 (weights are decoded exactly to f32 in registers),
- * so every path computes the same mathematical value as the reference and
- * differs only by summation order.
+ * With f32 activations (the exact path) weights are decoded exactly to f32
+ * in registers, so every level computes the same mathematical value as the
+ * reference and differs only by summation order. The fast path (second
+ * half of the file) quantizes the activations to 8-bit integers and
+ * multiplies integers (AVX-512 VNNI, AVX-VNNI, AVX2); its reference is
+ * quant.c's q_qdot_row, and the levels again differ only in the order of
+ * the float sum over blocks.
  */
 #include "kernels.h"
 #include "gguf.h"
 #include "quant.h"
 
+#include <cpuid.h>
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 static float e8m0_table[256];
+/* 2^(e - 128): MXFP4's scale for the doubled E2M1 integers of the fast path. */
 static float fp16_table[65536];
+
+static float e8m0_half_table[256];
 
 static void init_tables(void)
 {
-    for (int e = 0; e < 256; e++)
+    for (int e = 0; e < 256; e++) {
         e8m0_table[e] = ldexpf(1.0f, e - 127);
+        e8m0_half_table[e] = ldexpf(1.0f, e - 128);
+    }
+    e8m0_half_table[0] = 0.0f; /* the fast path's rules (quant.h) */
+    e8m0_half_table[255] = INFINITY;
     for (int h = 0; h < 65536; h++)
         fp16_table[h] = q_fp16_to_f32((uint16_t)h);
 }
@@ -277,6 +290,603 @@ static void dequant_f32(const uint8_t *r, float *o, size_t n) { memcpy(o, r, n *
 static void dequant_f16(const uint8_t *r, float *o, size_t n) { q_dequant_row(GGML_F16, r, o, n); }
 static void dequant_bf16(const uint8_t *r, float *o, size_t n) { q_dequant_row(GGML_BF16, r, o, n); }
 
+/* ---- the fast path: 8-bit activations and integer dot products ----
+ *
+ * Format and reference: quant.h (q_quant_q8_row, q_qdot_row). Vectors have
+ * one or two terms ("terms"); the kernels take the weights' integers once
+ * and multiply them with each term. The integer products are exact, so
+ * the levels differ only in the order of the float sum over blocks.
+ *
+ * vpdpbusd multiplies unsigned by signed bytes. The VNNI kernels add 128
+ * to the weights (unsigned 0..255) and start each block's sum at the
+ * activation's c = -128 * sum(q), which undoes it. vpmaddubsw (plain
+ * AVX2) would saturate on such products, so the AVX2 kernels move the
+ * weight's sign onto the activation instead (|w| * (x sign w); exact:
+ * |w| <= 128, |x| <= 127, and 2 x 128 x 127 < 32768). */
+
+/* ---- quantizing activations ---- */
+
+/* Block b's c, d and total into its group of term xq (quant.h's layout),
+ * from its q already stored there. */
+static inline void q8_put_scale(uint8_t *xq, size_t b, float d)
+{
+    uint8_t *g = xq + b / 4 * 320;
+    const int8_t *q = (const int8_t *)(g + b % 4 * 16);
+    int32_t c[4], total = 0;
+    for (int l = 0; l < 4; l++) {
+        int32_t s = 0;
+        for (int i = 0; i < 4; i++)
+            s += q[4 * l + i] + q[64 + 4 * l + i];
+        total += c[l] = -128 * s;
+        memcpy(g + 192 + b % 4 * 16 + 4 * l, &d, 4);
+    }
+    memcpy(g + 128 + b % 4 * 16, c, 16);
+    memcpy(g + 256 + b % 4 * 4, &total, 4);
+}
+
+/* Block b as all zeros (q = 0) with quantum d in term xq. */
+static inline void q8_put_zero(uint8_t *xq, size_t b, float d)
+{
+    uint8_t *g = xq + b / 4 * 320 + b % 4 * 16;
+    memset(g, 0, 16);
+    memset(g + 64, 0, 16);
+    q8_put_scale(xq, b, d);
+}
+
+/* The bytes no block writes: each group's padding and, in a last group of
+ * fewer than 4 blocks, the missing blocks; in every term. */
+static void q8_clear(uint8_t *xq, size_t n, int terms)
+{
+    size_t nb = n / 32;
+    for (int k = 0; k < terms; k++) {
+        uint8_t *t = xq + (size_t)k * Q_Q8_BYTES(n);
+        for (size_t G = 0; G < nb / 4; G++)
+            memset(t + G * 320 + 272, 0, 48);
+        if (nb % 4)
+            memset(t + nb / 4 * 320, 0, 320);
+    }
+}
+
+/* Per block: from a = max |x| (and whether all are finite), the quantum d,
+ * 127 / a and 254 / d; false when the block is all zeros (d = 0 or NaN). */
+static inline bool q8_block_scale(float a, bool finite, float *d, float *id, float *id2)
+{
+    if (!finite || a < 0x1p-100f) {
+        *d = finite ? 0.0f : NAN;
+        return false;
+    }
+    *d = a / 127.0f;
+    *id = 127.0f / a;
+    *id2 = 254.0f / *d;
+    return true;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void quant_q8_avx512(const float *x, uint8_t *xq,
+                                                                                   size_t n, int terms)
+{
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    const __m512i lim = _mm512_set1_epi32(127);
+    uint8_t *xq2 = xq + Q_Q8_BYTES(n);
+    q8_clear(xq, n, terms);
+    for (size_t b = 0; b < n / 32; b++) {
+        size_t o = b / 4 * 320 + b % 4 * 16; /* the block's low half; + 64: high */
+        __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
+        __m512 a0 = _mm512_abs_ps(v0), a1 = _mm512_abs_ps(v1);
+        /* !(|x| <= FLT_MAX): infinite or NaN. */
+        bool finite = (_mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ)) == 0;
+        float d, id, id2;
+        if (!q8_block_scale(finite ? _mm512_reduce_max_ps(_mm512_max_ps(a0, a1)) : 0.0f, finite, &d, &id, &id2)) {
+            q8_put_zero(xq, b, d);
+            if (terms == 2)
+                q8_put_zero(xq2, b, d / 254.0f);
+            continue;
+        }
+        /* cvtps rounds to nearest even, as lrintf in the reference. */
+        __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
+        __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
+        _mm_storeu_si128((__m128i *)(xq + o), _mm512_cvtepi32_epi8(i0));
+        _mm_storeu_si128((__m128i *)(xq + o + 64), _mm512_cvtepi32_epi8(i1));
+        q8_put_scale(xq, b, d);
+        if (terms == 2) { /* r = x - d q (a product and a difference, as the reference) */
+            __m512 vd = _mm512_set1_ps(d), vid2 = _mm512_set1_ps(id2);
+            __m512 r0 = _mm512_sub_ps(v0, _mm512_mul_ps(vd, _mm512_cvtepi32_ps(i0)));
+            __m512 r1 = _mm512_sub_ps(v1, _mm512_mul_ps(vd, _mm512_cvtepi32_ps(i1)));
+            __m512i j0 = _mm512_cvtps_epi32(_mm512_mul_ps(r0, vid2)), j1 = _mm512_cvtps_epi32(_mm512_mul_ps(r1, vid2));
+            j0 = _mm512_max_epi32(_mm512_min_epi32(j0, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
+            j1 = _mm512_max_epi32(_mm512_min_epi32(j1, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
+            _mm_storeu_si128((__m128i *)(xq2 + o), _mm512_cvtepi32_epi8(j0));
+            _mm_storeu_si128((__m128i *)(xq2 + o + 64), _mm512_cvtepi32_epi8(j1));
+            q8_put_scale(xq2, b, d / 254.0f);
+        }
+    }
+}
+
+/* 32 int32 (in 4 vectors, elements in order) to bytes: the low half (0-15)
+ * to lo, the high half to hi. The packs work within 128-bit lanes: dwords
+ * come out as i0[0:3] i1[0:3] i2[0:3] i3[0:3] i0[4:7] ...; put them back. */
+__attribute__((target("avx2,fma"))) static inline void pack32_avx2(__m256i i0, __m256i i1, __m256i i2, __m256i i3,
+                                                                   uint8_t *lo, uint8_t *hi)
+{
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm_storeu_si128((__m128i *)lo, _mm256_castsi256_si128(p));
+    _mm_storeu_si128((__m128i *)hi, _mm256_extracti128_si256(p, 1));
+}
+
+__attribute__((target("avx2,fma"))) static void quant_q8_avx2(const float *x, uint8_t *xq, size_t n, int terms)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 big = _mm256_set1_ps(FLT_MAX);
+    const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
+    uint8_t *xq2 = xq + Q_Q8_BYTES(n);
+    q8_clear(xq, n, terms);
+    for (size_t b = 0; b < n / 32; b++) {
+        size_t o = b / 4 * 320 + b % 4 * 16;
+        __m256 v[4], m = _mm256_setzero_ps();
+        int bad = 0;
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + b * 32 + 8 * k);
+            __m256 a = _mm256_and_ps(v[k], absmask);
+            bad |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ));
+            m = _mm256_max_ps(m, a);
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float d, id, id2;
+        if (!q8_block_scale(_mm_cvtss_f32(h), !bad, &d, &id, &id2)) {
+            q8_put_zero(xq, b, d);
+            if (terms == 2)
+                q8_put_zero(xq2, b, d / 254.0f);
+            continue;
+        }
+        __m256i i[4], j[4];
+        for (int k = 0; k < 4; k++)
+            i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], _mm256_set1_ps(id)));
+        pack32_avx2(i[0], i[1], i[2], i[3], xq + o, xq + o + 64);
+        q8_put_scale(xq, b, d);
+        if (terms == 2) {
+            for (int k = 0; k < 4; k++) {
+                __m256 r = _mm256_sub_ps(v[k], _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(i[k])));
+                j[k] = _mm256_cvtps_epi32(_mm256_mul_ps(r, _mm256_set1_ps(id2)));
+                j[k] = _mm256_max_epi32(_mm256_min_epi32(j[k], lim), nlim);
+            }
+            pack32_avx2(j[0], j[1], j[2], j[3], xq2 + o, xq2 + o + 64);
+            q8_put_scale(xq2, b, d / 254.0f);
+        }
+    }
+}
+
+static void quant_q8_scalar(const float *x, uint8_t *xq, size_t n, int terms)
+{
+    q_quant_q8_row(x, xq, n, terms);
+}
+
+/* ---- row kernels, AVX-512 VNNI: one group of 4 blocks per step ----
+ * Both kernels gather the group's weights into two vectors laid out like
+ * the activations' lo and hi halves (block k's elements 0-15 at bytes
+ * 16k..16k+15 of lo, 16-31 of hi), so the products are two vpdpbusd on
+ * unshuffled activations, started at c, and the 16 int32 lanes hold 4
+ * per block, scaled by the vector s x d. */
+
+#define VNNI512 "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"
+
+/* Bytes [0, min(len, 64)) of p as a vector, zero above: a masked load,
+ * which never touches the bytes past len (no fault at the end of a
+ * mapping). */
+__attribute__((target(VNNI512), always_inline)) static inline __m512i load_upto(const uint8_t *p, size_t len)
+{
+    return _mm512_maskz_loadu_epi8(len >= 64 ? ~0ull : len ? ~0ull >> (64 - len) : 0, p);
+}
+
+/* The weights (w + 128, lo and hi) and block scales (4 lanes per block)
+ * of an MXFP4 group: 4 blocks, 68 bytes, of which len are in the row.
+ * The scales are 2^(e - 127), twice the real ones: the caller halves the
+ * total. */
+__attribute__((target(VNNI512), always_inline)) static inline void mxfp4_group_vnni(const uint8_t *blk, size_t len,
+                                                                                   __m512i *wlo, __m512i *whi,
+                                                                                   __m512 *scale)
+{
+    /* The 64 code bytes from the halves A (blocks 0, 1: scales at bytes 0
+     * and 17) and B (blocks 2, 3): vpermt2b picks bytes 1-16 and 18-33 of
+     * each. */
+    const __m512i pick = _mm512_set_epi8(
+        97, 96, 95, 94, 93, 92, 91, 90, 89, 88, 87, 86, 85, 84, 83, 82, 80, 79, 78, 77, 76, 75, 74, 73, 72, 71, 70,
+        69, 68, 67, 66, 65, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 16, 15, 14, 13, 12, 11,
+        10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    /* The scale bytes (0, 17, 64, 81) into the low byte of each block's 4 lanes. */
+    const __m512i pick_e = _mm512_set_epi32(81, 81, 81, 81, 64, 64, 64, 64, 17, 17, 17, 17, 0, 0, 0, 0);
+    /* 128 + 2 x E2M1 by the code's 4 bits; vpermb reads 6 index bits, so
+     * the table repeats 4 times and bits 5:4 (the other nibble) do not
+     * matter: no masking of nibbles. */
+    const __m512i lut = _mm512_set4_epi32(0x74787a7c, 0x7d7e7f80, (int)0x8c888684, (int)0x83828180);
+    __m512i A = load_upto(blk, len < 34 ? len : 34), B = load_upto(blk + 34, len > 34 ? len - 34 : 0);
+    __m512i codes = _mm512_permutex2var_epi8(A, pick, B);
+    *wlo = _mm512_permutexvar_epi8(codes, lut);
+    *whi = _mm512_permutexvar_epi8(_mm512_srli_epi16(codes, 4), lut);
+    /* 2^(e - 127) is e << 23 as float bits (e = 0 gives 0). */
+    __m512i e = _mm512_maskz_permutex2var_epi8(0x1111111111111111ull, A, pick_e, B);
+    *scale = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+
+/* The same for a Q8_0 group: 4 blocks, 136 bytes, of which len are in the
+ * row; block k's f16 scale at 34k, elements 0-15 at 34k+2, 16-31 at
+ * 34k+18. Elements 0-15 of all four blocks lie in bytes 0-127 (two loads,
+ * one vpermt2b), 16-31 in bytes 8-135 (two loads from byte 8). */
+__attribute__((target(VNNI512), always_inline)) static inline void q8_0_group_vnni(const uint8_t *blk, size_t len,
+                                                                                  __m512i *wlo, __m512i *whi,
+                                                                                  __m512 *scale)
+{
+    const __m512i pick = _mm512_set_epi8(
+        117, 116, 115, 114, 113, 112, 111, 110, 109, 108, 107, 106, 105, 104, 103, 102, 83, 82, 81, 80, 79, 78, 77,
+        76, 75, 74, 73, 72, 71, 70, 69, 68, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 15, 14,
+        13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0); /* + 2: low halves; + 10 from byte 8: high halves */
+    /* The f16 scales (bytes 34k, 34k+1) into the low half of each block's lanes. */
+    const __m512i pick_d = _mm512_set_epi32(0x6766, 0x6766, 0x6766, 0x6766, 0x4544, 0x4544, 0x4544, 0x4544, 0x2322,
+                                            0x2322, 0x2322, 0x2322, 0x0100, 0x0100, 0x0100, 0x0100);
+    const __m512i off = _mm512_set1_epi8((char)0x80);
+    __m512i L0 = load_upto(blk, len), L1 = load_upto(blk + 64, len > 64 ? len - 64 : 0);
+    __m512i H0 = load_upto(blk + 8, len - 8), H1 = load_upto(blk + 72, len > 72 ? len - 72 : 0);
+    *wlo = _mm512_xor_si512(_mm512_permutex2var_epi8(L0, _mm512_add_epi8(pick, _mm512_set1_epi8(2)), L1), off);
+    *whi = _mm512_xor_si512(_mm512_permutex2var_epi8(H0, _mm512_add_epi8(pick, _mm512_set1_epi8(10)), H1), off);
+    __m512i h = _mm512_maskz_permutex2var_epi8(0x3333333333333333ull, L0, pick_d, L1);
+    *scale = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+}
+
+/* The group's weights times activation group g of each term (tb bytes
+ * apart): the sums, started at c, scaled by scale x d. */
+__attribute__((target(VNNI512), always_inline)) static inline __m512 group_terms_vnni(__m512i wlo, __m512i whi,
+                                                                                     __m512 scale,
+                                                                                     const uint8_t *g, size_t tb,
+                                                                                     int terms)
+{
+    __m512 r = _mm512_setzero_ps();
+    for (int k = 0; k < terms; k++, g += tb) {
+        __m512i s = _mm512_loadu_si512(g + 128); /* undoes the + 128, lane by lane */
+        s = _mm512_dpbusd_epi32(s, wlo, _mm512_loadu_si512(g));
+        s = _mm512_dpbusd_epi32(s, whi, _mm512_loadu_si512(g + 64));
+        r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(scale, _mm512_loadu_ps((const float *)(g + 192))), r);
+    }
+    return r;
+}
+
+/* Both row kernels: whole groups two at a time (two accumulators), then
+ * the rest, the last group possibly short (masked loads; its missing
+ * blocks read as zero codes and scales). GSZ: a group's bytes; POST:
+ * the factor on the total. The body is specialised for 1 and 2 terms. */
+#define QDOT_VNNI512(NAME, GROUP, GSZ, POST)                                                                    \
+    __attribute__((target(VNNI512), always_inline)) static inline float NAME##_body(                          \
+        const uint8_t *row, const uint8_t *xq, size_t n, int terms)                                            \
+    {                                                                                                          \
+        size_t nb = n / 32, b = 0, tb = Q_Q8_BYTES(n);                                                         \
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), sc;                                     \
+        __m512i wl, wh;                                                                                        \
+        for (; b + 8 <= nb; b += 8) {                                                                          \
+            GROUP(row + b / 4 * GSZ, GSZ, &wl, &wh, &sc);                                                      \
+            acc0 = _mm512_add_ps(acc0, group_terms_vnni(wl, wh, sc, xq + b / 4 * 320, tb, terms));             \
+            GROUP(row + b / 4 * GSZ + GSZ, GSZ, &wl, &wh, &sc);                                                \
+            acc1 = _mm512_add_ps(acc1, group_terms_vnni(wl, wh, sc, xq + b / 4 * 320 + 320, tb, terms));       \
+        }                                                                                                      \
+        for (; b < nb; b += 4) {                                                                               \
+            GROUP(row + b / 4 * GSZ, (nb - b < 4 ? nb - b : 4) * (GSZ / 4), &wl, &wh, &sc);                    \
+            acc1 = _mm512_add_ps(acc1, group_terms_vnni(wl, wh, sc, xq + b / 4 * 320, tb, terms));             \
+        }                                                                                                      \
+        return POST * _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                                         \
+    }                                                                                                          \
+    __attribute__((target(VNNI512))) static float NAME(const uint8_t *row, const uint8_t *xq, size_t n,       \
+                                                       int terms)                                              \
+    {                                                                                                          \
+        return terms == 2 ? NAME##_body(row, xq, n, 2) : NAME##_body(row, xq, n, 1);                           \
+    }
+
+QDOT_VNNI512(qdot_mxfp4_vnni512, mxfp4_group_vnni, 68, 0.5f)
+QDOT_VNNI512(qdot_q8_0_vnni512, q8_0_group_vnni, 136, 1.0f)
+
+/* ---- row kernels, AVX2 and AVX-VNNI: two blocks per step ----
+ * The two variants differ only in the product of 32 unsigned by 32 signed
+ * bytes into 8 int32 sums: vpmaddubsw + vpmaddwd, or AVX-VNNI's
+ * vpdpbusd. The bodies are written once, as macros taking that product.
+ * A step takes blocks k, k+1 of a group: lo = [k: 0-15 | k+1: 0-15] and
+ * hi = [k: 16-31 | k+1: 16-31] of both weights and activations, lanes 0-3
+ * for block k and 4-7 for block k+1; the signed weights' sign goes onto
+ * each term's activations. */
+
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i dp_avx2(__m256i u, __m256i s)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+__attribute__((target("avx2,fma,avxvnni"), always_inline)) static inline __m256i dp_avxvnni(__m256i u, __m256i s)
+{
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+}
+
+/* Signed weights wl, wh and block scales sw (4 lanes each) of two blocks
+ * times every term of the activations at g (tb bytes apart). */
+#define QDOT_TERMS_256(DP)                                                                                     \
+    __m256i ul = _mm256_abs_epi8(wl), uh = _mm256_abs_epi8(wh);                                              \
+    for (int k = 0; k < terms; k++) {                                                                        \
+        const uint8_t *gk = g + (size_t)k * tb;                                                              \
+        __m256i xl = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)gk), wl);                          \
+        __m256i xh = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(gk + 64)), wh);                   \
+        __m256 s = _mm256_cvtepi32_ps(_mm256_add_epi32(DP(ul, xl), DP(uh, xh)));                             \
+        acc = _mm256_fmadd_ps(s, _mm256_mul_ps(sw, _mm256_loadu_ps((const float *)(gk + 192))), acc);        \
+    }
+
+/* MXFP4: vpshufb maps codes to signed 2 x E2M1. A missing second block
+ * (odd block count) reads as zero codes. */
+#define QDOT_MXFP4_256(NAME, TARGET, DP)                                                                      \
+    __attribute__((target(TARGET))) static float NAME(const uint8_t *row, const uint8_t *xq, size_t n,     \
+                                                      int terms)                                             \
+    {                                                                                                        \
+        size_t nb = n / 32, tb = Q_Q8_BYTES(n);                                                              \
+        const __m256i lut = _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12, 0, 1, 2, \
+                                             3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);                \
+        const __m256i m4 = _mm256_set1_epi8(0x0f);                                                           \
+        __m256 acc = _mm256_setzero_ps();                                                                    \
+        for (size_t b = 0; b < nb; b += 2) {                                                                 \
+            const uint8_t *blk = row + b * 17, *g = xq + b / 4 * 320 + b % 4 * 16;                           \
+            bool two = b + 1 < nb;                                                                           \
+            __m128i ra = _mm_loadu_si128((const __m128i *)(blk + 1));                                        \
+            __m128i rb = two ? _mm_loadu_si128((const __m128i *)(blk + 18)) : _mm_setzero_si128();           \
+            __m256i raw = _mm256_set_m128i(rb, ra);                                                          \
+            __m256i wl = _mm256_shuffle_epi8(lut, _mm256_and_si256(raw, m4));                                \
+            __m256i wh = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));          \
+            __m256 sw = _mm256_set_m128(_mm_set1_ps(two ? e8m0_half_table[blk[17]] : 0.0f),                  \
+                                        _mm_set1_ps(e8m0_half_table[blk[0]]));                               \
+            QDOT_TERMS_256(DP)                                                                               \
+        }                                                                                                    \
+        return hsum256(acc);                                                                                 \
+    }
+
+#define QDOT_Q8_0_256(NAME, TARGET, DP)                                                                       \
+    __attribute__((target(TARGET))) static float NAME(const uint8_t *row, const uint8_t *xq, size_t n,     \
+                                                      int terms)                                             \
+    {                                                                                                        \
+        size_t nb = n / 32, tb = Q_Q8_BYTES(n);                                                              \
+        __m256 acc = _mm256_setzero_ps();                                                                    \
+        for (size_t b = 0; b < nb; b += 2) {                                                                 \
+            const uint8_t *blk = row + b * 34, *g = xq + b / 4 * 320 + b % 4 * 16;                           \
+            bool two = b + 1 < nb;                                                                           \
+            __m256i wa = _mm256_loadu_si256((const __m256i *)(blk + 2));                                     \
+            __m256i wb = two ? _mm256_loadu_si256((const __m256i *)(blk + 36)) : _mm256_setzero_si256();     \
+            __m256i wl = _mm256_permute2x128_si256(wa, wb, 0x20), wh = _mm256_permute2x128_si256(wa, wb, 0x31); \
+            __m256 sw = _mm256_set_m128(_mm_set1_ps(two ? fp16_table[rd16(blk + 34)] : 0.0f),                \
+                                        _mm_set1_ps(fp16_table[rd16(blk)]));                                 \
+            QDOT_TERMS_256(DP)                                                                               \
+        }                                                                                                    \
+        return hsum256(acc);                                                                                 \
+    }
+
+QDOT_MXFP4_256(qdot_mxfp4_avx2, "avx2,fma", dp_avx2)
+QDOT_MXFP4_256(qdot_mxfp4_avxvnni, "avx2,fma,avxvnni", dp_avxvnni)
+QDOT_Q8_0_256(qdot_q8_0_avx2, "avx2,fma", dp_avx2)
+QDOT_Q8_0_256(qdot_q8_0_avxvnni, "avx2,fma,avxvnni", dp_avxvnni)
+
+static float qdot_mxfp4_scalar(const uint8_t *r, const uint8_t *xq, size_t n, int terms)
+{
+    return q_qdot_row(GGML_MXFP4, r, xq, n, terms);
+}
+static float qdot_mxfp4o_scalar(const uint8_t *r, const uint8_t *xq, size_t n, int terms)
+{
+    return q_qdot_row(GGML_MXFP4_OLLAMA, r, xq, n, terms);
+}
+static float qdot_q8_0_scalar(const uint8_t *r, const uint8_t *xq, size_t n, int terms)
+{
+    return q_qdot_row(GGML_Q8_0, r, xq, n, terms);
+}
+
+/* ---- batched kernels ---- */
+
+/* Without a packed kernel: the row kernel for every (row, token). */
+#define QGEMM_BY_ROWS(NAME, DOT)                                                                                \
+    static void NAME(const uint8_t *W, size_t stride, uint32_t rows, const uint8_t *XQ, size_t ldxq, uint32_t T, \
+                     size_t n, float *Y, size_t ldy, void *scratch, int terms)                                  \
+    {                                                                                                           \
+        (void)scratch;                                                                                          \
+        for (uint32_t t = 0; t < T; t++)                                                                        \
+            for (uint32_t r = 0; r < rows; r++)                                                                 \
+                Y[(size_t)t * ldy + r] += DOT(W + (size_t)r * stride, XQ + (size_t)t * ldxq, n, terms);         \
+    }
+QGEMM_BY_ROWS(qgemm_mxfp4_scalar, qdot_mxfp4_scalar)
+QGEMM_BY_ROWS(qgemm_mxfp4o_scalar, qdot_mxfp4o_scalar)
+QGEMM_BY_ROWS(qgemm_q8_0_scalar, qdot_q8_0_scalar)
+QGEMM_BY_ROWS(qgemm_mxfp4_avx2, qdot_mxfp4_avx2)
+QGEMM_BY_ROWS(qgemm_q8_0_avx2, qdot_q8_0_avx2)
+QGEMM_BY_ROWS(qgemm_mxfp4_avxvnni, qdot_mxfp4_avxvnni)
+QGEMM_BY_ROWS(qgemm_q8_0_avxvnni, qdot_q8_0_avxvnni)
+
+/* The packed VNNI kernel. A tile is 16 rows, block by block: for block b
+ * and 4-element group j (0-7), 64 bytes hold the four weights of group j
+ * of each of the 16 rows, as unsigned w + 128 (row r at bytes 4r..4r+3),
+ * so one vpdpbusd with 4 activation bytes broadcast adds a group's
+ * products to all 16 rows at once (each lane a row, so the block's sum
+ * starts at the activation's total -128 * sum(q)). After the tile's
+ * nb * 512 bytes come the row scales, 16 floats per block. Rows past the
+ * matrix have weight 0 and scale 0. */
+#define QTILE_ROWS 16
+
+size_t kern_qgemm_scratch(size_t n)
+{
+    return n / 32 * (QTILE_ROWS * 32 + QTILE_ROWS * sizeof(float));
+}
+
+/* Weights of 4 rows, one block each (32 bytes of w + 128), into the tile's
+ * 8 groups of block b at rows r0..r0+3: a 4 x 8 transpose of dwords. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void tile_put4(uint8_t *tile, size_t b, uint32_t r0,
+                                                                                const __m256i e[4])
+{
+    __m256i t0 = _mm256_unpacklo_epi32(e[0], e[1]), t1 = _mm256_unpackhi_epi32(e[0], e[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(e[2], e[3]), t3 = _mm256_unpackhi_epi32(e[2], e[3]);
+    __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
+                    _mm256_unpackhi_epi64(t1, t3)}; /* u[k]: groups k (low half) and k + 4 (high half) */
+    uint8_t *o = tile + b * QTILE_ROWS * 32 + r0 * 4;
+    for (int k = 0; k < 4; k++) {
+        _mm_storeu_si128((__m128i *)(o + k * 64), _mm256_castsi256_si128(u[k]));
+        _mm_storeu_si128((__m128i *)(o + (k + 4) * 64), _mm256_extracti128_si256(u[k], 1));
+    }
+}
+
+/* Packs rows [0, nr) (nr <= 16) of type t (MXFP4 or Q8_0) into tile. */
+__attribute__((target("avx2,fma"))) static void tile_pack(uint32_t t, const uint8_t *W, size_t stride, uint32_t nr,
+                                                          size_t n, uint8_t *tile)
+{
+    size_t nb = n / 32;
+    float *sc = (float *)(tile + nb * QTILE_ROWS * 32);
+    const __m256i lut = _mm256_setr_epi8((char)128, (char)129, (char)130, (char)131, (char)132, (char)134, (char)136,
+                                         (char)140, (char)128, 127, 126, 125, 124, 122, 120, 116, (char)128, (char)129,
+                                         (char)130, (char)131, (char)132, (char)134, (char)136, (char)140, (char)128,
+                                         127, 126, 125, 124, 122, 120, 116);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), off = _mm256_set1_epi8((char)0x80);
+    for (size_t b = 0; b < nb; b++)
+        for (uint32_t r0 = 0; r0 < QTILE_ROWS; r0 += 4) {
+            __m256i e[4];
+            for (uint32_t i = 0; i < 4; i++) {
+                uint32_t r = r0 + i;
+                if (r >= nr) {
+                    e[i] = off;
+                    sc[b * QTILE_ROWS + r] = 0.0f;
+                } else if (t == GGML_MXFP4) {
+                    const uint8_t *blk = W + (size_t)r * stride + b * 17;
+                    __m128i raw = _mm_loadu_si128((const __m128i *)(blk + 1));
+                    __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
+                    e[i] = _mm256_shuffle_epi8(lut, codes);
+                    sc[b * QTILE_ROWS + r] = e8m0_half_table[blk[0]];
+                } else {
+                    const uint8_t *blk = W + (size_t)r * stride + b * 34;
+                    e[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), off);
+                    sc[b * QTILE_ROWS + r] = fp16_table[rd16(blk)];
+                }
+            }
+            tile_put4(tile, b, r0, e);
+        }
+}
+
+/* One activation group's 4 bytes (elements 4j..4j+3 of block b), broadcast. */
+__attribute__((target(VNNI512), always_inline)) static inline __m512i q8_bcast4(const uint8_t *xq, size_t b, int j)
+{
+    int32_t v;
+    memcpy(&v, xq + b / 4 * 320 + (j < 4 ? 0 : 64) + b % 4 * 16 + j % 4 * 4, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* Block b of the tile (w: its 512 bytes; rs: its 16 row scales) times one
+ * term of 4 tokens' activations, added to the accumulators: each block's
+ * sums start at the token's total (undoing the + 128 of the weights), the
+ * 8 groups add their products, and the integer sums, scaled by row scale
+ * x d, go to the float accumulators. */
+__attribute__((target(VNNI512), always_inline)) static inline void tile4_block(
+    const uint8_t *w, __m512 rs, size_t b, const uint8_t *x0, const uint8_t *x1, const uint8_t *x2,
+    const uint8_t *x3, __m512 *a0, __m512 *a1, __m512 *a2, __m512 *a3)
+{
+    size_t go = b / 4 * 320 + b % 4 * 16, to = b / 4 * 320 + 256 + b % 4 * 4; /* the block's d, total */
+    __m512i s0 = _mm512_set1_epi32(*(const int32_t *)(x0 + to)), s1 = _mm512_set1_epi32(*(const int32_t *)(x1 + to));
+    __m512i s2 = _mm512_set1_epi32(*(const int32_t *)(x2 + to)), s3 = _mm512_set1_epi32(*(const int32_t *)(x3 + to));
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        __m512i wv = _mm512_load_si512((const void *)(w + j * 64));
+        s0 = _mm512_dpbusd_epi32(s0, wv, q8_bcast4(x0, b, j));
+        s1 = _mm512_dpbusd_epi32(s1, wv, q8_bcast4(x1, b, j));
+        s2 = _mm512_dpbusd_epi32(s2, wv, q8_bcast4(x2, b, j));
+        s3 = _mm512_dpbusd_epi32(s3, wv, q8_bcast4(x3, b, j));
+    }
+    const float *d0 = (const float *)(x0 + go + 192), *d1 = (const float *)(x1 + go + 192);
+    const float *d2 = (const float *)(x2 + go + 192), *d3 = (const float *)(x3 + go + 192);
+    *a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(rs, _mm512_set1_ps(*d0)), *a0);
+    *a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(rs, _mm512_set1_ps(*d1)), *a1);
+    *a2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s2), _mm512_mul_ps(rs, _mm512_set1_ps(*d2)), *a2);
+    *a3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s3), _mm512_mul_ps(rs, _mm512_set1_ps(*d3)), *a3);
+}
+
+/* The same for one token (two chains over the 8 groups, for vpdpbusd's
+ * latency). */
+__attribute__((target(VNNI512), always_inline)) static inline void tile1_block(const uint8_t *w, __m512 rs, size_t b,
+                                                                               const uint8_t *x0, __m512 *a0)
+{
+    size_t go = b / 4 * 320 + b % 4 * 16, to = b / 4 * 320 + 256 + b % 4 * 4;
+    __m512i s0 = _mm512_set1_epi32(*(const int32_t *)(x0 + to)), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int j = 0; j < 8; j += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, _mm512_load_si512((const void *)(w + j * 64)), q8_bcast4(x0, b, j));
+        s1 = _mm512_dpbusd_epi32(s1, _mm512_load_si512((const void *)(w + j * 64 + 64)), q8_bcast4(x0, b, j + 1));
+    }
+    *a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                          _mm512_mul_ps(rs, _mm512_set1_ps(*(const float *)(x0 + go + 192))), *a0);
+}
+
+/* y[0..nr) += tile x xq for 4 tokens (x0..x3, y0..y3) and every term. */
+__attribute__((target(VNNI512))) static void qgemm_tile4_vnni(const uint8_t *tile, uint32_t nr, const uint8_t *x0,
+                                                               const uint8_t *x1, const uint8_t *x2,
+                                                               const uint8_t *x3, size_t n, float *y0, float *y1,
+                                                               float *y2, float *y3, int terms)
+{
+    size_t nb = n / 32, tb = Q_Q8_BYTES(n);
+    const float *sc = (const float *)(tile + nb * QTILE_ROWS * 32);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *w = tile + b * QTILE_ROWS * 32;
+        __m512 rs = _mm512_load_ps(sc + b * QTILE_ROWS);
+        tile4_block(w, rs, b, x0, x1, x2, x3, &a0, &a1, &a2, &a3);
+        if (terms == 2)
+            tile4_block(w, rs, b, x0 + tb, x1 + tb, x2 + tb, x3 + tb, &a0, &a1, &a2, &a3);
+    }
+    __mmask16 m = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    _mm512_mask_storeu_ps(y0, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y0), a0));
+    _mm512_mask_storeu_ps(y1, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y1), a1));
+    _mm512_mask_storeu_ps(y2, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y2), a2));
+    _mm512_mask_storeu_ps(y3, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y3), a3));
+}
+
+__attribute__((target(VNNI512))) static void qgemm_tile1_vnni(const uint8_t *tile, uint32_t nr, const uint8_t *x0,
+                                                               size_t n, float *y0, int terms)
+{
+    size_t nb = n / 32, tb = Q_Q8_BYTES(n);
+    const float *sc = (const float *)(tile + nb * QTILE_ROWS * 32);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *w = tile + b * QTILE_ROWS * 32;
+        __m512 rs = _mm512_load_ps(sc + b * QTILE_ROWS);
+        tile1_block(w, rs, b, x0, b & 1 ? &a1 : &a0);
+        if (terms == 2)
+            tile1_block(w, rs, b, x0 + tb, b & 1 ? &a1 : &a0);
+    }
+    __mmask16 m = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    _mm512_mask_storeu_ps(y0, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y0), _mm512_add_ps(a0, a1)));
+}
+
+__attribute__((target(VNNI512))) static void qgemm_packed_vnni(uint32_t type, const uint8_t *W, size_t stride,
+                                                               uint32_t rows, const uint8_t *XQ, size_t ldxq,
+                                                               uint32_t T, size_t n, float *Y, size_t ldy,
+                                                               void *scratch, int terms)
+{
+    uint8_t *tile = scratch;
+    for (uint32_t r = 0; r < rows; r += QTILE_ROWS) {
+        uint32_t nr = rows - r < QTILE_ROWS ? rows - r : QTILE_ROWS;
+        tile_pack(type, W + (size_t)r * stride, stride, nr, n, tile);
+        uint32_t t = 0;
+        for (; t + 4 <= T; t += 4) {
+            const uint8_t *x = XQ + (size_t)t * ldxq;
+            float *y = Y + (size_t)t * ldy + r;
+            qgemm_tile4_vnni(tile, nr, x, x + ldxq, x + 2 * ldxq, x + 3 * ldxq, n, y, y + ldy, y + 2 * ldy,
+                             y + 3 * ldy, terms);
+        }
+        for (; t < T; t++)
+            qgemm_tile1_vnni(tile, nr, XQ + (size_t)t * ldxq, n, Y + (size_t)t * ldy + r, terms);
+    }
+}
+
+static void qgemm_mxfp4_vnni512(const uint8_t *W, size_t stride, uint32_t rows, const uint8_t *XQ, size_t ldxq,
+                                uint32_t T, size_t n, float *Y, size_t ldy, void *scratch, int terms)
+{
+    qgemm_packed_vnni(GGML_MXFP4, W, stride, rows, XQ, ldxq, T, n, Y, ldy, scratch, terms);
+}
+
+static void qgemm_q8_0_vnni512(const uint8_t *W, size_t stride, uint32_t rows, const uint8_t *XQ, size_t ldxq,
+                               uint32_t T, size_t n, float *Y, size_t ldy, void *scratch, int terms)
+{
+    qgemm_packed_vnni(GGML_Q8_0, W, stride, rows, XQ, ldxq, T, n, Y, ldy, scratch, terms);
+}
+
 /* ---- dispatch ---- */
 
 static float dot_scalar_mxfp4(const uint8_t *r, const float *x, size_t n) { return q_dot_row(GGML_MXFP4, r, x, n); }
@@ -289,8 +899,18 @@ static float dot_scalar_f32(const uint8_t *r, const float *x, size_t n) { return
 static float dot_scalar_f16(const uint8_t *r, const float *x, size_t n) { return q_dot_row(GGML_F16, r, x, n); }
 static float dot_scalar_bf16(const uint8_t *r, const float *x, size_t n) { return q_dot_row(GGML_BF16, r, x, n); }
 
+/* AVX-VNNI: CPUID leaf 7, subleaf 1, EAX bit 4 (not every compiler's
+ * __builtin_cpu_supports knows it); the OS's AVX state is checked with AVX2. */
+static bool cpu_has_avxvnni(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
+}
+
 static kern_level level = KERN_SCALAR;
 static bool initialised;
+static bool has_vnni512; /* AVX512-VNNI and AVX512-VBMI (with the AVX-512 level) */
+static bool has_avxvnni; /* AVX-VNNI (with the AVX2 level or above) */
 
 kern_level kern_init(void)
 {
@@ -308,6 +928,8 @@ kern_level kern_init(void)
         level = KERN_AVX2;
     else
         level = KERN_SCALAR;
+    has_vnni512 = level == KERN_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
+    has_avxvnni = level >= KERN_AVX2 && cpu_has_avxvnni();
     initialised = true;
     return level;
 }
@@ -425,4 +1047,78 @@ kern_vdot_fn kern_vdot(void)
 kern_vaxpy_fn kern_vaxpy(void)
 {
     return kern_vaxpy_for(kern_init());
+}
+
+/* ---- dispatch of the fast path ---- */
+
+kern_quant_fn kern_quant_q8_for(kern_level l)
+{
+    return l == KERN_AVX512 ? quant_q8_avx512 : l == KERN_AVX2 ? quant_q8_avx2 : quant_q8_scalar;
+}
+
+kern_quant_fn kern_quant_q8(void)
+{
+    return kern_quant_q8_for(kern_init());
+}
+
+kern_qdot_fn kern_qdot_for(uint32_t type, kern_level l)
+{
+    /* The AVX-512 level without VNNI runs the 256-bit kernels. */
+    bool v512 = l == KERN_AVX512 && has_vnni512, v256 = l >= KERN_AVX2 && has_avxvnni;
+    switch (type) {
+    case GGML_MXFP4:
+        if (l == KERN_SCALAR)
+            return qdot_mxfp4_scalar;
+        return v512 ? qdot_mxfp4_vnni512 : v256 ? qdot_mxfp4_avxvnni : qdot_mxfp4_avx2;
+    case GGML_MXFP4_OLLAMA:
+        return qdot_mxfp4o_scalar;
+    case GGML_Q8_0:
+        if (l == KERN_SCALAR)
+            return qdot_q8_0_scalar;
+        return v512 ? qdot_q8_0_vnni512 : v256 ? qdot_q8_0_avxvnni : qdot_q8_0_avx2;
+    }
+    return NULL;
+}
+
+kern_qdot_fn kern_qdot(uint32_t type)
+{
+    return kern_qdot_for(type, kern_init());
+}
+
+kern_qdot_fn kern_qdot_avxvnni(uint32_t type)
+{
+    kern_init();
+    if (!has_avxvnni)
+        return NULL;
+    return type == GGML_MXFP4 ? qdot_mxfp4_avxvnni : type == GGML_Q8_0 ? qdot_q8_0_avxvnni : NULL;
+}
+
+kern_qdot_fn kern_qdot_avx2(uint32_t type)
+{
+    if (kern_init() < KERN_AVX2)
+        return NULL;
+    return type == GGML_MXFP4 ? qdot_mxfp4_avx2 : type == GGML_Q8_0 ? qdot_q8_0_avx2 : NULL;
+}
+
+kern_qgemm_fn kern_qgemm_for(uint32_t type, kern_level l)
+{
+    bool v512 = l == KERN_AVX512 && has_vnni512, v256 = l >= KERN_AVX2 && has_avxvnni;
+    switch (type) {
+    case GGML_MXFP4:
+        if (l == KERN_SCALAR)
+            return qgemm_mxfp4_scalar;
+        return v512 ? qgemm_mxfp4_vnni512 : v256 ? qgemm_mxfp4_avxvnni : qgemm_mxfp4_avx2;
+    case GGML_MXFP4_OLLAMA:
+        return qgemm_mxfp4o_scalar;
+    case GGML_Q8_0:
+        if (l == KERN_SCALAR)
+            return qgemm_q8_0_scalar;
+        return v512 ? qgemm_q8_0_vnni512 : v256 ? qgemm_q8_0_avxvnni : qgemm_q8_0_avx2;
+    }
+    return NULL;
+}
+
+kern_qgemm_fn kern_qgemm(uint32_t type)
+{
+    return kern_qgemm_for(type, kern_init());
 }

@@ -2,6 +2,9 @@
  * kernels.h - run-time selected SIMD dot products (AVX-512, AVX2) over
  * quantized weight rows with f32 activations; the scalar reference of
  * quant.c is used when the CPU lacks them or RELIEF_SCALAR=1 is set.
+ * Also the fast path: activations quantized to 8 bits per block of 32 and
+ * integer dot products (AVX-512 VNNI, AVX-VNNI, AVX2, scalar) for Q8_0
+ * and MXFP4 weights; its reference and number format are in quant.h.
  */
 #ifndef RELIEF_KERNELS_H
 #define RELIEF_KERNELS_H
@@ -47,5 +50,43 @@ kern_vdot_fn kern_vdot(void);
 kern_vaxpy_fn kern_vaxpy(void);
 kern_vdot_fn kern_vdot_for(kern_level l);   /* at an explicit level (tests) */
 kern_vaxpy_fn kern_vaxpy_for(kern_level l);
+
+/* ---- the fast path: 8-bit activations (quant.h: q_quant_q8_row) ----
+ * A vector of n floats (n a multiple of 32) quantized to `terms` (1 or 2)
+ * terms of 8-bit integers: terms x Q_Q8_BYTES(n) bytes, 4-byte aligned
+ * (64-byte for speed). */
+
+/* Quantizes n floats of x into xq, bit for bit as q_quant_q8_row. */
+typedef void (*kern_quant_fn)(const float *x, uint8_t *xq, size_t n, int terms);
+kern_quant_fn kern_quant_q8(void);
+kern_quant_fn kern_quant_q8_for(kern_level l);
+
+/* Product of a weight row with a quantized vector, as q_qdot_row (up to
+ * the order of the float sum over blocks). */
+typedef float (*kern_qdot_fn)(const uint8_t *row, const uint8_t *xq, size_t n, int terms);
+/* The kernel for Q8_0, MXFP4 and Ollama's MXFP4 at the detected level;
+ * NULL for the other types (they have no fast path). */
+kern_qdot_fn kern_qdot(uint32_t type);
+/* At an explicit level (tests; same conditions as kern_dot_for). The
+ * AVX-512 level uses VNNI when the CPU has AVX512-VNNI and AVX512-VBMI,
+ * else the AVX2 kernels; the AVX2 level uses AVX-VNNI when present. */
+kern_qdot_fn kern_qdot_for(uint32_t type, kern_level l);
+/* The AVX-VNNI (256-bit, VEX) variant, or NULL when the CPU lacks it or
+ * RELIEF_SCALAR is set: lets tests compare it with the plain AVX2 one. */
+kern_qdot_fn kern_qdot_avxvnni(uint32_t type);
+/* The plain AVX2 variant (no VNNI), for the same reason. */
+kern_qdot_fn kern_qdot_avx2(uint32_t type);
+
+/* Batched: Y[t*ldy + r] += dot(W + r*stride, XQ + t*ldxq) for r < rows,
+ * t < T (n columns), each token quantized with `terms` terms. ldxq: bytes
+ * between quantized tokens (4-byte multiple). scratch: kern_qgemm_scratch(n) bytes, 64-byte aligned, owned
+ * by the caller and used by one thread at a time. The VNNI kernel repacks
+ * 16 rows at a time into scratch and reuses them for every token; the
+ * others call the row kernel per (row, token). */
+typedef void (*kern_qgemm_fn)(const uint8_t *W, size_t stride, uint32_t rows, const uint8_t *XQ, size_t ldxq,
+                              uint32_t T, size_t n, float *Y, size_t ldy, void *scratch, int terms);
+kern_qgemm_fn kern_qgemm(uint32_t type); /* NULL: no fast path for the type */
+kern_qgemm_fn kern_qgemm_for(uint32_t type, kern_level l);
+size_t kern_qgemm_scratch(size_t n);
 
 #endif

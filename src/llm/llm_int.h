@@ -33,6 +33,18 @@ struct relief_llm_ctx {
     float *wtile;           /* per thread: 4 decoded weight rows */
     float *bscores;         /* per thread: attention scores */
     int32_t *recent;        /* generated/prompt tokens for the repetition penalty */
+    /* The fast path (kernels.h): products of Q8_0 and MXFP4 matrices take
+     * their input quantized to 8 bits (terms x Q_Q8_BYTES per vector,
+     * 64-byte aligned); fast is false with RELIEF_EXACT set, and the
+     * buffers are then NULL. */
+    bool fast;
+    int terms;              /* 8-bit terms per activation: 2 (default), 1 (RELIEF_Q8), 0 (exact) */
+    uint8_t *xq;            /* one token's input to the current projection */
+    uint8_t *gq;            /* per thread: one expert's down-projection input */
+    uint8_t *bxq;           /* [batch]: the batch's input to the current projection */
+    uint8_t *beq;           /* [batch]: one expert's inputs (gate/up, then down) */
+    uint8_t *qscratch;      /* per thread: kern_qgemm_scratch of the widest input */
+    size_t qscratch_size;
     /* LoRA adapters (lora.c): attached in order, not owned. lora_u holds
      * the scaled down-projections s * A x: adapter i, projection p
      * (LORA_Q..LORA_O) uses the LLM_MAX_BATCH x max_rank floats from

@@ -140,6 +140,8 @@ static int make_qmat(loader *L, const gguf_tensor *t, uint32_t cols, uint32_t ro
     out->row_stride = out->row_bytes;
     out->expert_stride = out->row_bytes * rows;
     out->dot = kern_dot(t->type);
+    out->qdot = kern_qdot(t->type);
+    out->qgemm = kern_qgemm(t->type);
     return 0;
 }
 

@@ -20,6 +20,8 @@ typedef struct {
     size_t expert_stride;
     uint32_t rows, cols, n_expert;
     kern_dot_fn dot;        /* dot product kernel for this type */
+    kern_qdot_fn qdot;      /* the fast path's, with 8-bit activations (NULL: none for this type) */
+    kern_qgemm_fn qgemm;    /* its batched form */
 } qmat;
 
 typedef struct {

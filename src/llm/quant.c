@@ -4,6 +4,7 @@
 #include "quant.h"
 #include "gguf.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -87,7 +88,8 @@ size_t q_row_bytes(uint32_t t, size_t n)
     return 0;
 }
 
-/* E2M1 values (OCP MX). */
+/* E2M1 values (OCP MX) and the same doubled, as integers. */
+static const int8_t fp4_x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 static const float fp4_values[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
@@ -187,4 +189,88 @@ float q_dot_row(uint32_t t, const uint8_t *row, const float *x, size_t n)
         return sum;
     }
     return 0;
+}
+
+/* ---- 8-bit activations ---- */
+
+/* Block b's q (32 values), c, d and total into term xq (quant.h's layout). */
+static void q8_put_block(uint8_t *xq, size_t b, const int8_t *q, float d)
+{
+    uint8_t *g = xq + b / 4 * 320;
+    size_t k = b % 4;
+    int32_t total = 0;
+    for (int l = 0; l < 4; l++) {
+        int32_t s = 0;
+        for (int i = 0; i < 4; i++)
+            s += q[4 * l + i] + q[16 + 4 * l + i];
+        int32_t c = -128 * s;
+        memcpy(g + 128 + k * 16 + 4 * l, &c, 4);
+        memcpy(g + 192 + k * 16 + 4 * l, &d, 4);
+        total += c;
+    }
+    memcpy(g + 256 + 4 * k, &total, 4);
+    memcpy(g + k * 16, q, 16);
+    memcpy(g + 64 + k * 16, q + 16, 16);
+}
+
+void q_quant_q8_row(const float *x, uint8_t *xq, size_t n, int terms)
+{
+    size_t nb = n / 32;
+    memset(xq, 0, (size_t)terms * Q_Q8_BYTES(n)); /* padding, and the blocks past n/32 */
+    for (size_t b = 0; b < nb; b++) {
+        const float *xb = x + b * 32;
+        float a = 0;
+        bool finite = true;
+        for (int j = 0; j < 32; j++) {
+            float v = fabsf(xb[j]);
+            finite &= v <= FLT_MAX;
+            a = v > a ? v : a;
+        }
+        int8_t q[32] = {0}, q2[32] = {0};
+        float d = 0;
+        if (!finite) {
+            d = NAN;
+        } else if (a >= 0x1p-100f) {
+            float id = 127.0f / a, id2;
+            d = a / 127.0f;
+            id2 = 254.0f / d;
+            for (int j = 0; j < 32; j++) {
+                q[j] = (int8_t)lrintf(xb[j] * id);
+                float r = xb[j] - d * q[j];
+                long v = lrintf(r * id2);
+                q2[j] = (int8_t)(v < -127 ? -127 : v > 127 ? 127 : v);
+            }
+        }
+        q8_put_block(xq, b, q, d);
+        if (terms == 2)
+            q8_put_block(xq + Q_Q8_BYTES(n), b, q2, d / 254.0f);
+    }
+}
+
+float q_qdot_row(uint32_t t, const uint8_t *row, const uint8_t *xq, size_t n, int terms)
+{
+    float total = 0;
+    for (size_t b = 0; b < n / 32; b++)
+        for (int k = 0; k < terms; k++) {
+            const uint8_t *x = xq + (size_t)k * Q_Q8_BYTES(n);
+            int32_t s = 0;
+            float scale;
+            if (t == GGML_Q8_0) {
+                const uint8_t *blk = row + b * 34;
+                for (int j = 0; j < 32; j++)
+                    s += (int8_t)blk[2 + j] * q_q8_at(x, b * 32 + j);
+                scale = q_fp16_to_f32(rd16(blk));
+            } else if (t == GGML_MXFP4 || t == GGML_MXFP4_OLLAMA) {
+                const uint8_t *blk = row + b * 17;
+                for (int j = 0; j < 32; j++)
+                    s += fp4_x2[fp4_code(blk + 1, j, t == GGML_MXFP4_OLLAMA)] * q_q8_at(x, b * 32 + j);
+                /* 2^(e - 128) as 2^(e - 127) / 2, e = 255 overflowing to
+                 * infinity as in the exact decoding, e = 0 read as 0. */
+                scale = blk[0] == 0 ? 0.0f : blk[0] == 255 ? INFINITY : ldexpf(1.0f, (int)blk[0] - 128);
+            } else {
+                return 0;
+            }
+            total += (float)s * (scale * q_q8_d(x, b));
+        }
+    return total;
 }
