@@ -16,6 +16,6 @@ check() { # file floor
   awk -v f="$f1" -v m="$2" 'BEGIN{exit !(f >= m)}' || { echo "FAIL: $1 macro-F1 $f1 < $2"; fails=$((fails+1)); }
 }
 check hazard_messages_dev.jsonl 0.91
-check hazard_messages_multilingual_dev.jsonl 0.74
+check hazard_messages_multilingual_dev.jsonl 0.77
 rm -f /tmp/relief-eval-$$.out
 [ "$fails" -eq 0 ]

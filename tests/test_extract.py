@@ -28,8 +28,8 @@ TARGET = 0.95  # precision and recall each field must reach
 # cannot fall further; each is reported against the 95 % target all the same.
 # (people: counts bound through phrases such as "travelers stranded";
 # trapped: vague counts across words; place: lower-case names that are also
-# dictionary words, names joined by "do"/"di"/"ng".)
-BELOW_TARGET = {"people": 0.94, "trapped": 0.89, "place": 0.80}
+# dictionary words of the report's language, all-capitals reports.)
+BELOW_TARGET = {"people": 0.94, "trapped": 0.89, "place": 0.89}
 
 
 def main():

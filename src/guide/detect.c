@@ -218,10 +218,15 @@ int guide_detect(const relief_kb *kb, const token_list *t, arena *a, detect_resu
             if (t->tok[k].corrected)
                 modifier = "spelling corrected"; /* full weight: a typo is still the word */
         int h = p->hazard;
-        /* Same phrase already counted for this hazard? keep the larger weight. */
+        /* Same phrase already counted for this hazard, or another phrase
+         * over exactly the same words (a cue listed in two languages or
+         * spellings: "incendio" es and "incêndio" pt)? Keep the larger
+         * weight: one piece of text is one cue. */
         bool dup = false;
+        size_t span_lo = t->tok[m->start].start, span_hi = t->tok[m->end - 1].end;
         for (size_t k = 0; k < out->n_hits[h]; k++) {
-            if (out->hits[h][k].cue == p->display) {
+            if (out->hits[h][k].cue == p->display ||
+                (out->hits[h][k].span.start == span_lo && out->hits[h][k].span.end == span_hi)) {
                 if (w > out->hits[h][k].weight) {
                     out->score[h] += w - out->hits[h][k].weight;
                     out->hits[h][k].weight = w;
@@ -240,8 +245,7 @@ int guide_detect(const relief_kb *kb, const token_list *t, arena *a, detect_resu
         }
         if (out->n_hits[h])
             memcpy(nh, out->hits[h], out->n_hits[h] * sizeof *nh);
-        nh[out->n_hits[h]] = (relief_cue_hit){p->display, {t->tok[m->start].start, t->tok[m->end - 1].end},
-                                              w, modifier};
+        nh[out->n_hits[h]] = (relief_cue_hit){p->display, {span_lo, span_hi}, w, modifier};
         out->hits[h] = nh;
         out->n_hits[h]++;
         out->score[h] += w;

@@ -20,6 +20,7 @@
 typedef struct {
     const relief_kb *kb;
     const char *text;
+    const char *lang;  /* the report's language code */
     const token_list *t;
     lex_match_vec mv;
     uint32_t *first;   /* first[i]: index of the first match starting at token i, or UINT32_MAX */
@@ -513,8 +514,13 @@ static void add_location(xctx *x, relief_loc_kind kind, size_t from, size_t to, 
 
 static bool is_connector(const char *w)
 {
-    return !strcmp(w, "of") || !strcmp(w, "de") || !strcmp(w, "del") || !strcmp(w, "la") ||
-           !strcmp(w, "le") || !strcmp(w, "du") || !strcmp(w, "des") || !strcmp(w, "el");
+    /* "Rio Grande do Sul", "Reggio di Calabria", "Saint-Jean-de-Luz" */
+    static const char *const links[] = {"of", "de", "del", "la", "le", "du", "des", "el", "do", "da",
+                                        "dos", "das", "di", "della", "dei", "les"};
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (!strcmp(w, links[i]))
+            return true;
+    return false;
 }
 
 static bool is_month_or_day(const char *w)
@@ -581,8 +587,14 @@ static size_t lowercase_name_run(const xctx *x, size_t i)
             break;
         memcpy(orig, x->text + t->tok[j].start, on);
         orig[on] = '\0';
-        if (speller_known_anywhere(orig) != 0)
-            break; /* a word of some language, or no dictionary to tell */
+        /* The report's own language decides ("sa tondo" is a place in a
+         * Tagalog report though Italian has the word); a language without a
+         * dictionary (Haitian Creole) asks every installed one. */
+        int known = speller_known_word(x->lang, orig);
+        if (known < 0)
+            known = speller_known_anywhere(orig);
+        if (known != 0)
+            break; /* a word of the language, or no dictionary to tell */
         j++;
     }
     return j > i ? j : 0;
@@ -653,6 +665,18 @@ static void extract_places(xctx *x)
             } else if ((ce = lowercase_name_run(x, pe))) {
                 add_location(x, RELIEF_LOC_PLACE, pe, ce, 0, 0);
             }
+        }
+        /* Words that introduce a place only before a capitalised name: "1 hr
+         * away from Paradise", "calle Bolívar de Caracas", "no Recife". */
+        size_t ne = class_at(x, i, LX_NAME_PREP);
+        if (ne && ne < t->n && t->tok[ne].sentence == t->tok[i].sentence && !t->tok[ne].sep) {
+            size_t ce = capital_run(x, ne);
+            /* "on Elm St", "on Calle Prat": an address, left to the street rules. */
+            for (size_t k = ne; ce && k <= ce && k < t->n; k++)
+                if (class_at(x, k, LX_STREET))
+                    ce = 0;
+            if (ce)
+                add_location(x, RELIEF_LOC_PLACE, ne, ce, 0, 0);
         }
     }
 }
@@ -735,14 +759,15 @@ static void extract_flags(xctx *x)
     }
 }
 
-int guide_extract(const relief_kb *kb, const char *text, const token_list *t, arena *a, long long now,
-                  relief_facts *out)
+int guide_extract(const relief_kb *kb, const char *text, const token_list *t, const char *lang, arena *a,
+                  long long now, relief_facts *out)
 {
     memset(out, 0, sizeof *out);
     xctx x;
     memset(&x, 0, sizeof x);
     x.kb = kb;
     x.text = text;
+    x.lang = lang ? lang : "en";
     x.t = t;
     x.a = a;
     x.f = out;

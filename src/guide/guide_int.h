@@ -189,6 +189,7 @@ typedef enum {
     LX_OBJECT,        /* things that "die" without a death: phone, battery, car, engine */
     LX_AWAY,          /* "away", "out" after a duration: "1 hr away" */
     LX_FILLER,        /* words that may stand between a number and its noun: "of", "more", "di", "ng" */
+    LX_NAME_PREP,     /* before a capitalised name only: "from Paradise", "de Caracas", "no Recife" */
     LX_COUNT
 } lex_class;
 
@@ -310,8 +311,10 @@ typedef struct {
 /* Detects hazards; hit arrays go into the arena. Returns -1 on OOM. */
 int guide_detect(const relief_kb *kb, const token_list *toks, arena *a, detect_result *out);
 
-/* Extracts facts from the tokens; strings go into the arena. -1 on OOM. */
-int guide_extract(const relief_kb *kb, const char *text, const token_list *toks, arena *a,
+/* Extracts facts from the tokens; strings go into the arena. lang is the
+ * report's language (guide_language): a lower-case place name is a word its
+ * dictionary does not know. -1 on OOM. */
+int guide_extract(const relief_kb *kb, const char *text, const token_list *toks, const char *lang, arena *a,
                   long long now, relief_facts *out);
 
 /* Fills plan->steps and plan->notes from detections and facts. -1 on OOM. */

@@ -361,7 +361,8 @@ static const char *const lex_names[LX_COUNT] = {
     "power", "water", "roads", "bridges", "comms", "hospital",
     "damage", "out", "coastal", "night", "people", "household",
     "injured", "dead", "missing", "trapped", "resource", "have",
-    "time_before", "ago", "unit_min", "unit_hour", "unit_day", "loc_prep", "street", "place_noun", "object", "away", "filler"};
+    "time_before", "ago", "unit_min", "unit_hour", "unit_day", "loc_prep", "street", "place_noun", "object", "away", "filler",
+    "name_prep"};
 
 int lex_class_from_name(const char *name)
 {

@@ -460,7 +460,7 @@ relief_plan *relief_plan_build(const relief_kb *kb, const char *report, size_t l
         rc = guide_detect(kb, fixed.tok ? &fixed : &toks, &a, &dr);
     token_list_free(&fixed);
     if (rc == 0)
-        rc = guide_extract(kb, copy, &toks, &a, opt ? opt->now : 0, &plan->facts);
+        rc = guide_extract(kb, copy, &toks, plan->lang, &a, opt ? opt->now : 0, &plan->facts);
     if (rc == 0)
         rc = build_detections(kb, &dr, plan, &a);
     if (rc == 0)

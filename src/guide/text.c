@@ -298,6 +298,18 @@ int text_tokenize(const char *s, size_t len, token_list *out)
             continue;
         }
         /* Separator. */
+        if (cp == '@' && i + 1 < len && (((s[i + 1] | 32) >= 'a' && (s[i + 1] | 32) <= 'z') || s[i + 1] == '_')) {
+            /* "@nababaha", "@FloodWatchNews": a user name says who is
+             * addressed, not what happened; its letters are no cue, number
+             * or place. Skipped whole (names are ASCII letters, digits and
+             * '_'), so are the domains of e-mail addresses. */
+            i++;
+            while (i < len && (((s[i] | 32) >= 'a' && (s[i] | 32) <= 'z') || is_digit(s[i]) || s[i] == '_'))
+                i++;
+            sep = '@';
+            pending_hash = false;
+            continue;
+        }
         if (cc != CC_SPACE) {
             if (cp == '#')
                 pending_hash = true;
