@@ -5,13 +5,16 @@
 set -eu
 # libhunspell-dev and the hunspell dictionaries: the spelling guard of
 # typo-tolerant hazard detection (src/guide/speller.c).
+# libxml2-dev: CAP 1.2 alerts, written and read (src/formats).
 pkgs="build-essential cmake pkg-config libjansson-dev libutf8proc-dev libpcre2-dev libmicrohttpd-dev libcurl4-openssl-dev
-  libhunspell-dev hunspell-en-us hunspell-es hunspell-fr hunspell-pt-pt hunspell-it myspell-tl"
+  libhunspell-dev hunspell-en-us hunspell-es hunspell-fr hunspell-pt-pt hunspell-it myspell-tl libxml2-dev"
 if [ "${1:-build}" = test ]; then
   # clang + its runtime libraries (libclang_rt.fuzzer): the libFuzzer
   # targets of `make fuzz` / `make fuzz-smoke` (fuzz/).
   # faketime: the serve test moves the wall clock across midnight.
-  pkgs="$pkgs python3 python3-jsonschema valgrind chromium clang libclang-rt-dev faketime"
+  # libxml2-utils (xmllint) and poppler-utils (pdfinfo, pdftoppm): the CAP
+  # alerts against the OASIS schema and the printed ICS 201 page.
+  pkgs="$pkgs python3 python3-jsonschema valgrind chromium clang libclang-rt-dev faketime libxml2-utils poppler-utils"
 fi
 missing=""
 for p in $pkgs; do

@@ -14,6 +14,13 @@ target_include_directories(test_kb PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_kb PRIVATE reliefguide)
 add_test(NAME kb COMMAND test_kb ${CMAKE_SOURCE_DIR}/kb)
 
+# Plans in other languages: kb-check's numbers rule, numbers per language,
+# placeholders, translations in the loader, the choice of a plan's language.
+add_executable(test_i18n tests/test_i18n.c)
+target_include_directories(test_i18n PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_i18n PRIVATE reliefguide)
+add_test(NAME i18n COMMAND test_i18n)
+
 # The kb condition language (src/guide/cond.c) on facts built by hand.
 add_executable(test_cond tests/test_cond.c)
 target_include_directories(test_cond PRIVATE ${CMAKE_SOURCE_DIR}/src)

@@ -200,6 +200,16 @@ typedef struct relief_plan {
     size_t report_len;
     const char *lang;    /* the report's language ("en", "es", ...), by function words (kb/lang) */
     int lang_hits;       /* distinct function words of that language found; 0: the English default */
+    /* The language the plan is written in ("en", "es", "fr", "pt") and why:
+     * "requested" (relief_options.lang), "accept-language", "detected" (the
+     * report's language), "default" (English report or none detected), or
+     * "not-translated" (the language wanted, plan_lang_wanted, has no
+     * complete translation: the plan is in English and its first note says
+     * so, in English). */
+    const char *plan_lang;
+    const char *plan_lang_reason;
+    const char *plan_lang_wanted; /* with "not-translated": that language's code; else NULL */
+    const struct relief_kb *kb;   /* the kb the plan was built from (its texts and [strings]) */
     int days;            /* planning horizon */
     size_t n_detections;
     relief_detection *detections; /* detected first, by confidence; then secondary */
@@ -236,9 +246,32 @@ size_t relief_kb_step_count(const relief_kb *kb, int hazard);
 size_t relief_kb_phase_step_count(const relief_kb *kb, int hazard, int phase);
 size_t relief_kb_protocol_count(const relief_kb *kb);
 
+/* Whether plans can be written in language code ("en", "es"): English
+ * always; another only when its kb/lang file declares `plans: complete`. */
+bool relief_kb_plan_language(const relief_kb *kb, const char *code);
+
+/* What kb-check found wrong with the translations (a translation whose
+ * numbers differ from the English, a language declared complete that
+ * lacks one...): the count, and message i ("kb/hazards/flood.kb:42: ...",
+ * owned by the kb), NULL when i is out of range. A kb with findings still
+ * loads: refused translations show the English text. */
+size_t relief_kb_translation_issue_count(const relief_kb *kb);
+const char *relief_kb_translation_issue(const relief_kb *kb, size_t i);
+
+/* The [strings] text named key ("model.heading") in plan language code,
+ * English when that language has none or code is not a plan language;
+ * NULL for an unknown key. Owned by the kb. */
+const char *relief_kb_string(const relief_kb *kb, const char *code, const char *key);
+
 typedef struct {
     int days;            /* planning horizon, 1..365; 0 means default (3) */
     long long now;       /* Unix time used for "by 3pm"; 0 means the clock */
+    /* The plan's language: a kb language code ("es"), or NULL or "" for the
+     * report's own language when its plans are complete, else English.
+     * lang_reason says where lang came from, for the JSON: NULL means
+     * "requested" (a --lang option, an API field); "accept-language". */
+    const char *lang;
+    const char *lang_reason;
 } relief_options;
 
 /* Builds the plan for a report of len bytes (any bytes). A report in which

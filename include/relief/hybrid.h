@@ -95,6 +95,8 @@ typedef struct {
      * non-zero to stop the model. */
     int (*on_text)(const char *text, size_t len, void *user);
     void *user;
+    const char *lang;           /* the plan's language (relief_options.lang): NULL follows the report */
+    const char *lang_reason;    /* where lang came from (relief_options.lang_reason) */
 } relief_hybrid_request;
 
 /* Answers a report. Fills *res (free with relief_hybrid_result_free).
@@ -114,6 +116,8 @@ typedef struct {
 int relief_hybrid_chat(relief_hybrid *h, const relief_chat_message *msgs, size_t n, double deadline_s,
                        int max_tokens, int (*on_text)(const char *text, size_t len, void *user), void *user,
                        char **text, size_t *text_len, bool *complete, size_t *n_tokens, const char **error);
+
+
 
 /* The default cache directory: $RELIEF_CACHE_DIR, else $XDG_CACHE_HOME/relief
  * (an absolute XDG_CACHE_HOME only, as the XDG spec says), else

@@ -9,6 +9,7 @@
  * model backend unavailable; 130 after Ctrl-C (the default SIGINT action).
  */
 #include "cli.h"
+#include "formats_cli.h"
 #include "relief/relief.h"
 #include "serve/server.h"
 
@@ -24,6 +25,9 @@ static const char *const example_report =
     "River rising fast in Riverside, about 3,000 residents. The levee may fail within 2 hours. "
     "Nursing home on Elm St with 40 elderly residents, power is out on the east side, "
     "2 people trapped in a car on the flooded bridge. We have 3 boats.";
+
+/* The languages a plan can be written in (--lang). */
+static const char *const plan_langs[] = {"en", "es", "fr", "pt", NULL};
 
 static void usage(FILE *f)
 {
@@ -47,6 +51,8 @@ static void usage(FILE *f)
           "  --format text|md|json   output format (default text)\n"
           "  --kb DIR                knowledge base directory instead of the built-in one\n"
           "  --days N                planning horizon for the needs table, 1-365 (default 3)\n"
+          "  --lang en|es|fr|pt      write the plan in this language (default: the report's, when its plans are\n"
+          "                          complete, else English)\n"
           "  --full                  the whole phased plan (text, md), not only the brief and needs\n"
           "  --explain               show the cues that fired and the report text behind each fact\n"
           "  --model FILE.gguf       also let a local gpt-oss model elaborate (streamed, labelled)\n"
@@ -59,8 +65,10 @@ static void usage(FILE *f)
           "                          ~/.cache/relief)\n"
           "  --final-only            ask the model for its answer directly, without analysis\n"
           "  -i, --interactive       read one report per line until EOF or 'quit'\n"
-          "  --no-color              no ANSI colour (also when NO_COLOR is set or stdout is not a TTY)\n"
-          "  -h, --help              this help;  --version  print the version\n"
+          "  --no-color              no ANSI colour (also when NO_COLOR is set or stdout is not a TTY)\n",
+          f);
+    fputs(cli_formats_usage, f);
+    fputs("  -h, --help              this help;  --version  print the version\n"
           "exit status: 0 success; 1 failure (unreadable or empty report, bad knowledge base, output not written,\n"
           "  out of memory); 2 usage error (bad option or value); 3 the plan was written but the model backend\n"
           "  is unavailable (missing or unreadable model file, unreachable server); 130 interrupted (Ctrl-C)\n",
@@ -75,8 +83,10 @@ typedef struct {
     const char *model, *backend, *backend_model;
     const char *lora;        /* --lora: adapters for --model, "SPEC[,SPEC...]" */
     const char *cache_dir;   /* --cache-dir */
+    const char *lang;        /* --lang: the plan's language, NULL to follow the report */
     double deadline;
     bool final_only;
+    cli_formats fo;          /* --format cap|ics201|ics201-json, --cap FILE, CAP options */
 } options;
 
 /* One run of the command: its options, and the model backend, opened only
@@ -89,6 +99,7 @@ typedef struct {
     bool hybrid_tried;
     int flags;               /* render flags */
     bool text_started;
+    const char *plan_lang;   /* the language of the last plan written (a kb string) */
 } session;
 
 /* Every write goes through stdout's buffer; a failed write (a full disk,
@@ -109,9 +120,8 @@ static int print_text(const char *t, size_t n, void *user)
 {
     session *ss = user;
     if (!ss->text_started) {
-        fputs(ss->o->fmt == RELIEF_FMT_MARKDOWN ? "## Model elaboration (AI-generated, may be wrong)\n\n"
-                                                 : "== Model elaboration (AI-generated, may be wrong) ==\n",
-              stdout);
+        const char *h = relief_kb_string(ss->kb, ss->plan_lang, "model.heading");
+        printf(ss->o->fmt == RELIEF_FMT_MARKDOWN ? "## %s\n\n" : "== %s ==\n", h ? h : "");
         ss->text_started = true;
     }
     fwrite(t, 1, n, stdout);
@@ -192,8 +202,19 @@ static int elaborate(session *ss, const char *text, size_t len)
                relief_hybrid_backend_name(ss->hybrid), res.model_complete ? "true" : "false",
                res.model_cut ? "true" : "false", res.timings.model_tokens);
     } else {
-        if (!ss->text_started)
-            printf("== Model elaboration: none (%s) ==", res.model_error ? res.model_error : "no text");
+        if (!ss->text_started) {
+            const char *none = relief_kb_string(ss->kb, ss->plan_lang, "model.none");
+            fputs("== ", stdout);
+            for (const char *c = none ? none : ""; *c; c++) { /* "{why}" is the backend's error */
+                if (!strncmp(c, "{why}", 5)) {
+                    fputs(res.model_error ? res.model_error : "no text", stdout);
+                    c += 4;
+                } else {
+                    fputc(*c, stdout);
+                }
+            }
+            fputs(" ==", stdout);
+        }
         printf("\n[%s; model %s after %.0f ms, %zu tokens%s]\n", relief_hybrid_backend_name(ss->hybrid),
                res.model_complete ? "complete" : res.model_cut ? "cut at the deadline" : "stopped",
                res.timings.total_ms, res.timings.model_tokens, res.timings.prefix_cached ? ", prefix cached" : "");
@@ -222,14 +243,22 @@ static int emit(session *ss, const char *text, size_t len)
                         "(e.g. relief \"Flood in Riverside, 300 people, water rising\")\n");
         return EXIT_FAIL;
     }
-    relief_options ro = {.days = o->days};
+    relief_options ro = {.days = o->days, .lang = o->lang};
     relief_plan *p = relief_plan_build(ss->kb, text, len, &ro);
     if (!p) {
         fprintf(stderr, "relief: out of memory\n");
         return EXIT_FAIL;
     }
-    print_plan(p, ss);
+    /* The model's heading in the plan's language (a copy that outlives the plan). */
+    ss->plan_lang = "en";
+    for (const char *const *c = plan_langs; *c; c++)
+        if (!strcmp(p->plan_lang, *c))
+            ss->plan_lang = *c;
+    /* The field's formats are documents of the plan alone: no model text. */
+    int rc = o->fo.kind ? cli_formats_print(ss->kb, p, &o->fo, &ro) : (print_plan(p, ss), EXIT_OK);
     relief_plan_free(p);
+    if (rc != EXIT_OK || o->fo.kind)
+        return rc;
     if (o->model || o->backend)
         return elaborate(ss, text, len);
     return EXIT_OK;
@@ -267,6 +296,18 @@ static int interactive(session *ss)
     return rc;
 }
 
+/* Lists what is wrong with the translations (numbers that differ from the
+ * English, texts a language declared complete lacks); true when nothing is. */
+static bool kb_check_translations(const relief_kb *kb)
+{
+    size_t n = relief_kb_translation_issue_count(kb);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s\n", relief_kb_translation_issue(kb, i));
+    if (n)
+        fprintf(stderr, "relief: kb-check: %zu problem%s with the translations\n", n, n == 1 ? "" : "s");
+    return n == 0;
+}
+
 static int kb_check(const relief_kb *kb)
 {
     size_t total = 0;
@@ -277,7 +318,15 @@ static int kb_check(const relief_kb *kb)
         printf(")\n");
         total += relief_kb_step_count(kb, h);
     }
-    printf("protocols: %zu; hazard steps: %zu\nknowledge base OK\n", relief_kb_protocol_count(kb), total);
+    printf("protocols: %zu; hazard steps: %zu\n", relief_kb_protocol_count(kb), total);
+    printf("plans in:");
+    for (const char *const *c = plan_langs; *c; c++)
+        if (relief_kb_plan_language(kb, *c))
+            printf(" %s", *c);
+    printf("\n");
+    if (!kb_check_translations(kb))
+        return EXIT_FAIL;
+    printf("knowledge base OK\n");
     return EXIT_OK;
 }
 
@@ -298,18 +347,27 @@ static const struct {
 /* Parses the plan options; returns -1 to go on, else the exit status. */
 static int parse_options(int argc, char **argv, options *o, char **rest, int *n_rest)
 {
+    int fr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
         if (!strcmp(a, "--format") && has) {
             const char *v = argv[++i];
+            o->fo.kind = FORMATS_NONE;
             if (!strcmp(v, "text")) o->fmt = RELIEF_FMT_TEXT;
             else if (!strcmp(v, "md") || !strcmp(v, "markdown")) o->fmt = RELIEF_FMT_MARKDOWN;
             else if (!strcmp(v, "json")) o->fmt = RELIEF_FMT_JSON;
-            else {
-                fprintf(stderr, "relief: unknown format '%s' (expected text, md or json)\n", v);
+            else if (!cli_formats_format(v, &o->fo)) {
+                fprintf(stderr, "relief: unknown format '%s' (expected text, md, json, cap, ics201 or ics201-json)\n", v);
                 return EXIT_USAGE;
             }
+        } else if (!strcmp(a, "--lang") && has) {
+            const char *v = argv[++i];
+            if (strcmp(v, "en") && strcmp(v, "es") && strcmp(v, "fr") && strcmp(v, "pt")) {
+                fprintf(stderr, "relief: --lang must be en, es, fr or pt, not '%s'\n", v);
+                return EXIT_USAGE;
+            }
+            o->lang = v;
         } else if (!strcmp(a, "--kb") && has) {
             o->kb_dir = argv[++i];
         } else if (!strcmp(a, "--days") && has) {
@@ -360,6 +418,9 @@ static int parse_options(int argc, char **argv, options *o, char **rest, int *n_
         } else if (!strcmp(a, "--")) {
             while (++i < argc)
                 rest[(*n_rest)++] = argv[i];
+        } else if ((fr = cli_formats_option(argc, argv, &i, &o->fo)) != 0) {
+            if (fr < 0)
+                return EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "relief: unknown option '%s'%s (relief --help lists them)\n", a,
                     has ? "" : " or missing value");
@@ -413,6 +474,20 @@ static int run(session *ss, const char *command, char **rest, int n_rest)
             return EXIT_USAGE;
         }
         return kb_check(ss->kb);
+    }
+    if (o->fo.cap_file) {
+        if (n_rest > 0 || o->example || o->interactive) {
+            fprintf(stderr, "relief: give a report or --cap FILE.xml, not both\n");
+            return EXIT_USAGE;
+        }
+        size_t len;
+        char *text;
+        int rc = cli_formats_read_cap(o->fo.cap_file, &text, &len);
+        if (rc != EXIT_OK)
+            return rc;
+        rc = emit(ss, text, len);
+        free(text);
+        return rc;
     }
     if (o->example)
         return emit(ss, example_report, strlen(example_report));

@@ -8,6 +8,7 @@
 #include "relief/guide.h"
 #include "../util/arena.h"
 #include "text.h"
+#include "i18n.h"
 
 #include <stdint.h>
 
@@ -96,7 +97,16 @@ typedef struct {
     uint32_t dedup;       /* equal for steps that are the same action (same id or same text) */
     const char *text_tr[KB_TR_LANGS];  /* 'do.LANG:' translations, kb_tr_langs order; NULL = none */
     const char *short_tr[KB_TR_LANGS]; /* 'short.LANG:' translations; NULL = none */
+    const char *file;     /* where the step is written (kb-check's messages) */
+    uint32_t line;
 } kb_step;
+
+/* A translation kb-check refused (its numbers or placeholders differ from
+ * the English): never shown, the English is, but it is not "missing". */
+extern const char kb_tr_refused[];
+/* The text of a translation in plan language li (0 English), falling back
+ * to the English en when there is none or it was refused. */
+const char *kb_tr(const char *en, const char *const *tr, int li);
 
 /* A cross-hazard rule of kb/rules.kb: when `when` holds, first-30-minute
  * steps of the `from` hazards whose brief kind is in `defer` wait until the
@@ -108,12 +118,17 @@ typedef struct {
     uint32_t from;        /* bit h: hazard h */
     const char *note;
     const char *source;
+    const char *note_tr[KB_TR_LANGS];
+    const char *file;
+    uint32_t line;
 } kb_rule;
 
 typedef struct {
     int hazard;
     const cond *when;
     const char *note;
+    const char *note_tr[KB_TR_LANGS];  /* 'secondary.LANG: HAZARD | NOTE' */
+    uint32_t line;
 } kb_secondary;
 
 typedef struct {
@@ -121,7 +136,10 @@ typedef struct {
     bool trauma;          /* injures by physical force (blast, collapse, crash, weapons) */
     bool zone_leave;      /* protective action: leave a zone about to be hit */
     const char *name;
+    const char *name_tr[KB_TR_LANGS];
     const char *glide;
+    const char *file;
+    uint32_t line;        /* of [hazard] */
     kb_secondary *secondary;
     size_t n_secondary;
     kb_step *steps;
@@ -130,6 +148,9 @@ typedef struct {
 
 typedef struct {
     const char *id, *name;
+    const char *name_tr[KB_TR_LANGS];
+    const char *file;
+    uint32_t line;
     const cond *applies;
     kb_step *steps;
     size_t n_steps;
@@ -201,6 +222,9 @@ typedef struct {
     int time;             /* 0 none, 1 per day, 2 per month */
     bool count;           /* a count (ceil) rather than an amount */
     double round_to;      /* 0 = none */
+    const char *label_tr[KB_TR_LANGS], *note_tr[KB_TR_LANGS], *standard_tr[KB_TR_LANGS];
+    const char *file;
+    uint32_t line;
 } kb_need;
 
 /* A language of kb/lang/CODE.kb: its function words identify reports
@@ -209,6 +233,7 @@ typedef struct {
 typedef struct {
     const char *code;     /* "it" */
     const char *name;     /* "Italiano" */
+    bool plans_complete;  /* `plans: complete`: every plan text has this translation (kb-check) */
 } kb_language;
 
 /* Symmetric-delete index of cue words for typo tolerance (speller.c). */
@@ -260,7 +285,25 @@ struct relief_kb {
     kb_need *needs;
     size_t n_needs;
     double household_size;
+
+    /* Plans in other languages (i18n.h): [strings] of kb/lang/CODE.kb by
+     * plan language (0 English, never NULL once loaded), which languages
+     * are declared complete, and what kb-check found wrong with the
+     * translations (messages naming file and line; they never stop a load:
+     * a refused translation shows the English instead). */
+    const char *strings[I18N_LANGS][S_COUNT];
+    bool plan_complete[I18N_LANGS];
+    const char **tr_issues;
+    size_t n_tr_issues;
 };
+
+/* The [strings] text s in plan language li, English when that language
+ * has none. */
+const char *kb_str(const relief_kb *kb, int li, int s);
+/* kb_str with its {name} placeholders filled in (n names and values), in
+ * the arena; NULL when memory runs out. */
+const char *kb_strf(arena *a, const relief_kb *kb, int li, int s, const char *const *names, const char *const *values,
+                    size_t n);
 
 /* The embedded kb with the file at kb-relative PATH ("hazards/flood.kb",
  * "detect.kb") read from len bytes of data instead: one file parsed from

@@ -269,8 +269,11 @@ static int end_section(file_state *fs, section *s)
             return kb_parse_lexicon(L, s);
         if (!strcmp(nm, "numbers"))
             return kb_parse_numbers(L, s);
+        if (!strcmp(nm, "strings"))
+            return kb_parse_strings(L, s);
         return kb_fail(L, s->line,
-                    "section [%s] is not allowed in a language file (expected [cues], [detect], [lexicon], [numbers])",
+                    "section [%s] is not allowed in a language file (expected [cues], [detect], [lexicon], [numbers], "
+                    "[strings])",
                     nm);
     case FILE_RULES:
         L->have_rules = true;
@@ -350,6 +353,8 @@ static int load_text(loader *L, const char *name, const char *data, size_t len, 
                      const char *expect_id)
 {
     L->file = name;
+    if (!(L->file_kept = arena_strdup(&L->kb->mem, name)))
+        return kb_oom(L);
     if (len > KB_MAX_FILE)
         return kb_fail(L, 0, "file larger than %u MiB", KB_MAX_FILE >> 20);
     if (memchr(data, '\0', len))
@@ -388,7 +393,7 @@ static int load_text(loader *L, const char *name, const char *data, size_t len, 
             s.line = line;
             s.n = 0;
             static const char *const known[] = {"hazard", "protocol", "cues", "step", "detect", "need", "lexicon",
-                                                "brief", "rule", "language", "numbers", NULL};
+                                                "brief", "rule", "language", "numbers", "strings", NULL};
             bool ok = false;
             for (const char *const *k = known; *k; k++)
                 ok |= !strcmp(*k, s.name);
@@ -579,6 +584,7 @@ static void loader_init(loader *L, relief_kb *kb)
     L->rules.elem = sizeof(kb_rule);
     L->numbers.elem = sizeof(kb_phrase);
     L->langwords.elem = sizeof(kb_phrase);
+    L->tr_issues.elem = sizeof(const char *);
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         L->steps[h].elem = sizeof(kb_step);
         L->secondary[h].elem = sizeof(kb_secondary);
@@ -596,6 +602,7 @@ static void loader_discard(loader *L)
     free(L->rules.p);
     free(L->numbers.p);
     free(L->langwords.p);
+    free(L->tr_issues.p);
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         free(L->steps[h].p);
         free(L->secondary[h].p);
@@ -676,6 +683,8 @@ int kb_finish(loader *L)
         return -1;
     if (speller_build(kb) < 0)
         return kb_oom(L);
+    if (kb_finish_translations(L) < 0)
+        return -1;
     return build_index(L, &kb->lex);
 }
 
@@ -965,3 +974,4 @@ size_t relief_kb_protocol_count(const relief_kb *kb)
 {
     return kb->n_protocols;
 }
+

@@ -43,6 +43,11 @@ typedef struct {
     vec steps[RELIEF_HZ_COUNT], secondary[RELIEF_HZ_COUNT];
     bool have_detect, have_needs, have_extract, have_rules, have_brief, have_lang_dir;
     char lang[3];         /* the language file being read ("it") */
+    const char *file_kept; /* the file's name in the kb's arena (steps keep it for kb-check) */
+    vec tr_issues;        /* const char *: kb-check's findings on translations */
+    bool tr_oom;
+    const char *string_file[I18N_LANGS];          /* the file each plan language's [strings] came from */
+    uint32_t string_line[I18N_LANGS][S_COUNT];    /* and the line of each string */
 } loader;
 
 /* Section being collected. */
@@ -99,5 +104,25 @@ int kb_parse_language(loader *L, const section *s, const char *expect_code);
 int kb_parse_lang_cues(loader *L, const section *s);
 int kb_parse_numbers(loader *L, const section *s);
 int kb_parse_lang_detect(loader *L, const section *s);
+
+/* Translations (kb_i18n.c). */
+/* Records a kb-check finding about a translation, naming the file being
+ * read and line; never fails the load. */
+void kb_tr_issue(loader *L, const char *file, size_t line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Reads KEY.es, KEY.fr and KEY.pt of section s into out (kb_tr_langs
+ * order): a translation whose numbers differ from the English field en is
+ * recorded as an issue and refused (kb_tr_refused). A translation without
+ * its English field is an error, as is one longer than max_chars
+ * characters (0: no limit). Returns -1 after reporting an error. */
+int kb_parse_tr(loader *L, const section *s, const char *key, const field *en, const char **out, size_t max_chars);
+/* 'secondary.LANG: HAZARD | NOTE' lines of a [hazard] section: the note
+ * of that hazard's secondary line in LANG. -1 after reporting an error. */
+int kb_parse_secondary_tr(loader *L, const section *s, vec *secondary);
+/* [strings] of a language file. */
+int kb_parse_strings(loader *L, const section *s);
+/* After loading: the English strings are all there (else an error), the
+ * translated ones keep the English numbers and placeholders, and every
+ * plan text has a translation in each language declared complete. */
+int kb_finish_translations(loader *L);
 
 #endif

@@ -25,6 +25,8 @@ int kb_parse_step(loader *L, const section *s, vec *into)
     kb_step *st = kb_vec_push(into);
     if (!st)
         return kb_oom(L);
+    st->file = L->file_kept;
+    st->line = (uint32_t)s->line;
     st->phase = guide_phase_from_name(phase->value);
     if (st->phase < 0)
         return kb_fail(L, phase->line, "unknown phase '%s' (expected immediate, 2h, 24h, 72h, recovery)",
@@ -66,24 +68,11 @@ int kb_parse_step(loader *L, const section *s, vec *into)
             return kb_fail(L, f->line, "short is %zu characters; a brief line holds at most %d", f->len, KB_MAX_SHORT);
         st->short_text = f->value;
     }
-    for (int k = 0; k < KB_TR_LANGS; k++) {
-        char key[16];
-        snprintf(key, sizeof key, "do.%s", kb_tr_langs[k]);
-        if ((f = kb_get(s, key)))
-            st->text_tr[k] = f->value;
-        snprintf(key, sizeof key, "short.%s", kb_tr_langs[k]);
-        if ((f = kb_get(s, key))) {
-            if (!st->short_text)
-                return kb_fail(L, f->line, "'%s' translates 'short:', which this step does not have", key);
-            size_t chars = 0;
-            for (const unsigned char *c = (const unsigned char *)f->value; *c; c++)
-                chars += (*c & 0xC0) != 0x80;
-            if (chars > KB_MAX_SHORT_TR)
-                return kb_fail(L, f->line, "%s is %zu characters; a translated brief line holds at most %d", key,
-                               chars, KB_MAX_SHORT_TR);
-            st->short_tr[k] = f->value;
-        }
-    }
+    /* Translations (do.es, short.fr...): a brief line may run ~20 % longer
+     * in a Romance language. */
+    if (kb_parse_tr(L, s, "do", text, st->text_tr, 0) < 0 ||
+        kb_parse_tr(L, s, "short", kb_get(s, "short"), st->short_tr, KB_MAX_SHORT_TR) < 0)
+        return -1;
     if (st->brief >= 0 && !st->short_text)
         return kb_fail(L, s->line, "a step with 'brief:' needs 'short:' (the action in one line)");
     if ((f = kb_get(s, "group")))
@@ -104,8 +93,9 @@ int kb_parse_step(loader *L, const section *s, vec *into)
 
 int kb_parse_hazard_header(loader *L, const section *s, int *hazard_out, const char *expect_id)
 {
-    static const char *const keys[] = {"id", "name", "glide", "secondary", "trauma", "zone", NULL};
-    static const char *const rep[] = {"secondary", NULL};
+    static const char *const keys[] = {"id", "name", "glide", "secondary", "trauma", "zone", "name.es", "name.fr",
+                                       "name.pt", "secondary.es", "secondary.fr", "secondary.pt", NULL};
+    static const char *const rep[] = {"secondary", "secondary.es", "secondary.fr", "secondary.pt", NULL};
     if (kb_check_keys(L, s, keys, rep) < 0)
         return -1;
     const field *id = kb_require(L, s, "id"), *name = kb_require(L, s, "name");
@@ -121,6 +111,10 @@ int kb_parse_hazard_header(loader *L, const section *s, int *hazard_out, const c
         return kb_fail(L, id->line, "hazard '%s' is defined twice", id->value);
     hz->loaded = true;
     hz->name = name->value;
+    hz->file = L->file_kept;
+    hz->line = (uint32_t)s->line;
+    if (kb_parse_tr(L, s, "name", name, hz->name_tr, 0) < 0)
+        return -1;
     const field *g = kb_get(s, "glide");
     hz->glide = g ? g->value : NULL;
     if ((g = kb_get(s, "trauma"))) {
@@ -159,6 +153,7 @@ int kb_parse_hazard_header(loader *L, const section *s, int *hazard_out, const c
         kb_secondary *sec = kb_vec_push(&L->secondary[h]);
         if (!sec)
             return kb_oom(L);
+        sec->line = (uint32_t)f->line;
         sec->hazard = relief_hazard_from_name(a);
         if (sec->hazard < 0)
             return kb_fail(L, f->line, "unknown secondary hazard '%s'", a);
@@ -171,6 +166,8 @@ int kb_parse_hazard_header(loader *L, const section *s, int *hazard_out, const c
             return kb_fail(L, f->line, "secondary '%s' has no note", a);
         sec->note = note;
     }
+    if (kb_parse_secondary_tr(L, s, &L->secondary[h]) < 0)
+        return -1;
     *hazard_out = h;
     return 0;
 }
@@ -318,7 +315,9 @@ bad:
 
 int kb_parse_need(loader *L, const section *s)
 {
-    static const char *const keys[] = {"id", "label", "quantity", "round", "standard", "note", NULL};
+    static const char *const keys[] = {"id", "label", "quantity", "round", "standard", "note", "label.es", "label.fr",
+                                       "label.pt", "standard.es", "standard.fr", "standard.pt", "note.es", "note.fr",
+                                       "note.pt", NULL};
     if (kb_check_keys(L, s, keys, NULL) < 0)
         return -1;
     const field *id = kb_require(L, s, "id"), *label = kb_require(L, s, "label");
@@ -334,6 +333,11 @@ int kb_parse_need(loader *L, const section *s)
     n->basis = q->value;
     const field *f = kb_get(s, "note");
     n->note = f ? f->value : NULL;
+    n->file = L->file_kept;
+    n->line = (uint32_t)s->line;
+    if (kb_parse_tr(L, s, "label", label, n->label_tr, 0) < 0 || kb_parse_tr(L, s, "note", f, n->note_tr, 0) < 0 ||
+        kb_parse_tr(L, s, "standard", std, n->standard_tr, 0) < 0)
+        return -1;
     if (parse_quantity(L, q, n) < 0)
         return -1;
     if ((f = kb_get(s, "round"))) {
@@ -482,7 +486,8 @@ int kb_parse_brief(loader *L, const section *s)
 /* [rule] of rules.kb. */
 int kb_parse_rule(loader *L, const section *s)
 {
-    static const char *const keys[] = {"id", "when", "defer", "from", "note", "source", NULL};
+    static const char *const keys[] = {"id", "when", "defer", "from", "note", "source", "note.es", "note.fr", "note.pt",
+                                       NULL};
     if (kb_check_keys(L, s, keys, NULL) < 0)
         return -1;
     const field *id = kb_require(L, s, "id"), *when = kb_require(L, s, "when"), *defer = kb_require(L, s, "defer");
@@ -499,6 +504,10 @@ int kb_parse_rule(loader *L, const section *s)
     r->id = id->value;
     r->note = note->value;
     r->source = source->value;
+    r->file = L->file_kept;
+    r->line = (uint32_t)s->line;
+    if (kb_parse_tr(L, s, "note", note, r->note_tr, 0) < 0)
+        return -1;
     if (!(r->when = kb_parse_cond(L, when)))
         return -1;
     int kinds[RELIEF_BRIEF_COUNT];
@@ -536,7 +545,7 @@ int kb_parse_lexicon(loader *L, const section *s)
 
 int kb_parse_protocol_header(loader *L, const section *s, kb_protocol *p)
 {
-    static const char *const keys[] = {"id", "name", "applies", NULL};
+    static const char *const keys[] = {"id", "name", "applies", "name.es", "name.fr", "name.pt", NULL};
     if (kb_check_keys(L, s, keys, NULL) < 0)
         return -1;
     const field *id = kb_require(L, s, "id"), *name = kb_require(L, s, "name"), *ap = kb_require(L, s, "applies");
@@ -544,6 +553,10 @@ int kb_parse_protocol_header(loader *L, const section *s, kb_protocol *p)
         return -1;
     p->id = id->value;
     p->name = name->value;
+    p->file = L->file_kept;
+    p->line = (uint32_t)s->line;
+    if (kb_parse_tr(L, s, "name", name, p->name_tr, 0) < 0)
+        return -1;
     return (p->applies = kb_parse_cond(L, ap)) ? 0 : -1;
 }
 
@@ -552,7 +565,7 @@ int kb_parse_protocol_header(loader *L, const section *s, kb_protocol *p)
 /* [language]: code (must match the file name), name, function words. */
 int kb_parse_language(loader *L, const section *s, const char *expect_code)
 {
-    static const char *const keys[] = {"code", "name", "words", NULL};
+    static const char *const keys[] = {"code", "name", "words", "plans", NULL};
     if (kb_check_keys(L, s, keys, NULL) < 0)
         return -1;
     const field *code = kb_require(L, s, "code"), *name = kb_require(L, s, "name"), *words = kb_require(L, s, "words");
@@ -578,6 +591,15 @@ int kb_parse_language(loader *L, const section *s, const char *expect_code)
             return kb_fail(L, words->line, "function words are single words without '*' ('%s')", p->display);
     }
     lg->code = code->value;
+    const field *plans = kb_get(s, "plans");
+    if (plans) {
+        /* Plans are written in en, es, fr and pt only: their texts sit beside the English as FIELD.LANG. */
+        if (strcmp(plans->value, "complete") && strcmp(plans->value, "partial"))
+            return kb_fail(L, plans->line, "plans must be 'complete' or 'partial', not '%s'", plans->value);
+        if (i18n_lang_index(code->value) < 0)
+            return kb_fail(L, plans->line, "plans are written in en, es, fr and pt, not '%s'", code->value);
+        lg->plans_complete = !strcmp(plans->value, "complete");
+    }
     snprintf(L->lang, sizeof L->lang, "%s", code->value);
     lg->name = name->value;
     kb->n_langs++; /* its index is built in finish() */

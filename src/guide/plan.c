@@ -111,7 +111,7 @@ static size_t dedupe(cand *c, size_t n, uint8_t *seen)
  * minute steps of its `from` hazards with a deferred brief kind to the
  * second phase, with the rule's note (rescue waits while people leave a
  * zone about to be hit). */
-static void apply_rules(const relief_kb *kb, const cond_env *env, cand *c, size_t n, arena *a)
+static void apply_rules(const relief_kb *kb, int li, const cond_env *env, cand *c, size_t n, arena *a)
 {
     for (size_t r = 0; r < kb->n_rules; r++) {
         const kb_rule *rule = &kb->rules[r];
@@ -124,7 +124,9 @@ static void apply_rules(const relief_kb *kb, const cond_env *env, cand *c, size_
             assert(c[i].st->brief != RELIEF_BRIEF_PROTECT); /* the loader refuses such rules */
             c[i].phase = RELIEF_PHASE_2H;
             c[i].moved = 0;
-            c[i].note = arena_printf(a, "Waits (rule %s): %s", rule->id, rule->note);
+            const char *names[] = {"rule", "note"};
+            const char *values[] = {rule->id, kb_tr(rule->note, rule->note_tr, li)};
+            c[i].note = kb_strf(a, kb, li, S_NOTE_WAITS, names, values, 2);
         }
     }
 }
@@ -132,7 +134,25 @@ static void apply_rules(const relief_kb *kb, const cond_env *env, cand *c, size_
 /* Steps of one group (the same measure from several hazards) are one step
  * in the plan: the one with the largest distance, else the first in plan
  * order; its note says what it was chosen over. c is in plan order. */
-static size_t resolve_groups(cand *c, size_t n, arena *a, bool *moved)
+/* A step's origin as the plan's notes name it: the hazard, or the protocol. */
+static const char *origin_title(const relief_kb *kb, int li, const cand *c)
+{
+    if (c->hazard >= 0)
+        return kb_str(kb, li, S_HZ_WILDFIRE + c->hazard);
+    return c->origin;
+}
+
+/* "The more protective distance: chosen over ...": keep's note. */
+static void group_note(const relief_kb *kb, int li, cand *keep, const cand *drop, arena *a)
+{
+    char dist[64];
+    i18n_format_number(dist, sizeof dist, drop->st->distance_m, 0, li);
+    const char *names[] = {"origin", "distance", "group"};
+    const char *values[] = {origin_title(kb, li, drop), dist, keep->st->group};
+    keep->note = kb_strf(a, kb, li, S_NOTE_GROUP, names, values, 3);
+}
+
+static size_t resolve_groups(const relief_kb *kb, int li, cand *c, size_t n, arena *a, bool *moved)
 {
     size_t out = 0;
     for (size_t i = 0; i < n; i++) {
@@ -160,11 +180,9 @@ static size_t resolve_groups(cand *c, size_t n, arena *a, bool *moved)
             keep->phase = phase; /* the measure keeps the earlier of the two times */
             drop = &t;
             if (drop->st->distance_m > 0)
-                keep->note = arena_printf(a, "The more protective distance: chosen over %s's %.0f m (%s).",
-                                          drop->origin, drop->st->distance_m, keep->st->group);
+                group_note(kb, li, keep, drop, a);
         } else if (drop->st->distance_m > 0 && keep->st->distance_m > drop->st->distance_m) {
-            keep->note = arena_printf(a, "The more protective distance: chosen over %s's %.0f m (%s).",
-                                      drop->origin, drop->st->distance_m, keep->st->group);
+            group_note(kb, li, keep, drop, a);
         }
     }
     return out;
@@ -240,18 +258,30 @@ static int select_brief(const relief_kb *kb, relief_plan *plan, const cand *c, a
     return 0;
 }
 
-static const char *format_duration(arena *a, double s)
+static const char *format_duration(const relief_kb *kb, int li, arena *a, double s)
 {
-    if (s < 3600)
-        return arena_printf(a, "%.0f minutes", ceil(s / 60));
-    if (s < 172800)
-        return arena_printf(a, "%.1f hours", s / 3600);
-    return arena_printf(a, "%.1f days", s / 86400);
+    char n[64];
+    int str = S_DUR_DAYS;
+    if (s < 3600) {
+        i18n_format_number(n, sizeof n, ceil(s / 60), 0, li);
+        str = S_DUR_MINUTES;
+    } else {
+        double v = s < 172800 ? s / 3600 : s / 86400;
+        i18n_format_number(n, sizeof n, v, -1, li); /* one decimal, as ever: "2.0 hours" */
+        if (s < 172800)
+            str = S_DUR_HOURS;
+    }
+    const char *names[] = {"n"};
+    const char *values[] = {n};
+    return kb_strf(a, kb, li, str, names, values, 1);
 }
 
 int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
 {
     const relief_facts *f = &plan->facts;
+    int li = i18n_lang_index(plan->plan_lang);
+    if (li < 0)
+        li = 0;
     cond_env env = {.facts = f, .days = plan->days};
     for (size_t i = 0; i < plan->n_detections; i++) {
         env.hazards |= 1u << plan->detections[i].hazard;
@@ -264,13 +294,22 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
 
     const char *notes[8];
     size_t n_notes = 0;
+    if (plan->plan_lang_wanted) {
+        /* In English, for whoever reads this plan instead of one in the report's language. */
+        const char *name = plan->plan_lang_wanted;
+        for (size_t i = 0; i < kb->n_langs; i++)
+            if (!strcmp(kb->langs[i].code, name))
+                name = kb->langs[i].name;
+        const char *lang = arena_printf(a, "%s (%s)", name, plan->plan_lang_wanted);
+        const char *names[] = {"language"};
+        const char *values[] = {lang};
+        notes[n_notes++] = kb_strf(a, kb, 0, S_LANG_FALLBACK, names, values, 1);
+    }
     if (plan->n_detections == 0) {
         /* No hazard, no plan: a drill, a film, a figure of speech, or too
          * little to go on. Say what a useful report holds instead. */
-        notes[n_notes++] = "No emergency was recognised in this report, so no plan is given. If something is "
-                           "happening, say what it is (flood, fire, earthquake, spill...), where, how many people "
-                           "are affected or hurt, and how much time there is.";
-        notes[n_notes++] = "If anyone is in danger now, call the local emergency number.";
+        notes[n_notes++] = kb_str(kb, li, S_NOTE_NO_HAZARD);
+        notes[n_notes++] = kb_str(kb, li, S_NOTE_CALL);
         plan->steps = arena_calloc(a, 1, sizeof *plan->steps);
         plan->brief = arena_calloc(a, 1, sizeof *plan->brief);
         plan->notes = arena_calloc(a, n_notes, sizeof *plan->notes);
@@ -281,13 +320,13 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
         return a->failed ? -1 : 0;
     }
     if (f->time_s.known && f->time_s.value <= SHORT_TIME_S) {
-        const char *d = format_duration(a, f->time_s.value);
-        notes[n_notes++] = arena_printf(a, "Time is short (about %s): life-safety steps are moved to the first phase.",
-                                        d ? d : "?");
+        const char *d = format_duration(kb, li, a, f->time_s.value);
+        const char *names[] = {"time"};
+        const char *values[] = {d ? d : "?"};
+        notes[n_notes++] = kb_strf(a, kb, li, S_NOTE_TIME_SHORT, names, values, 1);
     }
     if (!f->people.known)
-        notes[n_notes++] = "No number of people was stated, so no resource needs are computed: state how many "
-                           "people are affected for water, food, shelter and sanitation figures.";
+        notes[n_notes++] = kb_str(kb, li, S_NOTE_NO_PEOPLE);
 
     cand_vec v = {0};
     int rc = 0;
@@ -299,9 +338,12 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
             for (size_t k = 0; k < plan->n_detections && !note; k++) {
                 const kb_hazard *ph = &kb->hazards[plan->detections[k].hazard];
                 for (size_t s = 0; s < ph->n_secondary && !note; s++)
-                    if (ph->secondary[s].hazard == d->hazard && !plan->detections[k].secondary)
-                        note = arena_printf(a, "Secondary hazard of %s: %s",
-                                            relief_hazard_name(plan->detections[k].hazard), ph->secondary[s].note);
+                    if (ph->secondary[s].hazard == d->hazard && !plan->detections[k].secondary) {
+                        const char *names[] = {"hazard", "note"};
+                        const char *values[] = {kb_str(kb, li, S_HZ_WILDFIRE + plan->detections[k].hazard),
+                                                kb_tr(ph->secondary[s].note, ph->secondary[s].note_tr, li)};
+                        note = kb_strf(a, kb, li, S_NOTE_SECONDARY, names, values, 2);
+                    }
             }
         }
         /* Precedence in the brief: people leave a zone about to be hit
@@ -321,7 +363,7 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
         free(v.c);
         return -1;
     }
-    apply_rules(kb, &env, v.c, v.n, a);
+    apply_rules(kb, li, &env, v.c, v.n, a);
     if (v.n)
         qsort(v.c, v.n, sizeof *v.c, cmp_cand);
     uint8_t *seen = calloc(kb->n_dedup / 8 + 1, 1);
@@ -332,7 +374,7 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
     size_t n = dedupe(v.c, v.n, seen);
     free(seen);
     bool moved = false;
-    n = resolve_groups(v.c, n, a, &moved);
+    n = resolve_groups(kb, li, v.c, n, a, &moved);
     if (moved) /* a kept group step took an earlier phase */
         qsort(v.c, n, sizeof *v.c, cmp_cand);
     plan->steps = arena_calloc(a, n ? n : 1, sizeof *plan->steps);
@@ -348,14 +390,16 @@ int guide_plan_steps(const relief_kb *kb, relief_plan *plan, arena *a)
         s->role = c->st->role;
         s->priority = c->st->priority;
         s->id = c->st->id;
-        s->text = c->st->text;
-        s->short_text = c->st->short_text;
+        s->text = kb_tr(c->st->text, c->st->text_tr, li);
+        s->short_text = c->st->short_text ? kb_tr(c->st->short_text, c->st->short_tr, li) : NULL;
         s->brief_kind = c->st->brief;
         s->source = c->st->source;
         s->origin = c->origin;
-        if (c->moved && c->st->phase != RELIEF_PHASE_IMMEDIATE)
-            s->note = arena_printf(a, "Moved forward from %s: time is short.", relief_phase_title(c->st->phase));
-        else
+        if (c->moved && c->st->phase != RELIEF_PHASE_IMMEDIATE) {
+            const char *names[] = {"phase"};
+            const char *values[] = {kb_str(kb, li, S_PHASE_IMMEDIATE + c->st->phase)};
+            s->note = kb_strf(a, kb, li, S_NOTE_MOVED, names, values, 1);
+        } else
             s->note = c->note;
         assert(i == 0 || s->phase >= plan->steps[i - 1].phase); /* phases in time order */
     }
@@ -428,6 +472,33 @@ static int build_detections(const relief_kb *kb, const detect_result *dr, relief
     return 0;
 }
 
+/* The plan's language: the one asked for, else the report's, when its
+ * plans are complete; else English, saying which language was wanted. */
+static void choose_language(const relief_kb *kb, const relief_options *opt, relief_plan *plan, arena *a)
+{
+    const char *want = opt && opt->lang && *opt->lang ? opt->lang : NULL;
+    const char *reason = want ? (opt->lang_reason ? opt->lang_reason : "requested") : "detected";
+    if (!want)
+        want = plan->lang;
+    plan->plan_lang = "en";
+    plan->plan_lang_wanted = NULL;
+    if (!strcmp(want, "en")) {
+        plan->plan_lang_reason = !strcmp(reason, "detected") ? "default" : reason;
+    } else if (relief_kb_plan_language(kb, want)) {
+        plan->plan_lang = i18n_lang_code(i18n_lang_index(want));
+        plan->plan_lang_reason = reason;
+    } else {
+        plan->plan_lang_reason = "not-translated";
+        /* A kb language's own code (static for the kb's life); the code
+         * asked for is the caller's and must not outlive the call. */
+        for (size_t i = 0; i < kb->n_langs && !plan->plan_lang_wanted; i++)
+            if (!strcmp(kb->langs[i].code, want))
+                plan->plan_lang_wanted = kb->langs[i].code;
+        if (!plan->plan_lang_wanted)
+            plan->plan_lang_wanted = arena_strndup(a, want, strnlen(want, 16));
+    }
+}
+
 relief_plan *relief_plan_build(const relief_kb *kb, const char *report, size_t len, const relief_options *opt)
 {
     double t0 = (clock_now() * 1e6);
@@ -440,6 +511,7 @@ relief_plan *relief_plan_build(const relief_kb *kb, const char *report, size_t l
     }
     plan->days = opt && opt->days > 0 ? (opt->days > 365 ? 365 : opt->days) : 3;
     plan->household_size = kb->household_size;
+    plan->kb = kb;
     char *copy = arena_strndup(&a, report ? report : "", report ? len : 0);
     plan->report = copy;
     plan->report_len = report ? len : 0;
@@ -451,6 +523,8 @@ relief_plan *relief_plan_build(const relief_kb *kb, const char *report, size_t l
         rc = text_tokenize(copy, plan->report_len, &toks);
     if (rc == 0)
         rc = guide_language(kb, &toks, &plan->lang, &plan->lang_hits);
+    if (rc == 0)
+        choose_language(kb, opt, plan, &a);
     /* Detection reads misspelt cue words as the cues they stand for;
      * extraction reads the report as written. */
     token_list fixed = {0};

@@ -27,42 +27,79 @@ static void sb_span(strbuf *b, const relief_plan *p, relief_span sp)
     }
 }
 
-/* Formats a number with thousands separators, rounding to an integer when
- * large and to one decimal otherwise. */
-static void fmt_amount(char *out, size_t cap, double v)
-{
-    if (v >= 100 || v == floor(v)) {
-        char digits[64];
-        snprintf(digits, sizeof digits, "%.0f", v);
-        size_t n = strlen(digits), o = 0;
-        for (size_t i = 0; i < n && o + 2 < cap; i++) {
-            if (i && (n - i) % 3 == 0)
-                out[o++] = ',';
-            out[o++] = digits[i];
-        }
-        out[o] = '\0';
-    } else {
-        snprintf(out, cap, "%.1f", v);
-    }
-}
-
-static void fmt_duration(char *out, size_t cap, double s)
-{
-    if (s < 3600)
-        snprintf(out, cap, "%.0f min", ceil(s / 60));
-    else if (s < 172800)
-        snprintf(out, cap, "%.1f h", s / 3600);
-    else
-        snprintf(out, cap, "%.1f days", s / 86400);
-}
-
 /* ---- text and Markdown ---- */
 
 typedef struct {
     strbuf b;
     bool md, color, explain, full;
     const relief_plan *p;
+    const relief_kb *kb;
+    int li;               /* the plan's language (i18n.h) */
 } rctx;
+
+/* A [strings] text in the plan's language. */
+static const char *S(const rctx *r, int s)
+{
+    return kb_str(r->kb, r->li, s);
+}
+
+/* A [strings] text with one or two {name} placeholders filled in. */
+static void sx(rctx *r, int s, const char *n1, const char *v1, const char *n2, const char *v2)
+{
+    const char *names[] = {n1, n2};
+    const char *values[] = {v1, v2};
+    i18n_expand(&r->b, S(r, s), names, values, n2 ? 2 : 1);
+}
+
+/* A count as the plan's language writes it: whole when large or whole,
+ * else one decimal. */
+static void fmt_amount(const rctx *r, char *out, size_t cap, double v)
+{
+    i18n_format_number(out, cap, v, v >= 100 || v == floor(v) ? 0 : -1, r->li);
+}
+
+static void sb_duration(rctx *r, double s)
+{
+    char v[64];
+    if (s < 3600) {
+        i18n_format_number(v, sizeof v, ceil(s / 60), 0, r->li);
+        sx(r, S_DUR_MIN, "n", v, NULL, NULL);
+    } else if (s < 172800) {
+        i18n_format_number(v, sizeof v, s / 3600, -1, r->li);
+        sx(r, S_DUR_H, "n", v, NULL, NULL);
+    } else {
+        i18n_format_number(v, sizeof v, s / 86400, -1, r->li);
+        sx(r, S_DUR_DAYS, "n", v, NULL, NULL);
+    }
+}
+
+/* Appends text padded with blanks to width characters (UTF-8 aware, so
+ * that accented labels line up). */
+static void sb_pad(strbuf *b, const char *text, size_t width)
+{
+    size_t chars = 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+        chars += (*c & 0xC0) != 0x80;
+    strbuf_str(b, text);
+    for (; chars < width; chars++)
+        strbuf_lit(b, " ");
+}
+
+/* Where a step comes from: the hazard's or protocol's id in English (as
+ * ever), their names in another language. */
+static const char *origin_title(const rctx *r, const char *origin)
+{
+    if (r->li == 0)
+        return origin;
+    if (!strncmp(origin, "protocol:", 9)) {
+        for (size_t i = 0; i < r->kb->n_protocols; i++)
+            if (!strcmp(r->kb->protocols[i].id, origin + 9))
+                return kb_tr(r->kb->protocols[i].name, r->kb->protocols[i].name_tr, r->li);
+        return origin;
+    }
+    int h = relief_hazard_from_name(origin);
+    return h >= 0 ? S(r, S_HZ_WILDFIRE + h) : origin;
+}
 
 static const char *C(const rctx *r, const char *code)
 {
@@ -75,18 +112,27 @@ static const char *C(const rctx *r, const char *code)
 #define RED "\033[1;31m"
 #define RESET "\033[0m"
 
+/* "Hazards:" in bold (text) or strong (Markdown), then a blank. */
+static void sb_label(rctx *r, int s)
+{
+    if (r->md)
+        strbuf_printf(&r->b, "**%s:** ", S(r, s));
+    else
+        strbuf_printf(&r->b, "%s%s:%s ", C(r, BOLD), S(r, s), C(r, RESET));
+}
+
 static void render_hazards(rctx *r)
 {
     const relief_plan *p = r->p;
     strbuf *b = &r->b;
-    strbuf_printf(b, r->md ? "**Hazards:** " : "%sHazards:%s ", C(r, BOLD), C(r, RESET));
+    sb_label(r, S_HAZARDS);
     if (p->n_detections == 0)
-        strbuf_str(b, "none recognised");
+        strbuf_str(b, S(r, S_HAZARDS_NONE));
     for (size_t i = 0; i < p->n_detections; i++) {
         const relief_detection *d = &p->detections[i];
-        strbuf_printf(b, "%s%s%s%s", i ? ", " : "", C(r, RED), relief_hazard_name(d->hazard), C(r, RESET));
+        strbuf_printf(b, "%s%s%s%s", i ? ", " : "", C(r, RED), S(r, S_HZ_WILDFIRE + d->hazard), C(r, RESET));
         if (d->secondary)
-            strbuf_str(b, " (secondary)");
+            strbuf_printf(b, " (%s)", S(r, S_SECONDARY));
         else
             strbuf_printf(b, " (%.0f%%)", d->confidence * 100);
     }
@@ -97,12 +143,18 @@ static void render_hazards(rctx *r)
         const relief_detection *d = &p->detections[i];
         if (!d->n_cues)
             continue;
-        strbuf_printf(b, "%s  why %s (score %.2f): ", r->md ? "-" : "", relief_hazard_name(d->hazard), d->score);
+        char score[64];
+        i18n_format_number(score, sizeof score, d->score, -2, r->li);
+        strbuf_str(b, r->md ? "-  " : "  ");
+        sx(r, S_WHY, "hazard", S(r, S_HZ_WILDFIRE + d->hazard), "score", score);
+        strbuf_lit(b, ": ");
         for (size_t k = 0; k < d->n_cues; k++) {
             strbuf_str(b, k ? ", \"" : "\"");
             sb_span(b, p, d->cues[k].span);
-            strbuf_printf(b, "\" [%s, %.2f%s%s]", d->cues[k].cue, d->cues[k].weight, d->cues[k].modifier ? ", " : "",
-                      d->cues[k].modifier ? d->cues[k].modifier : "");
+            char w[64];
+            i18n_format_number(w, sizeof w, d->cues[k].weight, -2, r->li);
+            strbuf_printf(b, "\" [%s, %s%s%s]", d->cues[k].cue, w, d->cues[k].modifier ? ", " : "",
+                          d->cues[k].modifier ? d->cues[k].modifier : "");
         }
         strbuf_str(b, "\n");
     }
@@ -110,21 +162,21 @@ static void render_hazards(rctx *r)
         strbuf_str(b, "\n");
 }
 
-static void fact_line(rctx *r, const char *label, const relief_quantity *q, bool duration)
+static void fact_line(rctx *r, int label, const relief_quantity *q, bool duration)
 {
     if (!q->known && !q->mentioned)
         return;
     strbuf *b = &r->b;
-    char v[64];
-    if (q->known) {
-        if (duration)
-            fmt_duration(v, sizeof v, q->value);
-        else
-            fmt_amount(v, sizeof v, q->value);
+    strbuf_printf(b, "%s%s: ", r->md ? "- " : "  ", S(r, label));
+    if (q->known && duration) {
+        sb_duration(r, q->value);
+    } else if (q->known) {
+        char v[64];
+        fmt_amount(r, v, sizeof v, q->value);
+        strbuf_str(b, v);
     } else {
-        snprintf(v, sizeof v, "reported, number unknown");
+        strbuf_str(b, S(r, S_FACT_UNKNOWN));
     }
-    strbuf_printf(b, "%s%s: %s", r->md ? "- " : "  ", label, v);
     if (r->explain) {
         strbuf_str(b, "  (\"");
         sb_span(b, r->p, q->span);
@@ -137,21 +189,21 @@ static void render_facts(rctx *r)
 {
     const relief_facts *f = &r->p->facts;
     strbuf *b = &r->b;
-    strbuf_str(b, r->md ? "## Facts from the report\n\n" : "");
-    if (!r->md)
-        strbuf_printf(b, "%sFacts:%s\n", C(r, BOLD), C(r, RESET));
+    if (r->md)
+        strbuf_printf(b, "## %s\n\n", S(r, S_FACTS_HEADING));
+    else
+        strbuf_printf(b, "%s%s:%s\n", C(r, BOLD), S(r, S_FACTS), C(r, RESET));
+    const char *item = r->md ? "- " : "  ";
     size_t before = b->n;
-    fact_line(r, "Time available", &f->time_s, true);
-    fact_line(r, f->people_from_households ? "People affected (from households)" : "People affected", &f->people,
-              false);
-    fact_line(r, "Injured", &f->injured, false);
-    fact_line(r, "Dead", &f->dead, false);
-    fact_line(r, "Missing", &f->missing, false);
-    fact_line(r, "Trapped", &f->trapped, false);
+    fact_line(r, S_FACT_TIME, &f->time_s, true);
+    fact_line(r, f->people_from_households ? S_FACT_PEOPLE_HH : S_FACT_PEOPLE, &f->people, false);
+    fact_line(r, S_FACT_INJURED, &f->injured, false);
+    fact_line(r, S_FACT_DEAD, &f->dead, false);
+    fact_line(r, S_FACT_MISSING, &f->missing, false);
+    fact_line(r, S_FACT_TRAPPED, &f->trapped, false);
     for (size_t i = 0; i < f->n_locations; i++) {
         const relief_location *l = &f->locations[i];
-        static const char *const kinds[] = {"Place", "Address", "Coordinates"};
-        strbuf_printf(b, "%s%s: ", r->md ? "- " : "  ", kinds[l->kind]);
+        strbuf_printf(b, "%s%s: ", item, S(r, S_FACT_PLACE + (int)l->kind));
         sb_span(b, r->p, l->span);
         if (l->kind == RELIEF_LOC_COORDS)
             strbuf_printf(b, " (%.5f, %.5f)", l->lat, l->lon);
@@ -161,8 +213,11 @@ static void render_facts(rctx *r)
     for (int g = 0; g < RELIEF_VG_COUNT; g++) {
         if (!f->vulnerable[g].present)
             continue;
-        strbuf_printf(b, "%s%s%s", any ? ", " : (r->md ? "- Vulnerable groups: " : "  Vulnerable groups: "),
-                  relief_vulnerable_name(g), "");
+        if (any)
+            strbuf_lit(b, ", ");
+        else
+            strbuf_printf(b, "%s%s: ", item, S(r, S_FACT_VULNERABLE));
+        strbuf_str(b, S(r, S_GROUP_CHILDREN + g));
         if (r->explain) {
             strbuf_str(b, " (\"");
             sb_span(b, r->p, f->vulnerable[g].span);
@@ -176,8 +231,11 @@ static void render_facts(rctx *r)
     for (int s = 0; s < RELIEF_INFRA_COUNT; s++) {
         if (!f->infra[s].present)
             continue;
-        strbuf_printf(b, "%s%s", any ? ", " : (r->md ? "- Infrastructure affected: " : "  Infrastructure affected: "),
-                  relief_infra_name(s));
+        if (any)
+            strbuf_lit(b, ", ");
+        else
+            strbuf_printf(b, "%s%s: ", item, S(r, S_FACT_INFRA));
+        strbuf_str(b, S(r, S_INFRA_POWER + s));
         if (r->explain) {
             strbuf_str(b, " (\"");
             sb_span(b, r->p, f->infra[s].span);
@@ -188,14 +246,14 @@ static void render_facts(rctx *r)
     if (any)
         strbuf_str(b, "\n");
     for (size_t i = 0; i < f->n_resources; i++) {
-        strbuf_str(b, r->md ? "- Resource on hand: " : "  Resource on hand: ");
+        strbuf_printf(b, "%s%s: ", item, S(r, S_FACT_RESOURCE));
         sb_span(b, r->p, f->resources[i].span);
         strbuf_str(b, "\n");
     }
     if (f->coastal.present)
-        strbuf_str(b, r->md ? "- Near the coast\n" : "  Near the coast\n");
+        strbuf_printf(b, "%s%s\n", item, S(r, S_FACT_COASTAL));
     if (b->n == before)
-        strbuf_str(b, r->md ? "- (no numbers, places or groups stated)\n" : "  (no numbers, places or groups stated)\n");
+        strbuf_printf(b, "%s%s\n", item, S(r, S_FACTS_NOTHING));
     strbuf_str(b, "\n");
 }
 
@@ -209,22 +267,22 @@ static void render_steps(rctx *r)
         if (s->phase != phase) {
             phase = s->phase;
             if (r->md)
-                strbuf_printf(b, "## %s\n\n", relief_phase_title(phase));
+                strbuf_printf(b, "## %s\n\n", S(r, S_PHASE_IMMEDIATE + phase));
             else
-                strbuf_printf(b, "%s== %s ==%s\n", C(r, BOLD), relief_phase_title(phase), C(r, RESET));
+                strbuf_printf(b, "%s== %s ==%s\n", C(r, BOLD), S(r, S_PHASE_IMMEDIATE + phase), C(r, RESET));
         }
+        const char *role = S(r, S_ROLE_COMMAND + s->role), *origin = origin_title(r, s->origin);
         if (r->md) {
-            strbuf_printf(b, "%d. **%s** — %s  \n   *Source: %s* (%s)", s->number, relief_role_title(s->role), s->text,
-                      s->source, s->origin);
+            strbuf_printf(b, "%d. **%s** — %s  \n   *%s: %s* (%s)", s->number, role, s->text, S(r, S_SOURCE),
+                          s->source, origin);
             if (s->note)
-                strbuf_printf(b, "  \n   Note: %s", s->note);
+                strbuf_printf(b, "  \n   %s: %s", S(r, S_NOTE), s->note);
             strbuf_str(b, "\n");
         } else {
-            strbuf_printf(b, "%3d. %s[%s]%s %s\n", s->number, C(r, CYAN), relief_role_title(s->role), C(r, RESET),
-                      s->text);
-            strbuf_printf(b, "     %sSource: %s (%s)%s\n", C(r, DIM), s->source, s->origin, C(r, RESET));
+            strbuf_printf(b, "%3d. %s[%s]%s %s\n", s->number, C(r, CYAN), role, C(r, RESET), s->text);
+            strbuf_printf(b, "     %s%s: %s (%s)%s\n", C(r, DIM), S(r, S_SOURCE), s->source, origin, C(r, RESET));
             if (s->note)
-                strbuf_printf(b, "     %sNote: %s%s\n", C(r, YELLOW), s->note, C(r, RESET));
+                strbuf_printf(b, "     %s%s: %s%s\n", C(r, YELLOW), S(r, S_NOTE), s->note, C(r, RESET));
         }
     }
     strbuf_str(b, "\n");
@@ -256,27 +314,31 @@ static void render_key_facts(rctx *r)
 {
     const relief_facts *f = &r->p->facts;
     strbuf *b = &r->b;
-    strbuf_printf(b, r->md ? "**Facts:** " : "%sFacts:%s ", C(r, BOLD), C(r, RESET));
+    sb_label(r, S_FACTS);
     size_t start = b->n;
     char v[64];
     const char *sep = "";
 #define FACT_SEP() (strbuf_str(b, sep), sep = "; ")
     if (f->time_s.known) {
-        fmt_duration(v, sizeof v, f->time_s.value);
         FACT_SEP();
-        strbuf_printf(b, "%s before impact", v);
+        strbuf r2 = {0};
+        rctx tmp = *r;
+        tmp.b = r2;
+        sb_duration(&tmp, f->time_s.value);
+        sx(r, S_KEY_BEFORE_IMPACT, "time", tmp.b.p ? tmp.b.p : "", NULL, NULL);
+        free(tmp.b.p);
     }
-    const struct { const char *label; const relief_quantity *q; } qs[] = {
-        {"people", &f->people}, {"injured", &f->injured}, {"dead", &f->dead},
-        {"missing", &f->missing}, {"trapped", &f->trapped}};
+    const struct { int word; const relief_quantity *q; } qs[] = {
+        {S_WORD_PEOPLE, &f->people}, {S_WORD_INJURED, &f->injured}, {S_WORD_DEAD, &f->dead},
+        {S_WORD_MISSING, &f->missing}, {S_WORD_TRAPPED, &f->trapped}};
     for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
         if (qs[i].q->known) {
-            fmt_amount(v, sizeof v, qs[i].q->value);
+            fmt_amount(r, v, sizeof v, qs[i].q->value);
             FACT_SEP();
-            strbuf_printf(b, "%s %s", v, qs[i].label);
+            sx(r, S_KEY_COUNT, "n", v, "what", S(r, qs[i].word));
         } else if (qs[i].q->mentioned) {
             FACT_SEP();
-            strbuf_printf(b, "%s (number unknown)", qs[i].label);
+            sx(r, S_KEY_UNKNOWN, "what", S(r, qs[i].word), NULL, NULL);
         }
     }
     for (size_t i = 0; i < f->n_locations && i < 2; i++) {
@@ -286,16 +348,16 @@ static void render_key_facts(rctx *r)
     for (int g = 0; g < RELIEF_VG_COUNT; g++)
         if (f->vulnerable[g].present) {
             FACT_SEP();
-            strbuf_str(b, relief_vulnerable_name(g));
+            strbuf_str(b, S(r, S_GROUP_CHILDREN + g));
         }
     for (int s = 0; s < RELIEF_INFRA_COUNT; s++)
         if (f->infra[s].present) {
             FACT_SEP();
-            strbuf_printf(b, "%s affected", relief_infra_name(s));
+            sx(r, S_KEY_INFRA, "system", S(r, S_INFRA_POWER + s), NULL, NULL);
         }
 #undef FACT_SEP
     if (b->n == start)
-        strbuf_str(b, "none stated");
+        strbuf_str(b, S(r, S_FACTS_NONE));
     strbuf_str(b, "\n\n");
 }
 
@@ -307,19 +369,23 @@ static void render_brief(rctx *r)
     if (!p->n_brief)
         return;
     if (r->md)
-        strbuf_str(b, "## Do now (first 30 minutes)\n\n");
+        strbuf_printf(b, "## %s\n\n", S(r, S_BRIEF));
     else
-        strbuf_printf(b, "%sDO NOW (first 30 minutes)%s\n", C(r, BOLD), C(r, RESET));
+        strbuf_printf(b, "%s%s%s\n", C(r, BOLD), S(r, S_BRIEF_CAPS), C(r, RESET));
     for (size_t i = 0; i < p->n_brief; i++) {
         const relief_step *s = p->brief[i];
         const char *line = s->short_text ? s->short_text : s->text;
+        const char *role = S(r, S_ROLE_COMMAND + s->role);
         if (r->md)
-            strbuf_printf(b, "%zu. **%s:** %s (", i + 1, relief_role_title(s->role), line);
+            strbuf_printf(b, "%zu. **%s:** %s (", i + 1, role, line);
         else
-            strbuf_printf(b, "%2zu. %s%s:%s %s %s(", i + 1, C(r, CYAN), relief_role_title(s->role), C(r, RESET), line,
-                      C(r, DIM));
+            strbuf_printf(b, "%2zu. %s%s:%s %s %s(", i + 1, C(r, CYAN), role, C(r, RESET), line, C(r, DIM));
         sb_agency(b, s->source);
-        strbuf_printf(b, ", step %d)%s\n", s->number, C(r, RESET));
+        char n[24];
+        snprintf(n, sizeof n, "%d", s->number);
+        strbuf_lit(b, ", ");
+        sx(r, S_BRIEF_STEP, "n", n, NULL, NULL);
+        strbuf_printf(b, ")%s\n", C(r, RESET));
     }
     strbuf_str(b, "\n");
 }
@@ -330,43 +396,59 @@ static void render_needs(rctx *r)
     strbuf *b = &r->b;
     if (!p->n_needs)
         return;
-    char people[64];
-    fmt_amount(people, sizeof people, floor(p->facts.people.value));
-    if (r->md)
-        strbuf_printf(b, "## Needs for %s people over %d days (minimum standards)\n\n| Item | Amount | Basis | Standard |\n|---|---|---|---|\n",
-                  people, p->days);
-    else
-        strbuf_printf(b, "%s== Needs for %s people over %d days (minimum standards) ==%s\n", C(r, BOLD), people, p->days,
-                  C(r, RESET));
+    char people[64], days[24];
+    i18n_format_number(people, sizeof people, floor(p->facts.people.value), 0, r->li);
+    snprintf(days, sizeof days, "%d", p->days);
+    if (r->md) {
+        strbuf_lit(b, "## ");
+        sx(r, S_NEEDS_HEADING, "people", people, "days", days);
+        strbuf_printf(b, "\n\n| %s | %s | %s | %s |\n|---|---|---|---|\n", S(r, S_NEEDS_ITEM), S(r, S_NEEDS_AMOUNT),
+                      S(r, S_NEEDS_BASIS), S(r, S_NEEDS_STANDARD));
+    } else {
+        strbuf_printf(b, "%s== ", C(r, BOLD));
+        sx(r, S_NEEDS_HEADING, "people", people, "days", days);
+        strbuf_printf(b, " ==%s\n", C(r, RESET));
+    }
     for (size_t i = 0; i < p->n_needs; i++) {
         const relief_need *n = &p->needs[i];
         char amt[64];
-        fmt_amount(amt, sizeof amt, n->amount);
-        if (r->md)
+        fmt_amount(r, amt, sizeof amt, n->amount);
+        if (r->md) {
             strbuf_printf(b, "| %s | %s %s | %s | %s |\n", n->label, amt, n->unit, n->basis, n->standard);
-        else
-            strbuf_printf(b, "  %-52s %14s %-5s %s\n", n->label, amt, n->unit, n->basis);
+        } else {
+            strbuf_lit(b, "  ");
+            sb_pad(b, n->label, 52);
+            strbuf_printf(b, " %14s ", amt);
+            sb_pad(b, n->unit, 5);
+            strbuf_printf(b, " %s\n", n->basis);
+        }
     }
-    strbuf_str(b, r->md ? "\nAssumptions: " : "  Assumptions: ");
-    if (p->facts.people_from_households)
-        strbuf_printf(b, "people were computed from households at %.1f people per household; ", p->household_size);
-    strbuf_printf(b, "households = people / %.1f; Sphere figures are minimums to adapt to context, never maximums.\n\n",
-              p->household_size);
+    char size[64];
+    i18n_format_number(size, sizeof size, p->household_size, -1, r->li);
+    strbuf_printf(b, "%s%s: ", r->md ? "\n" : "  ", S(r, S_NEEDS_ASSUMPTIONS));
+    if (p->facts.people_from_households) {
+        sx(r, S_NEEDS_FROM_HH, "size", size, NULL, NULL);
+        strbuf_lit(b, "; ");
+    }
+    sx(r, S_NEEDS_HOUSEHOLDS, "size", size, NULL, NULL);
+    strbuf_lit(b, "\n\n");
 }
 
 /* The first screen (24 lines of a terminal) holds the title, the hazards,
  * the key facts and the brief; notes, needs and (with --full) the phased
- * plan follow. */
+ * plan follow. Every phrase comes from the kb's [strings] in the plan's
+ * language. */
 static char *render_textual(const relief_plan *p, bool md, int flags)
 {
     rctx r = {.md = md, .color = !md && (flags & RELIEF_RENDER_COLOR), .explain = flags & RELIEF_RENDER_EXPLAIN,
-              .full = flags & RELIEF_RENDER_FULL, .p = p};
+              .full = flags & RELIEF_RENDER_FULL, .p = p, .kb = p->kb, .li = i18n_lang_index(p->plan_lang)};
+    if (r.li < 0)
+        r.li = 0;
     strbuf *b = &r.b;
     if (md)
-        strbuf_str(b, "# relief action plan\n\n");
+        strbuf_printf(b, "# %s\n\n", S(&r, S_TITLE_MD));
     else
-        strbuf_printf(b, "%sRELIEF ACTION PLAN%s (protocol engine; every step cites its source)\n", C(&r, BOLD),
-                  C(&r, RESET));
+        strbuf_printf(b, "%s%s%s %s\n", C(&r, BOLD), S(&r, S_TITLE), C(&r, RESET), S(&r, S_SUBTITLE));
     render_hazards(&r);
     render_key_facts(&r);
     render_brief(&r);
@@ -378,8 +460,12 @@ static char *render_textual(const relief_plan *p, bool md, int flags)
         render_facts(&r);
         render_steps(&r);
     } else if (p->n_steps > p->n_brief) {
-        strbuf_printf(b, "%sThe full plan has %zu steps in %d phases, to the recovery: relief --full%s\n\n",
-                  md ? "*" : "", p->n_steps, p->n_steps ? p->steps[p->n_steps - 1].phase + 1 : 0, md ? "*" : "");
+        char steps[24], phases[24];
+        snprintf(steps, sizeof steps, "%zu", p->n_steps);
+        snprintf(phases, sizeof phases, "%d", p->n_steps ? p->steps[p->n_steps - 1].phase + 1 : 0);
+        strbuf_str(b, md ? "*" : "");
+        sx(&r, S_FULL_MORE, "steps", steps, "phases", phases);
+        strbuf_str(b, md ? "*\n\n" : "\n\n");
     }
     render_needs(&r);
     return strbuf_finish(b);
@@ -494,6 +580,9 @@ static void jw_step_tail(strbuf *b, const relief_step *s)
 
 static char *render_json(const relief_plan *p)
 {
+    int li = i18n_lang_index(p->plan_lang);
+    if (li < 0)
+        li = 0;
     strbuf b = {0};
     strbuf_reserve(&b, 8192 + p->report_len * 2 + (p->n_steps + p->n_brief) * 700 + p->n_needs * 400);
     bool f = true;
@@ -510,6 +599,17 @@ static char *render_json(const relief_plan *p)
     strbuf_lit(&b, ",\"hits\":");
     jw_int(&b, p->lang_hits);
     strbuf_lit(&b, "}");
+    /* The language the plan's texts are in, and why (relief_plan). */
+    jw_key(&b, "plan_language", &f);
+    strbuf_lit(&b, "{\"code\":");
+    jw_cstr(&b, i18n_lang_code(li));
+    strbuf_lit(&b, ",\"reason\":");
+    jw_cstr(&b, p->plan_lang_reason ? p->plan_lang_reason : "default");
+    if (p->plan_lang_wanted) {
+        strbuf_lit(&b, ",\"wanted\":");
+        jw_cstr(&b, p->plan_lang_wanted);
+    }
+    strbuf_lit(&b, "}");
     jw_key(&b, "hazards", &f);
     strbuf_lit(&b, "[");
     for (size_t i = 0; i < p->n_detections; i++) {
@@ -518,6 +618,8 @@ static char *render_json(const relief_plan *p)
         strbuf_str(&b, i ? ",{" : "{");
         jw_key(&b, "id", &g);
         jw_cstr(&b, relief_hazard_name(d->hazard));
+        jw_key(&b, "name", &g);
+        jw_cstr(&b, kb_tr(p->kb->hazards[d->hazard].name, p->kb->hazards[d->hazard].name_tr, li));
         jw_key(&b, "confidence", &g);
         jw_num(&b, d->confidence);
         jw_key(&b, "score", &g);
@@ -635,9 +737,9 @@ static char *render_json(const relief_plan *p)
             strbuf_lit(&b, ",");
         strbuf_lit(&b, "{\"id\":\"");
         strbuf_str(&b, relief_phase_name(ph));
-        strbuf_lit(&b, "\",\"title\":\"");
-        strbuf_str(&b, relief_phase_title(ph));
-        strbuf_lit(&b, "\"}");
+        strbuf_lit(&b, "\",\"title\":");
+        jw_cstr(&b, kb_str(p->kb, li, S_PHASE_IMMEDIATE + ph));
+        strbuf_lit(&b, "}");
     }
     strbuf_lit(&b, "]");
     jw_key(&b, "steps", &f);

@@ -16,7 +16,6 @@
 
 #define DEFAULT_DEADLINE_S 5.0
 #define MAX_REPORT_IN_PROMPT 4000   /* bytes of the report quoted to the model */
-
 /* The fixed developer instructions: part of the cached prompt prefix, so
  * they never vary per request. */
 static const char *const developer_instructions =
@@ -98,14 +97,11 @@ const char *relief_hybrid_backend_name(const relief_hybrid *h)
 }
 
 /* ---- prompt ---- */
-
 static void s_span(strbuf *s, const relief_plan *p, relief_span sp)
 {
     if (sp.end <= p->report_len && sp.start < sp.end)
         strbuf_add(s, p->report + sp.start, sp.end - sp.start);
 }
-
-
 static char *user_message(const relief_plan *p)
 {
     strbuf s = {0};
@@ -155,7 +151,6 @@ static char *user_message(const relief_plan *p)
     }
     return s.p;
 }
-
 /* ---- responding ---- */
 
 typedef struct {
@@ -190,7 +185,7 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
     memset(res, 0, sizeof *res);
     double t0 = clock_now();
     double deadline_s = req->deadline_s > 0 ? req->deadline_s : DEFAULT_DEADLINE_S;
-    relief_options opt = {.days = req->days};
+    relief_options opt = {.days = req->days, .lang = req->lang, .lang_reason = req->lang_reason};
     res->plan = relief_plan_build(h->kb, report, len, &opt);
     if (!res->plan)
         return -1;
@@ -238,6 +233,7 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
     res->timings.total_ms = (clock_now() - t0) * 1e3;
     return 0;
 }
+
 
 void relief_hybrid_result_free(relief_hybrid_result *res)
 {

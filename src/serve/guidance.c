@@ -20,7 +20,63 @@ typedef struct {
     double queue_ms;
     stream_job *job;     /* NULL when not streaming */
     bool plan_sent;
+    const char *lang;        /* the plan's language asked for (a static code), NULL: the report's */
+    const char *lang_reason; /* "requested" (the body's lang) or "accept-language" */
 } gcall;
+
+/* The codes a plan may be asked in; static, so a request may keep them. */
+static const char *const plan_langs[] = {"en", "es", "fr", "pt", NULL};
+
+static const char *plan_lang_code(const char *s, size_t n)
+{
+    for (const char *const *c = plan_langs; *c; c++)
+        if (strlen(*c) == n && !strncasecmp(*c, s, n))
+            return *c;
+    return NULL;
+}
+
+/* The language an Accept-Language header asks the plan in: of its
+ * languages (primary subtag: "fr-CA" is fr) that plans can be written in,
+ * the one of highest q, the first of equals; NULL when none is, and the
+ * report's own language decides. q=0 refuses a language; '*' names none.
+ * Malformed items are skipped: the header is a preference, never an error. */
+static const char *accept_language(const relief_kb *kb, const char *h)
+{
+    const char *best = NULL;
+    double best_q = 0;
+    while (h && *h) {
+        size_t n = strcspn(h, ",");
+        const char *item = h, *end = h + n;
+        h = *end ? end + 1 : end;
+        while (item < end && (*item == ' ' || *item == '\t'))
+            item++;
+        size_t tag = 0;
+        while (item + tag < end && ((item[tag] >= 'a' && item[tag] <= 'z') || (item[tag] >= 'A' && item[tag] <= 'Z')))
+            tag++;
+        double q = 1;
+        const char *semi = memchr(item, ';', (size_t)(end - item));
+        if (semi) {
+            const char *v = semi + 1;
+            while (v < end && *v == ' ')
+                v++;
+            if (end - v >= 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
+                char num[8] = {0};
+                size_t k = (size_t)(end - v - 2) < sizeof num - 1 ? (size_t)(end - v - 2) : sizeof num - 1;
+                memcpy(num, v + 2, k);
+                char *stop;
+                q = strtod(num, &stop);
+                if (stop == num || !(q >= 0 && q <= 1))
+                    continue;
+            }
+        }
+        const char *code = plan_lang_code(item, tag);
+        if (!code || q <= 0 || q <= best_q || !relief_kb_plan_language(kb, code))
+            continue;
+        best = code;
+        best_q = q;
+    }
+    return best;
+}
 
 static void gcall_free(void *arg)
 {
@@ -130,7 +186,9 @@ static int g_respond(gcall *g, relief_hybrid_result *res)
                                 .cancel = &g->stop_model,
                                 .on_plan = g_on_plan,
                                 .on_text = g_on_text,
-                                .user = g};
+                                .user = g,
+                                .lang = g->lang,
+                                .lang_reason = g->lang_reason};
     int rc = relief_hybrid_respond(serve_responder(s), g->report, g->report_len, &rq, res);
     if (g->adm == ADM_RUNNING) {
         lim_release(&s->lim);
@@ -177,6 +235,8 @@ static void g_stream_run(stream_job *j)
 
 enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_ctx *r)
 {
+    if (serve_guidance_format_wanted(c)) /* CAP or ICS 201 (formats.c) */
+        return serve_handle_guidance_format(s, c, r);
     enum MHD_Result rc;
     json_t *root = serve_parse_body(s, c, r, JSON_ALLOW_NUL, &rc);
     if (!root)
@@ -186,6 +246,8 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
     long long days = 0;
     bool stream = false;
     const char *bad = NULL, *why = NULL;
+    const char *lang = NULL, *lang_reason = "requested";
+    json_t *jl = json_object_get(root, "lang");
     if (!rep || json_is_null(rep))
         bad = "report", why = "is required (the situation report as a string)";
     else if (!json_is_string(rep))
@@ -198,6 +260,15 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
         bad = "days", why = "must be a whole number of days from 1 to 365";
     else if (!serve_opt_bool(root, "stream", &stream))
         bad = "stream", why = "must be true or false";
+    else if (jl && !json_is_null(jl) &&
+             (!json_is_string(jl) || (strcmp(json_string_value(jl), "auto") &&
+                                      !(lang = plan_lang_code(json_string_value(jl), json_string_length(jl))))))
+        bad = "lang", why = "must be \"en\", \"es\", \"fr\", \"pt\" or \"auto\" (the report's language)";
+    if (!bad && !lang && !(jl && json_is_string(jl))) {
+        /* No lang in the body: the browser's languages, else the report's. */
+        lang = accept_language(s->kb, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"));
+        lang_reason = "accept-language";
+    }
     if (bad) {
         json_decref(root);
         return serve_reply_error(s, c, r, 400, "invalid_request_error", bad, "%s %s", bad, why);
@@ -218,6 +289,8 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
     g->report_len = len;
     g->deadline_s = deadline;
     g->days = (int)days;
+    g->lang = lang;
+    g->lang_reason = lang_reason;
     g->t0 = clock_now();
     if (serve_model_ready(s)) {
         if (lim_admit(&s->lim))

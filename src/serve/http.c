@@ -583,7 +583,7 @@ static unsigned early_error(server *s, struct MHD_Connection *c, req_ctx *r, con
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         size_t n = ct ? strcspn(ct, "; ") : 0;
         if (!ct || !((n == 16 && !strncasecmp(ct, "application/json", 16)) ||
-                     (n == 20 && !strncasecmp(ct, "application/cap+xml", 19))))
+                     (n == 19 && !strncasecmp(ct, "application/cap+xml", 19))))
             return 415;
     }
     return 0;
@@ -608,7 +608,8 @@ static enum MHD_Result reply_early(server *s, struct MHD_Connection *c, req_ctx 
                            "Transfer-Encoding)");
     case 415:
         return serve_reply_error(s, c, r, 415, "unsupported_media_type", "Content-Type",
-                           "POST bodies must be sent as Content-Type: application/json");
+                           "POST bodies must be sent as Content-Type: application/json (or application/cap+xml "
+                           "to /v1/guidance)");
     case 204: {
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!resp)

@@ -221,6 +221,10 @@ enum MHD_Result serve_start_stream(server *s, struct MHD_Connection *c, req_ctx 
                                     void (*cleanup)(void *), void *arg, stream_job **jp, atomic_int *cancel_too,
                                     double deadline_s);
 enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_ctx *r);
+/* formats.c: whether a guidance request asks for a field format (?format=cap,
+ * ics201, ics201-json) or sends a CAP alert; then its answer. */
+bool serve_guidance_format_wanted(struct MHD_Connection *c);
+enum MHD_Result serve_handle_guidance_format(server *s, struct MHD_Connection *c, req_ctx *r);
 enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *r);
 enum MHD_Result serve_handle_page(server *s, struct MHD_Connection *c, req_ctx *r);
 enum MHD_Result serve_handle_healthz(server *s, struct MHD_Connection *c, req_ctx *r);
