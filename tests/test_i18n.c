@@ -189,6 +189,31 @@ static void remove_kb(const char *dir)
     rmdir(dir);
 }
 
+/* The embedded es.kb with its `plans:` line replaced by plans (NULL: none),
+ * whatever the shipped file says (malloc'd). */
+static char *es_plans(const char *plans)
+{
+    size_t len;
+    const char *data = embedded("lang/es.kb", &len);
+    char *out = data ? malloc(len + 64) : NULL;
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (const char *p = data, *end = data + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        if (strncmp(p, "plans:", 6)) {
+            memcpy(out + o, p, n);
+            o += n;
+        }
+        if (!strncmp(p, "code: es", 8) && plans)
+            o += (size_t)snprintf(out + o, 64, "plans: %s\n", plans);
+        p += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static bool has_issue(const relief_kb *kb, const char *a, const char *b)
 {
     for (size_t i = 0; i < relief_kb_translation_issue_count(kb); i++) {
@@ -212,12 +237,22 @@ static void test_loader(void)
 {
     char *err = NULL;
     const char *flood = HZ_HEAD STEP_OK STEP_BAD;
-    relief_kb *kb = kb_load_embedded_with("hazards/flood.kb", flood, strlen(flood), &err);
+    /* Spanish not declared complete, beside the test's flood file. */
+    char *partial = es_plans(NULL);
+    char pdir[] = "/tmp/relief-test-i18n-XXXXXX";
+    relief_kb *kb = NULL;
+    if (partial && mkdtemp(pdir)) {
+        const char *over[][2] = {{"lang/es.kb", partial}, {"hazards/flood.kb", flood}};
+        write_kb(pdir, over, 2);
+        kb = relief_kb_load_dir(pdir, &err);
+        remove_kb(pdir);
+    }
+    free(partial);
     CHECK_MSG(kb != NULL, "%s", err ? err : "");
     free(err);
     if (kb) {
         /* The decimal point in Spanish: a finding naming file, line and both lists. */
-        CHECK(has_issue(kb, "kb/hazards/flood.kb:23: do.es has the numbers [2, 5], the English has [2.5]", NULL));
+        CHECK(has_issue(kb, "/hazards/flood.kb:23: do.es has the numbers [2, 5], the English has [2.5]", NULL));
         CHECK(!relief_kb_plan_language(kb, "xx"));
         CHECK(relief_kb_plan_language(kb, "en"));
         const char *rep = "Flood! The river is flooding the town, 300 people.";
@@ -250,7 +285,7 @@ static void test_loader(void)
 
     /* Spanish declared complete: every missing translation is a finding; a
      * refused one shows the English; the rest is Spanish. */
-    char *es = edited("lang/es.kb", "code: es", "plans: complete\n");
+    char *es = es_plans("complete");
     CHECK(es != NULL);
     if (es) {
         relief_kb *base = kb_load_embedded_with("lang/es.kb", es, strlen(es), &err);
@@ -298,7 +333,7 @@ static void test_loader(void)
     /* Completeness findings come from kb_finish: Spanish declared complete
      * in its file beside the test's flood file, whose second step and
      * secondary-less header lack nothing but the step's Spanish. */
-    es = edited("lang/es.kb", "code: es", "plans: complete\n");
+    es = es_plans("complete");
     const char *flood2 = HZ_HEAD STEP_OK "[step]\nphase: 2h\nrole: planning\ndo: Count the shelters.\nsource: NWS\n";
     char dir[] = "/tmp/relief-test-i18n-XXXXXX";
     if (es && mkdtemp(dir)) {
@@ -310,8 +345,9 @@ static void test_loader(void)
         err = NULL;
         CHECK(k3 && relief_kb_plan_language(k3, "es"));
         CHECK(k3 && has_issue(k3, "/hazards/flood.kb:19: no do.es (plans in 'es' are declared complete)", NULL));
-        CHECK(k3 && !has_issue(k3, "/hazards/flood.kb:9:", NULL)); /* translated */
-        CHECK(k3 && !has_issue(k3, "/hazards/flood.kb:1:", NULL)); /* name.es given */
+        CHECK(k3 && !has_issue(k3, "/hazards/flood.kb:9: no do.es", NULL));  /* translated */
+        CHECK(k3 && !has_issue(k3, "/hazards/flood.kb:1: no name.es", NULL)); /* name.es given */
+        CHECK(k3 && has_issue(k3, "/hazards/flood.kb:1: no name.fr", NULL) == relief_kb_plan_language(k3, "fr"));
         relief_kb_free(k3);
         remove_kb(dir);
     }

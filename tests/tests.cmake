@@ -20,6 +20,11 @@ add_executable(test_i18n tests/test_i18n.c)
 target_include_directories(test_i18n PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_i18n PRIVATE reliefguide)
 add_test(NAME i18n COMMAND test_i18n)
+# Plans in es, fr, pt: every complete language's example plan (text and
+# JSON) in that language with the English numbers; lang and Accept-Language
+# in relief serve. Fails while no language is declared complete.
+add_test(NAME plan_lang COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_plan_lang.py $<TARGET_FILE:relief>
+         ${CMAKE_SOURCE_DIR}/kb)
 
 # The kb condition language (src/guide/cond.c) on facts built by hand.
 add_executable(test_cond tests/test_cond.c)
