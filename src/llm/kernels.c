@@ -738,8 +738,11 @@ __attribute__((target("avx2,fma"))) static void tile_pack(uint32_t t, const uint
                                          (char)130, (char)131, (char)132, (char)134, (char)136, (char)140, (char)128,
                                          127, 126, 125, 124, 122, 120, 116);
     const __m256i m4 = _mm256_set1_epi8(0x0f), off = _mm256_set1_epi8((char)0x80);
-    for (size_t b = 0; b < nb; b++)
-        for (uint32_t r0 = 0; r0 < QTILE_ROWS; r0 += 4) {
+    /* Four rows at a time, each read front to back: four sequential
+     * streams, which the hardware prefetcher follows (block by block
+     * across all 16 rows it did not, and packing ran at a few GB/s). */
+    for (uint32_t r0 = 0; r0 < QTILE_ROWS; r0 += 4)
+        for (size_t b = 0; b < nb; b++) {
             __m256i e[4];
             for (uint32_t i = 0; i < 4; i++) {
                 uint32_t r = r0 + i;
@@ -770,88 +773,104 @@ __attribute__((target(VNNI512), always_inline)) static inline __m512i q8_bcast4(
     return _mm512_set1_epi32(v);
 }
 
-/* Block b of the tile (w: its 512 bytes; rs: its 16 row scales) times one
- * term of 4 tokens' activations, added to the accumulators: each block's
- * sums start at the token's total (undoing the + 128 of the weights), the
- * 8 groups add their products, and the integer sums, scaled by row scale
- * x d, go to the float accumulators. */
-__attribute__((target(VNNI512), always_inline)) static inline void tile4_block(
-    const uint8_t *w, __m512 rs, size_t b, const uint8_t *x0, const uint8_t *x1, const uint8_t *x2,
-    const uint8_t *x3, __m512 *a0, __m512 *a1, __m512 *a2, __m512 *a3)
+/* A stream is one term of one token's activations (x) and the token's
+ * outputs (y, where row 0 of the tile goes). Working on several streams at
+ * once gives vpdpbusd independent chains (its latency is several cycles)
+ * and makes each 64-byte weight load of the tile serve every stream: 8
+ * streams are 4 tokens x 2 terms or 8 tokens x 1 term. */
+typedef struct {
+    const uint8_t *x;
+    float *y;
+} qstream;
+
+/* Block b of the tile (w: its 512 bytes; rs: its 16 row scales) times S
+ * streams, added to their float accumulators: each block's sums start at
+ * the stream's total (undoing the + 128 of the weights), the 8 groups add
+ * their products, and the integer sums, scaled by row scale x d, go to the
+ * accumulators. S is a constant where this is inlined: the arrays stay in
+ * registers. */
+__attribute__((target(VNNI512), always_inline)) static inline void tile_block_streams(const uint8_t *w, __m512 rs,
+                                                                                     size_t b, const qstream *st,
+                                                                                     int S, __m512 *a)
 {
     size_t go = b / 4 * 320 + b % 4 * 16, to = b / 4 * 320 + 256 + b % 4 * 4; /* the block's d, total */
-    __m512i s0 = _mm512_set1_epi32(*(const int32_t *)(x0 + to)), s1 = _mm512_set1_epi32(*(const int32_t *)(x1 + to));
-    __m512i s2 = _mm512_set1_epi32(*(const int32_t *)(x2 + to)), s3 = _mm512_set1_epi32(*(const int32_t *)(x3 + to));
+    __m512i s[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < S; k++)
+        s[k] = _mm512_set1_epi32(*(const int32_t *)(st[k].x + to));
 #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) {
         __m512i wv = _mm512_load_si512((const void *)(w + j * 64));
-        s0 = _mm512_dpbusd_epi32(s0, wv, q8_bcast4(x0, b, j));
-        s1 = _mm512_dpbusd_epi32(s1, wv, q8_bcast4(x1, b, j));
-        s2 = _mm512_dpbusd_epi32(s2, wv, q8_bcast4(x2, b, j));
-        s3 = _mm512_dpbusd_epi32(s3, wv, q8_bcast4(x3, b, j));
+#pragma GCC unroll 8
+        for (int k = 0; k < S; k++)
+            s[k] = _mm512_dpbusd_epi32(s[k], wv, q8_bcast4(st[k].x, b, j));
     }
-    const float *d0 = (const float *)(x0 + go + 192), *d1 = (const float *)(x1 + go + 192);
-    const float *d2 = (const float *)(x2 + go + 192), *d3 = (const float *)(x3 + go + 192);
-    *a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(rs, _mm512_set1_ps(*d0)), *a0);
-    *a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(rs, _mm512_set1_ps(*d1)), *a1);
-    *a2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s2), _mm512_mul_ps(rs, _mm512_set1_ps(*d2)), *a2);
-    *a3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s3), _mm512_mul_ps(rs, _mm512_set1_ps(*d3)), *a3);
+#pragma GCC unroll 8
+    for (int k = 0; k < S; k++)
+        a[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[k]),
+                               _mm512_mul_ps(rs, _mm512_set1_ps(*(const float *)(st[k].x + go + 192))), a[k]);
 }
 
-/* The same for one token (two chains over the 8 groups, for vpdpbusd's
- * latency). */
-__attribute__((target(VNNI512), always_inline)) static inline void tile1_block(const uint8_t *w, __m512 rs, size_t b,
-                                                                               const uint8_t *x0, __m512 *a0)
+/* y[0..nr) += tile x xq for S streams (S = 8 or 4), in order (two streams
+ * of one token add one after the other). */
+__attribute__((target(VNNI512), always_inline)) static inline void qgemm_streams_body(const uint8_t *tile,
+                                                                                     uint32_t nr, size_t n,
+                                                                                     const qstream *st, int S)
 {
-    size_t go = b / 4 * 320 + b % 4 * 16, to = b / 4 * 320 + 256 + b % 4 * 4;
-    __m512i s0 = _mm512_set1_epi32(*(const int32_t *)(x0 + to)), s1 = _mm512_setzero_si512();
-#pragma GCC unroll 4
-    for (int j = 0; j < 8; j += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, _mm512_load_si512((const void *)(w + j * 64)), q8_bcast4(x0, b, j));
-        s1 = _mm512_dpbusd_epi32(s1, _mm512_load_si512((const void *)(w + j * 64 + 64)), q8_bcast4(x0, b, j + 1));
-    }
-    *a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
-                          _mm512_mul_ps(rs, _mm512_set1_ps(*(const float *)(x0 + go + 192))), *a0);
-}
-
-/* y[0..nr) += tile x xq for 4 tokens (x0..x3, y0..y3) and every term. */
-__attribute__((target(VNNI512))) static void qgemm_tile4_vnni(const uint8_t *tile, uint32_t nr, const uint8_t *x0,
-                                                               const uint8_t *x1, const uint8_t *x2,
-                                                               const uint8_t *x3, size_t n, float *y0, float *y1,
-                                                               float *y2, float *y3, int terms)
-{
-    size_t nb = n / 32, tb = Q_Q8_BYTES(n);
+    size_t nb = n / 32;
     const float *sc = (const float *)(tile + nb * QTILE_ROWS * 32);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t b = 0; b < nb; b++) {
-        const uint8_t *w = tile + b * QTILE_ROWS * 32;
-        __m512 rs = _mm512_load_ps(sc + b * QTILE_ROWS);
-        tile4_block(w, rs, b, x0, x1, x2, x3, &a0, &a1, &a2, &a3);
-        if (terms == 2)
-            tile4_block(w, rs, b, x0 + tb, x1 + tb, x2 + tb, x3 + tb, &a0, &a1, &a2, &a3);
-    }
+    __m512 a[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < S; k++)
+        a[k] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++)
+        tile_block_streams(tile + b * QTILE_ROWS * 32, _mm512_load_ps(sc + b * QTILE_ROWS), b, st, S, a);
     __mmask16 m = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    _mm512_mask_storeu_ps(y0, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y0), a0));
-    _mm512_mask_storeu_ps(y1, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y1), a1));
-    _mm512_mask_storeu_ps(y2, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y2), a2));
-    _mm512_mask_storeu_ps(y3, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y3), a3));
+    for (int k = 0; k < S; k++)
+        _mm512_mask_storeu_ps(st[k].y, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, st[k].y), a[k]));
 }
 
-__attribute__((target(VNNI512))) static void qgemm_tile1_vnni(const uint8_t *tile, uint32_t nr, const uint8_t *x0,
-                                                               size_t n, float *y0, int terms)
+__attribute__((target(VNNI512))) static void qgemm_streams8_vnni(const uint8_t *tile, uint32_t nr, size_t n,
+                                                                  const qstream *st)
 {
-    size_t nb = n / 32, tb = Q_Q8_BYTES(n);
+    qgemm_streams_body(tile, nr, n, st, 8);
+}
+
+__attribute__((target(VNNI512))) static void qgemm_streams4_vnni(const uint8_t *tile, uint32_t nr, size_t n,
+                                                                  const qstream *st)
+{
+    qgemm_streams_body(tile, nr, n, st, 4);
+}
+
+/* One stream alone (two chains over the 8 groups, for vpdpbusd's
+ * latency). */
+__attribute__((target(VNNI512))) static void qgemm_stream1_vnni(const uint8_t *tile, uint32_t nr, size_t n,
+                                                                 const qstream *st)
+{
+    size_t nb = n / 32;
+    const uint8_t *x0 = st->x;
     const float *sc = (const float *)(tile + nb * QTILE_ROWS * 32);
     __m512 a0 = _mm512_setzero_ps(), a1 = a0;
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *w = tile + b * QTILE_ROWS * 32;
-        __m512 rs = _mm512_load_ps(sc + b * QTILE_ROWS);
-        tile1_block(w, rs, b, x0, b & 1 ? &a1 : &a0);
-        if (terms == 2)
-            tile1_block(w, rs, b, x0 + tb, b & 1 ? &a1 : &a0);
+        size_t go = b / 4 * 320 + b % 4 * 16, to = b / 4 * 320 + 256 + b % 4 * 4;
+        __m512i s0 = _mm512_set1_epi32(*(const int32_t *)(x0 + to)), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int j = 0; j < 8; j += 2) {
+            s0 = _mm512_dpbusd_epi32(s0, _mm512_load_si512((const void *)(w + j * 64)), q8_bcast4(x0, b, j));
+            s1 = _mm512_dpbusd_epi32(s1, _mm512_load_si512((const void *)(w + j * 64 + 64)), q8_bcast4(x0, b, j + 1));
+        }
+        __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                                   _mm512_mul_ps(_mm512_load_ps(sc + b * QTILE_ROWS),
+                                                 _mm512_set1_ps(*(const float *)(x0 + go + 192))),
+                                   b & 1 ? a1 : a0);
+        if (b & 1)
+            a1 = v;
+        else
+            a0 = v;
     }
     __mmask16 m = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    _mm512_mask_storeu_ps(y0, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y0), _mm512_add_ps(a0, a1)));
+    _mm512_mask_storeu_ps(st->y, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, st->y), _mm512_add_ps(a0, a1)));
 }
 
 __attribute__((target(VNNI512))) static void qgemm_packed_vnni(uint32_t type, const uint8_t *W, size_t stride,
@@ -860,18 +879,37 @@ __attribute__((target(VNNI512))) static void qgemm_packed_vnni(uint32_t type, co
                                                                void *scratch, int terms)
 {
     uint8_t *tile = scratch;
+    size_t tb = Q_Q8_BYTES(n);
     for (uint32_t r = 0; r < rows; r += QTILE_ROWS) {
         uint32_t nr = rows - r < QTILE_ROWS ? rows - r : QTILE_ROWS;
         tile_pack(type, W + (size_t)r * stride, stride, nr, n, tile);
-        uint32_t t = 0;
-        for (; t + 4 <= T; t += 4) {
-            const uint8_t *x = XQ + (size_t)t * ldxq;
-            float *y = Y + (size_t)t * ldy + r;
-            qgemm_tile4_vnni(tile, nr, x, x + ldxq, x + 2 * ldxq, x + 3 * ldxq, n, y, y + ldy, y + 2 * ldy,
-                             y + 3 * ldy, terms);
+        /* The next tile's rows come from memory while this one is used:
+         * ask for them now (packing from memory waited on it). */
+        if (r + QTILE_ROWS < rows) {
+            const uint8_t *next = W + (size_t)(r + QTILE_ROWS) * stride;
+            size_t len = (size_t)(rows - r - QTILE_ROWS < QTILE_ROWS ? rows - r - QTILE_ROWS : QTILE_ROWS) * stride;
+            for (size_t o = 0; o < len; o += 64)
+                _mm_prefetch((const char *)(next + o), _MM_HINT_T1);
         }
-        for (; t < T; t++)
-            qgemm_tile1_vnni(tile, nr, XQ + (size_t)t * ldxq, n, Y + (size_t)t * ldy + r, terms);
+        /* Streams token by token, a token's terms together; 8 at a time,
+         * then 4, then one by one. */
+        uint32_t total = T * (uint32_t)terms, i = 0;
+        qstream st[8];
+        while (i < total) {
+            uint32_t S = total - i >= 8 ? 8 : total - i >= 4 ? 4 : 1;
+            for (uint32_t k = 0; k < S; k++) {
+                uint32_t t = (i + k) / (uint32_t)terms, term = (i + k) % (uint32_t)terms;
+                st[k].x = XQ + (size_t)t * ldxq + term * tb;
+                st[k].y = Y + (size_t)t * ldy + r;
+            }
+            if (S == 8)
+                qgemm_streams8_vnni(tile, nr, n, st);
+            else if (S == 4)
+                qgemm_streams4_vnni(tile, nr, n, st);
+            else
+                qgemm_stream1_vnni(tile, nr, n, st);
+            i += S;
+        }
     }
 }
 
