@@ -7,7 +7,7 @@ if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "RELIEF_FUZZ=ON needs clang (cmake -DCMAKE_C_COMPILER=clang)")
 endif()
 
-set(RELIEF_FUZZ_TARGETS gguf tokenizer harmony report kb http sse)
+set(RELIEF_FUZZ_TARGETS gguf tokenizer harmony report kb http sse cap)
 # The safetensors reader is a later module: fuzzed once it exists.
 if(EXISTS ${CMAKE_SOURCE_DIR}/src/llm/safetensors.h AND EXISTS ${CMAKE_SOURCE_DIR}/fuzz/fuzz_safetensors.c)
   list(APPEND RELIEF_FUZZ_TARGETS safetensors)
@@ -21,6 +21,7 @@ set(RELIEF_FUZZ_LIBS_report reliefguide)
 set(RELIEF_FUZZ_LIBS_kb reliefguide)
 set(RELIEF_FUZZ_LIBS_http reliefserve)
 set(RELIEF_FUZZ_LIBS_sse reliefhybrid)
+set(RELIEF_FUZZ_LIBS_cap reliefformats)
 
 foreach(t ${RELIEF_FUZZ_TARGETS})
   add_executable(fuzz_${t} fuzz/fuzz_${t}.c)

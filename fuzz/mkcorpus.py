@@ -19,9 +19,15 @@ Seeds are small and generated, never hand-edited:
              data, no blank lines, usage, length, [DONE] without newline),
              a non-streaming answer, server errors, bad JSON, truncation
              (sse_seeds(); also written alone by `mkcorpus.py --sse`)
+  cap        CAP alerts: the test warning (tests/data/cap), alerts relief
+             writes for every hazard's example report, several languages,
+             CDATA and character references, times with Z and fractions,
+             and refused ones (DOCTYPE, entities, depth, wrong root, no
+             info) (cap_seeds(); also alone by `mkcorpus.py --cap [RELIEF]`)
 
 usage: fuzz/mkcorpus.py RELIEF SHARED   (the built relief binary, ../shared)
        fuzz/mkcorpus.py --sse           (only the sse seeds, needing neither)
+       fuzz/mkcorpus.py --cap [RELIEF]  (only the cap seeds; relief's own alerts need RELIEF)
 """
 import json
 import os
@@ -235,7 +241,46 @@ def sse_seeds():
     return [(name, bytes([b]) + body.encode()) for name, b, body in seeds]
 
 
+def cap_seeds(relief=None):
+    """(name, bytes) pairs for fuzz_cap."""
+    ns = 'xmlns="urn:oasis:names:tc:emergency:cap:1.2"'
+    data = os.path.join(ROOT, "tests", "data", "cap")
+    with open(os.path.join(data, "flash_flood_warning.xml"), "rb") as f:
+        seeds = [("flash-flood-warning", f.read())]
+    def alert(info, head="<sent>2025-06-14T10:00:00+02:00</sent>"):
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n<alert %s>%s%s</alert>' % (ns, head, info)).encode()
+    seeds += [
+        ("multi-lang", alert("<info><language>es-ES</language><event>Inundación</event>"
+                             "<expires>2025-06-14T11:30:00+02:00</expires></info>"
+                             "<info><language>en</language><event>Flood</event></info>")),
+        ("cdata-refs", alert("<info><event><![CDATA[Wildfire & smoke]]></event><description>Fire &amp; "
+                             "&#x46;lames &lt;near&gt; 300 people</description><area><areaDesc>Pine Ridge</areaDesc>"
+                             "<circle>38.5,-120.2 5</circle></area></info>")),
+        ("z-times", alert("<info><event>Tsunami</event><onset>2025-06-14T08:20:00.5Z</onset></info>",
+                          "<sent>2025-06-14T08:00:00Z</sent>")),
+        ("cap11", b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.1"><info><event>Tornado</event></info></alert>'),
+        ("doctype", b'<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY a "x">]><alert ' + ns.encode() +
+                    b'><info><event>&a;</event></info></alert>'),
+        ("deep", alert("<info><event>Flood</event>" + "<x>" * 40 + "</x>" * 40 + "</info>")),
+        ("wrong-root", b"<rss><channel><item>flood</item></channel></rss>"),
+        ("no-info", alert("")),
+        ("empty-info", alert("<info><urgency>Immediate</urgency></info>")),
+    ]
+    if relief:
+        with open(os.path.join(data, "reports.tsv"), encoding="utf-8") as f:
+            for line in f:
+                hazard, _, report = line.rstrip("\n").partition("\t")
+                if report:
+                    out = subprocess.run([relief, "--format", "cap", report], capture_output=True, check=True)
+                    seeds.append(("relief-" + hazard, out.stdout))
+    return seeds
+
+
 def main():
+    if len(sys.argv) in (2, 3) and sys.argv[1] == "--cap":
+        for name, data in cap_seeds(sys.argv[2] if len(sys.argv) == 3 else None):
+            put("cap", name, data)
+        return
     if len(sys.argv) == 2 and sys.argv[1] == "--sse":
         for name, data in sse_seeds():
             put("sse", name, data)
@@ -365,6 +410,10 @@ def main():
     # sse
     for name, data in sse_seeds():
         put("sse", name, data)
+
+    # cap
+    for name, data in cap_seeds(relief):
+        put("cap", name, data)
 
 
 if __name__ == "__main__":

@@ -439,6 +439,52 @@ static void test_read(const relief_kb *kb, validator *v, const char *dir)
           "bad times refused");
 }
 
+/* One info block per language whose plans are complete, the plan's own
+ * first, each in its language (event and facts from the kb's texts). */
+static void test_languages(const relief_kb *kb, validator *v)
+{
+    static const char *const langs[] = {"es", "fr", "pt"};
+    size_t want = 1;
+    for (size_t i = 0; i < 3; i++)
+        want += relief_kb_plan_language(kb, langs[i]);
+    relief_plan *p = plan_of(kb, "Earthquake in Lima, 3,000 people, 12 trapped, 40 injured");
+    char err[256] = "";
+    relief_options ro = {.days = 3, .now = NOW};
+    cap_write_options co = {.now = NOW};
+    char *xml = formats_render(kb, p, FORMATS_CAP, &ro, &co, err, sizeof err);
+    CHECK(xml != NULL, "formats_render CAP: %s", err);
+    xmlDocPtr doc = xml ? parse_valid(v, xml, "languages") : NULL;
+    if (doc) {
+        size_t n = 0;
+        bool es = false;
+        for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c; c = c->next) {
+            if (c->type != XML_ELEMENT_NODE || strcmp((const char *)c->name, "info"))
+                continue;
+            xmlChar *lang = find_text(c->children, "language");
+            xmlChar *ev = find_text(c->children, "event");
+            xmlChar *desc = find_text(c->children, "description");
+            CHECK(lang && (n > 0 || !strcmp((const char *)lang, "en")), "the English plan's info comes first");
+            if (lang && !strcmp((const char *)lang, "es")) {
+                es = true;
+                CHECK(ev && strcmp((const char *)ev, "Earthquake"), "the Spanish info's event is Spanish: %s",
+                      ev ? (const char *)ev : "");
+                CHECK(desc && strstr((const char *)desc, "3.000"), "Spanish numbers in the facts: %s",
+                      desc ? (const char *)desc : "");
+            }
+            xmlFree(lang);
+            xmlFree(ev);
+            xmlFree(desc);
+            n++;
+        }
+        CHECK(n == want, "%zu info blocks, %zu languages complete", n, want);
+        CHECK(es == relief_kb_plan_language(kb, "es"), "a Spanish info exactly when Spanish plans are complete");
+        printf("formats: an alert with %zu info blocks (one per complete plan language)\n", n);
+        xmlFreeDoc(doc);
+    }
+    free(xml);
+    relief_plan_free(p);
+}
+
 static void test_ics201(const relief_kb *kb)
 {
     relief_plan *p = plan_of(kb, "River rising fast in Riverside, about 3,000 residents. The levee may fail within 2 "
@@ -521,6 +567,7 @@ int main(int argc, char **argv)
     test_assess(kb);
     test_options(kb, &v);
     test_read(kb, &v, argv[1]);
+    test_languages(kb, &v);
     test_ics201(kb);
     xmlSchemaFreeValidCtxt(v.vctx);
     xmlSchemaFree(v.schema);

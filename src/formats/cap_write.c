@@ -187,7 +187,7 @@ static void write_info(builder *bd, xmlNodePtr alert, const relief_kb *kb, const
             continue;
         if (ev.n)
             strbuf_lit(&ev, ", ");
-        formats_hazard_title(&ev, kb, p->detections[i].hazard);
+        formats_hazard_title(&ev, kb, p->detections[i].hazard, ip->lang);
     }
     if (!ev.n)
         strbuf_lit(&ev, "Unclassified emergency report");
@@ -219,7 +219,7 @@ static void write_info(builder *bd, xmlNodePtr alert, const relief_kb *kb, const
     strbuf desc = {0};
     formats_clean(&desc, p->report, p->report_len, DESCRIPTION_MAX);
     strbuf facts = {0};
-    formats_facts(&facts, p);
+    formats_facts(&facts, kb, p, ip->lang);
     if (facts.n) {
         strbuf_lit(&desc, "\n\n");
         strbuf_add(&desc, facts.p, facts.n);

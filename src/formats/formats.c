@@ -30,24 +30,47 @@ const char *formats_content_type(int kind)
     }
 }
 
-/* The language a plan's steps are written in. Plans are English today; the
- * plan-language work (issue 17) gives plans in es, fr and pt, and each
- * complete language then becomes one more info block here. */
-static const char *plan_text_lang(const relief_plan *p)
-{
-    (void)p;
-    return "en";
-}
+/* Languages a CAP alert may carry, one info block each when the kb's plans
+ * in it are complete (relief_kb_plan_language). */
+static const char *const cap_langs[] = {"en", "es", "fr", "pt"};
+#define N_CAP_LANGS (sizeof cap_langs / sizeof *cap_langs)
 
 char *formats_render(const relief_kb *kb, const relief_plan *plan, int kind, const relief_options *ro,
                      const cap_write_options *co, char *err, size_t cap)
 {
-    (void)ro;
     char *out = NULL;
     switch (kind) {
     case FORMATS_CAP: {
-        cap_info_plan infos[] = {{plan_text_lang(plan), plan}};
-        return cap_write(kb, infos, sizeof infos / sizeof *infos, co, err, cap);
+        /* The plan's own language first, then each other complete language,
+         * its plan built from the same report. */
+        cap_info_plan infos[N_CAP_LANGS];
+        relief_plan *extra[N_CAP_LANGS] = {0};
+        size_t n = 0;
+        const char *own = plan->plan_lang && *plan->plan_lang ? plan->plan_lang : "en";
+        infos[n++] = (cap_info_plan){own, plan};
+        bool oom = false;
+        for (size_t i = 0; i < N_CAP_LANGS && !oom; i++) {
+            if (!strcmp(cap_langs[i], own) || !relief_kb_plan_language(kb, cap_langs[i]))
+                continue;
+            relief_options o = ro ? *ro : (relief_options){0};
+            o.lang = cap_langs[i];
+            o.lang_reason = NULL;
+            relief_plan *p = relief_plan_build(kb, plan->report, plan->report_len, &o);
+            /* A language that turned out incomplete gives an English plan: not another info. */
+            if (p && p->plan_lang && !strcmp(p->plan_lang, cap_langs[i])) {
+                extra[n] = p;
+                infos[n++] = (cap_info_plan){cap_langs[i], p};
+            } else {
+                oom = !p;
+                relief_plan_free(p);
+            }
+        }
+        out = oom ? NULL : cap_write(kb, infos, n, co, err, cap);
+        if (oom)
+            snprintf(err, cap, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            relief_plan_free(extra[i]);
+        return out;
     }
     case FORMATS_ICS201:
         out = ics201_html(kb, plan, co ? co->now : 0);

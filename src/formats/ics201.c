@@ -131,7 +131,7 @@ static void gather(ics_form *f, const relief_kb *kb, const relief_plan *p, long 
             continue;
         if (k++)
             strbuf_lit(&f->name, ", ");
-        formats_hazard_title(&f->name, kb, p->detections[i].hazard);
+        formats_hazard_title(&f->name, kb, p->detections[i].hazard, p->plan_lang);
     }
     for (size_t i = 0; i < fa->n_locations; i++)
         if (fa->locations[i].kind != RELIEF_LOC_COORDS) {
@@ -146,7 +146,7 @@ static void gather(ics_form *f, const relief_kb *kb, const relief_plan *p, long 
     /* 5. Situation: the report as received, then its facts. */
     formats_clean(&f->situation, p->report, p->report_len, SITUATION_MAX);
     strbuf facts = {0};
-    formats_facts(&facts, p);
+    formats_facts(&facts, kb, p, p->plan_lang);
     if (facts.n) {
         strbuf_lit(&f->situation, "\n");
         strbuf_add(&f->situation, facts.p, facts.n);
@@ -161,7 +161,7 @@ static void gather(ics_form *f, const relief_kb *kb, const relief_plan *p, long 
     for (size_t i = 0; i < p->n_detections; i++) {
         if (h->n > before)
             strbuf_lit(h, ", ");
-        formats_hazard_title(h, kb, p->detections[i].hazard);
+        formats_hazard_title(h, kb, p->detections[i].hazard, p->plan_lang);
         if (p->detections[i].secondary)
             strbuf_lit(h, " (to expect)");
     }
@@ -170,7 +170,7 @@ static void gather(ics_form *f, const relief_kb *kb, const relief_plan *p, long 
     strbuf_lit(h, ".");
     if (fa->time_s.known && (h = hs_line(f))) {
         strbuf_lit(h, "Time before impact: ");
-        formats_duration(h, fa->time_s.value);
+        formats_duration(h, kb, fa->time_s.value, p->plan_lang);
         strbuf_lit(h, "; keep escape routes and a lookout.");
     }
     bool down = false;
@@ -203,7 +203,7 @@ static void gather(ics_form *f, const relief_kb *kb, const relief_plan *p, long 
     if (p->n_needs && fa->people.known && f->n_obj < MAX_OBJ) {
         strbuf *o = &f->obj[f->n_obj++];
         strbuf_lit(o, "Meet minimum needs of ");
-        formats_amount(o, fa->people.value);
+        formats_amount(o, fa->people.value, p->plan_lang);
         strbuf_printf(o, " people for %d days (water, food, shelter, sanitation).", p->days);
     }
     /* 8. Actions: the brief now (within 30 minutes), then the most urgent
@@ -235,7 +235,7 @@ static void gather(ics_form *f, const relief_kb *kb, const relief_plan *p, long 
         /* The label up to its parenthesis: "Water, all domestic uses". */
         const char *paren = strstr(n->label, " (");
         formats_clean(&r->what, n->label, paren ? (size_t)(paren - n->label) : strlen(n->label), 44);
-        formats_amount(&r->amount, n->amount);
+        formats_amount(&r->amount, n->amount, p->plan_lang);
         if (n->unit && *n->unit)
             strbuf_printf(&r->amount, " %s", n->unit);
         formats_clean(&r->notes, n->basis, strlen(n->basis), 40);

@@ -5,6 +5,7 @@
  */
 #include "formats/text.h"
 #include "guide/guide_int.h"
+#include "guide/i18n.h"
 #include "util/utf8.h"
 
 #include <math.h>
@@ -92,11 +93,15 @@ void formats_html(strbuf *b, const char *s)
     free(clean.p);
 }
 
-void formats_hazard_title(strbuf *b, const relief_kb *kb, int h)
+void formats_hazard_title(strbuf *b, const relief_kb *kb, int h, const char *lang)
 {
     const char *name = NULL;
-    if (kb && h >= 0 && h < RELIEF_HZ_COUNT)
+    int li = i18n_lang_index(lang);
+    if (kb && h >= 0 && h < RELIEF_HZ_COUNT) {
         name = kb->hazards[h].name;
+        if (li >= 1 && li <= KB_TR_LANGS && kb->hazards[h].name_tr[li - 1])
+            name = kb->hazards[h].name_tr[li - 1];
+    }
     if (!name || !*name) {
         strbuf_str(b, relief_hazard_name(h));
         return;
@@ -106,39 +111,45 @@ void formats_hazard_title(strbuf *b, const relief_kb *kb, int h)
     formats_clean(b, name, n, 200);
 }
 
-void formats_amount(strbuf *b, double v)
+/* A [strings] text of language lang, "" when the kb has no such key. */
+static const char *str(const relief_kb *kb, const char *lang, const char *key)
 {
-    if (!isfinite(v)) {
-        strbuf_lit(b, "?");
-        return;
-    }
-    if (v >= 100 || v == floor(v)) {
-        char digits[64];
-        int n = snprintf(digits, sizeof digits, "%.0f", fabs(v) < 1e15 ? v : 0);
-        if (n <= 0 || (size_t)n >= sizeof digits)
-            return;
-        size_t start = digits[0] == '-';
-        strbuf_add(b, digits, start);
-        for (size_t i = start; i < (size_t)n; i++) {
-            if (i > start && ((size_t)n - i) % 3 == 0)
-                strbuf_lit(b, ",");
-            strbuf_add(b, digits + i, 1);
-        }
-    } else {
-        strbuf_printf(b, "%.1f", v);
-    }
+    const char *t = kb ? relief_kb_string(kb, lang, key) : NULL;
+    return t ? t : "";
 }
 
-void formats_duration(strbuf *b, double s)
+void formats_amount(strbuf *b, double v, const char *lang)
+{
+    char out[64];
+    int li = i18n_lang_index(lang);
+    i18n_format_number(out, sizeof out, v, v >= 100 || v == floor(v) ? 0 : 1, li < 0 ? 0 : li);
+    strbuf_str(b, out);
+}
+
+void formats_duration(strbuf *b, const relief_kb *kb, double s, const char *lang)
 {
     if (!isfinite(s) || s < 0)
         s = 0;
-    if (s < 3600)
-        strbuf_printf(b, "%.0f min", ceil(s / 60));
-    else if (s < 172800)
-        strbuf_printf(b, "%.1f h", s / 3600);
+    char n[64];
+    int li = i18n_lang_index(lang);
+    li = li < 0 ? 0 : li;
+    const char *key;
+    if (s < 3600) {
+        i18n_format_number(n, sizeof n, ceil(s / 60), 0, li);
+        key = "duration.min";
+    } else if (s < 172800) {
+        i18n_format_number(n, sizeof n, s / 3600, -1, li);
+        key = "duration.h";
+    } else {
+        i18n_format_number(n, sizeof n, s / 86400, -1, li);
+        key = "duration.days";
+    }
+    const char *names[] = {"n"}, *values[] = {n};
+    const char *tmpl = str(kb, lang, key);
+    if (*tmpl)
+        i18n_expand(b, tmpl, names, values, 1);
     else
-        strbuf_printf(b, "%.1f days", s / 86400);
+        strbuf_printf(b, "%s %s", n, key + 9);
 }
 
 void formats_span(strbuf *b, const relief_plan *p, relief_span sp, size_t max)
@@ -149,42 +160,50 @@ void formats_span(strbuf *b, const relief_plan *p, relief_span sp, size_t max)
 }
 
 /* "Time available: 2.0 h. People affected: 3,000. ..." - the facts a
- * reader of the alert needs, each with the number the report gave. */
-void formats_facts(strbuf *b, const relief_plan *p)
+ * reader of the alert needs, each with the number the report gave, in the
+ * words of the kb's [strings] for lang. */
+void formats_facts(strbuf *b, const relief_kb *kb, const relief_plan *p, const char *lang)
 {
     const relief_facts *f = &p->facts;
     if (f->time_s.known) {
-        strbuf_lit(b, "Time available: ");
-        formats_duration(b, f->time_s.value);
+        strbuf_printf(b, "%s: ", str(kb, lang, "fact.time"));
+        formats_duration(b, kb, f->time_s.value, lang);
         strbuf_lit(b, ". ");
     }
-    const struct { const char *label; const relief_quantity *q; } qs[] = {
-        {"People affected", &f->people}, {"Dead", &f->dead}, {"Injured", &f->injured},
-        {"Missing", &f->missing}, {"Trapped", &f->trapped}};
+    const struct { const char *key; const relief_quantity *q; } qs[] = {
+        {"fact.people", &f->people}, {"fact.dead", &f->dead}, {"fact.injured", &f->injured},
+        {"fact.missing", &f->missing}, {"fact.trapped", &f->trapped}};
     for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
         if (qs[i].q->known) {
-            strbuf_printf(b, "%s: ", qs[i].label);
-            formats_amount(b, qs[i].q->value);
+            strbuf_printf(b, "%s: ", str(kb, lang, qs[i].key));
+            formats_amount(b, qs[i].q->value, lang);
             strbuf_lit(b, ". ");
         } else if (qs[i].q->mentioned) {
-            strbuf_printf(b, "%s: reported, number unknown. ", qs[i].label);
+            strbuf_printf(b, "%s: %s. ", str(kb, lang, qs[i].key), str(kb, lang, "fact.unknown"));
         }
     }
-    const char *sep = "Vulnerable groups: ";
+    const char *sep = NULL;
+    char key[64];
     for (int g = 0; g < RELIEF_VG_COUNT; g++)
         if (f->vulnerable[g].present) {
-            strbuf_printf(b, "%s%s", sep, relief_vulnerable_name(g));
+            if (!sep)
+                strbuf_printf(b, "%s: ", str(kb, lang, "fact.vulnerable"));
+            snprintf(key, sizeof key, "group.%s", relief_vulnerable_name(g));
+            strbuf_printf(b, "%s%s", sep ? sep : "", str(kb, lang, key));
             sep = ", ";
         }
-    if (strcmp(sep, "Vulnerable groups: "))
+    if (sep)
         strbuf_lit(b, ". ");
-    sep = "Infrastructure affected: ";
+    sep = NULL;
     for (int s = 0; s < RELIEF_INFRA_COUNT; s++)
         if (f->infra[s].present) {
-            strbuf_printf(b, "%s%s", sep, relief_infra_name(s));
+            if (!sep)
+                strbuf_printf(b, "%s: ", str(kb, lang, "fact.infrastructure"));
+            snprintf(key, sizeof key, "infra.%s", relief_infra_name(s));
+            strbuf_printf(b, "%s%s", sep ? sep : "", str(kb, lang, key));
             sep = ", ";
         }
-    if (strcmp(sep, "Infrastructure affected: "))
+    if (sep)
         strbuf_lit(b, ". ");
     while (b->n && b->p[b->n - 1] == ' ')
         b->p[--b->n] = '\0';
