@@ -78,6 +78,31 @@ static void respond(relief_hybrid *h, double deadline, trace *t, relief_hybrid_r
     CHECK(relief_hybrid_respond(h, report, strlen(report), &rq, res) == 0);
 }
 
+static int count_cache_files(void)
+{
+    int n = 0;
+    DIR *d = opendir(cache_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += strstr(e->d_name, ".relief-prefix-") && !strstr(e->d_name, ".tmp");
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void count_warm(const char *hazard, size_t tokens, double seconds, bool was_cached, void *user)
+{
+    (void)hazard, (void)seconds, (void)was_cached;
+    CHECK(tokens > 0);
+    ++*(int *)user;
+}
+
+static void count_cached(const char *hazard, size_t tokens, double seconds, bool was_cached, void *user)
+{
+    (void)hazard, (void)tokens, (void)seconds;
+    *(int *)user += was_cached;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -98,36 +123,48 @@ int main(int argc, char **argv)
     if (!kb)
         return 2;
 
-    /* Plan first, fast; model text follows; prefix cache written. */
+    /* Plan first, fast; model text follows; the prefix for this report's
+     * hazards is computed on first use and written to the cache. */
     relief_hybrid *h = make(kb, 0);
     CHECK(h && !strncmp(relief_hybrid_backend_name(h), "builtin:", 8));
-    CHECK(cache_file() != NULL);
+    CHECK(cache_file() == NULL);
     trace t;
     relief_hybrid_result res;
     respond(h, 5, &t, &res);
     CHECK(res.plan && res.plan->n_steps > 0);
     CHECK_MSG(t.plan_at < 0.010, "plan after %.1f ms", t.plan_at * 1e3);
     CHECK(t.n_text > 0 && res.model_text_len == t.len && !memcmp(res.model_text, t.text, t.len));
-    CHECK(res.timings.prefix_cached && res.timings.model_tokens > 0 && res.timings.prompt_tokens > 0);
+    CHECK(!res.timings.prefix_cached && res.timings.prompt_cached == 0);
+    CHECK(res.timings.model_tokens > 0 && res.timings.prompt_tokens > 0);
     CHECK(t.first_text_at > t.plan_at);
+    CHECK(cache_file() != NULL);
     char first[65536];
     size_t first_len = t.len;
     memcpy(first, t.text, t.len);
     relief_hybrid_result_free(&res);
+    /* Same hazards again in the same process: the in-memory copy serves,
+     * the fresh part is a small share of the prompt, the text is the same. */
+    respond(h, 5, &t, &res);
+    CHECK(res.timings.prefix_cached && res.timings.prompt_cached > 0);
+    CHECK(res.timings.prompt_cached < res.timings.prompt_tokens);
+    CHECK(t.len == first_len && !memcmp(t.text, first, first_len));
+    relief_hybrid_result_free(&res);
     relief_hybrid_free(h);
 
-    /* Reused: same greedy text from the cached prefix, file untouched. */
+    /* A new process: the file serves, same greedy text, file untouched. */
     struct stat st1, st2;
     char *cf = cache_file();
     CHECK(cf && stat(cf, &st1) == 0);
     h = make(kb, 0);
     respond(h, 5, &t, &res);
+    CHECK(res.timings.prefix_cached);
     CHECK(t.len == first_len && !memcmp(t.text, first, first_len));
     CHECK(cf && stat(cf, &st2) == 0 && st1.st_mtim.tv_nsec == st2.st_mtim.tv_nsec && st1.st_mtime == st2.st_mtime);
     relief_hybrid_result_free(&res);
     relief_hybrid_free(h);
 
-    /* Corrupt: a flipped byte is detected; the cache is rebuilt and output unchanged. */
+    /* Corrupt: a flipped byte is detected; the prefix is recomputed, the
+     * file rewritten and the output unchanged. */
     FILE *f = cf ? fopen(cf, "r+b") : NULL;
     CHECK(f != NULL);
     if (f) {
@@ -139,14 +176,18 @@ int main(int argc, char **argv)
     }
     h = make(kb, 0);
     respond(h, 5, &t, &res);
+    CHECK(!res.timings.prefix_cached);
     CHECK(t.len == first_len && !memcmp(t.text, first, first_len));
     CHECK(stat(cf, &st2) == 0 && (st2.st_mtime != st1.st_mtime || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec));
     relief_hybrid_result_free(&res);
     relief_hybrid_free(h);
-    /* Truncated cache: rebuilt too. */
+    /* Truncated cache: recomputed and rewritten whole. */
     CHECK(truncate(cf, 100) == 0);
     h = make(kb, 0);
+    respond(h, 5, &t, &res);
+    CHECK(!res.timings.prefix_cached);
     CHECK(stat(cf, &st2) == 0 && st2.st_size > 100);
+    relief_hybrid_result_free(&res);
     relief_hybrid_free(h);
 
     /* Stale: the model file changed (mtime) -> the old cache no longer matches. */
@@ -155,8 +196,26 @@ int main(int argc, char **argv)
     CHECK(system(cmd) == 0);
     stat(cf, &st1);
     h = make(kb, 0);
+    respond(h, 5, &t, &res);
+    CHECK(!res.timings.prefix_cached);
+    relief_hybrid_result_free(&res);
     stat(cf, &st2);
     CHECK(st2.st_mtime >= st1.st_mtime && (st2.st_mtime != st1.st_mtime || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec));
+
+    /* Warm: every single hazard's prefix computed once, then all cached. */
+    {
+        int calls = 0;
+        int computed = relief_hybrid_warm(h, NULL, count_warm, &calls);
+        /* the flood prefix of the stale check above is the one already there */
+        CHECK_MSG(computed == 21, "%d prefixes computed by warm", computed);
+        CHECK_MSG(calls == 22, "%d hazards warmed", calls);
+        int files = count_cache_files();
+        CHECK_MSG(files >= 22, "%d cache files after warm", files);
+        int cached = 0;
+        CHECK(relief_hybrid_warm(h, NULL, count_cached, &cached) == 0);
+        /* a report of one hazard now needs only its own tokens evaluated */
+        CHECK_MSG(cached == 22, "%d of 22 already cached on the second warm", cached);
+    }
 
     /* Deadline: a 50 ms budget ends the response within 100 ms of it.
      * Under the sanitizers (RELIEF_TEST_NO_TIMING=1, set by tests.cmake in

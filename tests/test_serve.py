@@ -515,9 +515,12 @@ def test_midnight():
     env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
     log = tempfile.TemporaryFile()
     # Its own process group: faketime runs relief as a child, and both must go.
+    # --no-warm: the first request computes the prefix; the next two, one
+    # on each side of midnight, must find it.
     p = subprocess.Popen(["faketime", "-f", "@2026-01-01 23:59:56", relief, "serve", "--port", "0", "--model", TINY,
-                          "--deadline", "1", "--max-tokens", "4", "--cache-dir", cache],
+                          "--deadline", "1", "--max-tokens", "4", "--cache-dir", cache, "--no-warm"],
                          stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
+    started = time.monotonic()
     try:
         line = p.stdout.readline().decode()
         if not line.startswith("relief serve: listening on http://"):
@@ -531,11 +534,16 @@ def test_midnight():
             if j.get("model_state") in ("ready", "failed"):
                 break
             time.sleep(0.05)
+        check(j.get("prefixes", {}).get("state") == "off", f"--no-warm: healthz says {j.get('prefixes')}")
         cached = []
-        for _ in range(2):
+        for wake in (None, None, 5.0):  # compute, then before midnight, then after it
+            if wake:
+                time.sleep(max(0.0, wake - (time.monotonic() - started)))
             st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": "flood in the valley"})
             cached.append(st == 200 and j["timings"]["prefix_cached"])
-            time.sleep(3.5)  # past midnight on the second request
+            if len(cached) == 2 and time.monotonic() - started > 3.9:
+                check(False, "the first two requests ended past the fake midnight: the test proves nothing")
+        cached = cached[1:]
         check(cached == [True, True], f"prefix cached before and after midnight: {cached}")
         # No thread spins when the clock is faked: an idle second costs next to no CPU.
         def cpu_seconds():
@@ -686,8 +694,17 @@ def test_model():
         st, h, j = jrequest(port, "GET", "/v1/models")
         check(st == 200 and j["object"] == "list" and j["data"] and j["data"][0]["id"] == "tiny-q"
               and j["data"][0]["object"] == "model", f"models: {j}")
-        # Warm-up (first generation may build caches).
-        jrequest(port, "POST", "/v1/guidance", {"report": "warm-up: flood"})
+        # The background warm-up computes every single hazard's prefix; after
+        # it, a one-hazard report's first request finds its prefix ready.
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            st, h, j = jrequest(port, "GET", "/healthz")
+            if j.get("prefixes", {}).get("state") != "running":
+                break
+            time.sleep(0.05)
+        check(j.get("prefixes") == {"state": "done", "ready": 22, "of": 22}, f"warm-up: healthz {j.get('prefixes')}")
+        st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": "warm-up: flood"})
+        check(st == 200 and j["timings"]["prefix_cached"], f"first flood report after the warm-up: {j.get('timings')}")
         check_chat(port, "builtin")
 
         t0 = time.monotonic()

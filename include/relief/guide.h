@@ -262,6 +262,12 @@ const char *relief_kb_translation_issue(const relief_kb *kb, size_t i);
  * English when that language has none or code is not a plan language;
  * NULL for an unknown key. Owned by the kb. */
 const char *relief_kb_string(const relief_kb *kb, const char *code, const char *key);
+/* The first-30-minute steps of a hazard that may enter a brief, in kb order
+ * (English text), numbered from 1: what a model's cached prompt lists for
+ * that hazard. Writes up to cap of them to out and returns how many there
+ * are (0 for an out-of-range hazard). A plan's step taken from one of them
+ * has the same `source` pointer: it identifies the kb step. */
+size_t relief_kb_brief_steps(const relief_kb *kb, int hazard, relief_step *out, size_t cap);
 
 typedef struct {
     int days;            /* planning horizon, 1..365; 0 means default (3) */

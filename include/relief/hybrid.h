@@ -71,7 +71,8 @@ typedef struct {
     size_t model_tokens;        /* tokens generated */
     double tokens_per_s;
     size_t prompt_tokens;
-    bool prefix_cached;         /* the fixed prompt prefix came from the cache */
+    bool prefix_cached;         /* the prompt's prefix (instructions + the hazards' steps) came from the cache */
+    size_t prompt_cached;       /* prompt tokens the cache stood for; prompt_tokens - prompt_cached were fresh */
 } relief_hybrid_timings;
 
 typedef struct {
@@ -117,7 +118,17 @@ int relief_hybrid_chat(relief_hybrid *h, const relief_chat_message *msgs, size_t
                        int max_tokens, int (*on_text)(const char *text, size_t len, void *user), void *user,
                        char **text, size_t *text_len, bool *complete, size_t *n_tokens, const char **error);
 
+/* Called by relief_hybrid_warm after each hazard: the prefix's tokens, the
+ * seconds it took, and whether it was kept already. */
+typedef void (*relief_warm_fn)(const char *hazard, size_t tokens, double seconds, bool was_cached, void *user);
 
+/* Precomputes the built-in engine's prompt prefix for each single hazard
+ * (memory and disk cache), so that a report's first token needs only its own
+ * tokens evaluated. Gives way to requests that want the engine meanwhile,
+ * and returns early when *stop becomes non-zero (stop may be NULL). Returns
+ * how many prefixes were computed (0 with a remote backend or none), -1 on
+ * failure (out of memory, the model failed). */
+int relief_hybrid_warm(relief_hybrid *h, const atomic_int *stop, relief_warm_fn progress, void *user);
 
 /* The default cache directory: $RELIEF_CACHE_DIR, else $XDG_CACHE_HOME/relief
  * (an absolute XDG_CACHE_HOME only, as the XDG spec says), else

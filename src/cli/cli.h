@@ -43,6 +43,8 @@ int cli_loras_attach(const struct relief_model *m, struct relief_llm_ctx *c, int
 void cli_loras_free(struct relief_lora **l, int n);
 /* Checks one --lora value before any model is loaded; prints why not. */
 bool cli_lora_spec_ok(const char *spec);
+/* relief warm (src/cli/warm.c): precompute the model's prompt prefixes. */
+int cli_warm(int argc, char **argv);
 /* If arg is --exact or --q8, chooses that numeric path for the contexts
  * created afterwards (the engine reads RELIEF_EXACT / RELIEF_Q8 when a
  * context is made, src/llm/forward.c) and returns true; false otherwise. */

@@ -47,6 +47,7 @@ static void usage(FILE *f)
           "       relief logits --model FILE [--lora ADAPTER[:SCALE]]... --tokens-file IDS --out OUT.f32\n"
           "                                       raw float32 logits\n"
           "       relief cache ls|clear [--cache-dir DIR]   show or remove the model's prefix cache\n"
+          "       relief warm --model FILE [--lora ...] [--cache-dir DIR]   compute the prompt prefix of every hazard\n"
           "options:\n"
           "  --format text|md|json   output format (default text)\n"
           "  --kb DIR                knowledge base directory instead of the built-in one\n"
@@ -342,6 +343,7 @@ static const struct {
     {"bench", cli_bench},
     {"serve", relief_serve_main},
     {"cache", cli_cache},
+    {"warm", cli_warm},
 };
 
 /* Parses the plan options; returns -1 to go on, else the exit status. */

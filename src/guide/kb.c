@@ -975,3 +975,19 @@ size_t relief_kb_protocol_count(const relief_kb *kb)
     return kb->n_protocols;
 }
 
+size_t relief_kb_brief_steps(const relief_kb *kb, int hazard, relief_step *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < relief_kb_step_count(kb, hazard); i++) {
+        const kb_step *st = &kb->hazards[hazard].steps[i];
+        if (st->brief < 0 || st->phase != RELIEF_PHASE_IMMEDIATE)
+            continue;
+        if (n < cap)
+            out[n] = (relief_step){.number = (int)n + 1, .phase = st->phase, .role = st->role,
+                                   .priority = st->priority, .id = st->id, .text = st->text,
+                                   .short_text = st->short_text, .brief_kind = st->brief, .source = st->source,
+                                   .origin = relief_hazard_name(hazard)};
+        n++;
+    }
+    return n;
+}

@@ -19,6 +19,7 @@ typedef struct {
     float temperature;          /* < 0: backend default */
     const char *reasoning;      /* "low", "medium", "high" */
     bool final_only;            /* skip the analysis channel where the backend can */
+    bool persist_prefix;        /* keep the prompt prefix's state on disk (the responder's own prompts) */
 } backend_opts;
 
 typedef struct {
@@ -26,7 +27,8 @@ typedef struct {
     size_t prompt_tokens;       /* when known */
     bool complete;              /* the answer ended normally */
     bool cut;                   /* stopped by the deadline */
-    bool prefix_cached;
+    bool prefix_cached;         /* the prompt's prefix came from a snapshot */
+    size_t prompt_cached;       /* prompt tokens it stood for (0 when none) */
     const char *error;          /* static string, or NULL */
     double ttft;                /* seconds from call to first text; < 0 none */
 } backend_result;
@@ -42,6 +44,12 @@ struct backend {
      * (res->error says why). Must return within about 100 ms of the deadline. */
     int (*chat)(backend *b, const relief_chat_message *msgs, size_t n, const backend_opts *o, backend_text_fn fn,
                 void *user, backend_result *res);
+    /* Computes and keeps the snapshot of the prompt prefix a developer
+     * message makes (when it is not kept already), giving way to requests.
+     * Returns 1 when computed, 0 when it was kept already (*was_cached) or
+     * stop was raised, -1 on failure; *n_tokens: the prefix's length. NULL
+     * for backends without a cache of their own. */
+    int (*warm)(backend *b, const char *developer, const atomic_int *stop, size_t *n_tokens, bool *was_cached);
     void (*destroy)(backend *b);
 };
 

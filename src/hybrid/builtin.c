@@ -1,19 +1,20 @@
 /*
  * builtin.c - the built-in engine as a hybrid backend: renders chat
- * messages in harmony, restores the fixed system + developer prefix from a
- * KV snapshot (computed once, kept on disk beside the model so a restart
- * does not pay for it again), generates under the deadline, and streams
- * the final channel.
+ * messages in harmony, restores the prompt's prefix (system + developer
+ * messages: the same for every report of the same hazards, prompt.c) from
+ * a KV snapshot, generates under the deadline, and streams the final
+ * channel.
  *
- * Prefix cache file: <dir>/<model file name>.relief-prefix-<hash>.bin with
- * a header naming the model file's identity (size, mtime, hash of its first
- * MiB), the prefix tokens' hash and the LoRA adapters' combined fingerprint
- * (0 without adapters; the file name's hash covers it too, so caches with
- * and without an adapter live side by side); the name's hash also covers the
- * context's numeric path (q8x2, q8, exact: their KV states differ); a
- * checksum over the payload. Anything
- * that does not match is ignored and rebuilt (written to a temporary file
- * and renamed, so a crash never leaves a half-written cache).
+ * Prefix snapshots: up to PREFIX_LRU of them in memory, least recently used
+ * first out; the ones asked for (the hybrid responder's own prompts, not
+ * arbitrary chat clients') also on disk, one file per prefix:
+ * <dir>/<model file name>.relief-prefix-<key>.bin, where key hashes the
+ * prefix tokens, the LoRA adapters' combined fingerprint and the context's
+ * numeric path (q8x2, q8, exact: their KV states differ). The header names
+ * the model file's identity (size, mtime, hash of its first MiB), the key
+ * and sizes; a checksum covers the payload. Anything that does not match is
+ * ignored and rebuilt (written to a temporary file and renamed, so a crash
+ * never leaves a half-written cache).
  */
 #include "backend.h"
 #include "llm/harmony.h"
@@ -32,6 +33,17 @@
 
 #define CACHE_MAGIC "RLFXPFX2"
 
+#define PREFIX_LRU 8 /* snapshots kept in memory (about 55 MB each for gpt-oss-20b's 1,000-token prefixes) */
+
+typedef struct {
+    uint64_t key;            /* prefix tokens + adapters + numeric path; 0 = empty slot */
+    int32_t *tokens;         /* [n] */
+    size_t n;
+    void *state;             /* llm_state_save of n positions, [size] bytes */
+    size_t size;
+    uint64_t used;           /* LRU clock */
+} prefix_entry;
+
 typedef struct {
     backend base;
     char name[1100];
@@ -41,12 +53,13 @@ typedef struct {
     relief_llm_ctx **ctx;
     bool *busy;
     int n_ctx;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;     /* guards busy, lru, clock, waiting, seed */
     pthread_cond_t cv;
-    int32_t *prefix;           /* fixed system + developer tokens */
-    size_t n_prefix;
-    void *prefix_state;        /* KV snapshot of the prefix */
-    size_t prefix_state_size;
+    prefix_entry lru[PREFIX_LRU];
+    uint64_t clock;
+    int waiting;            /* requests waiting for a context */
+    atomic_int warm_yield;  /* set when a request waits: a warm-up in progress stops and gives way */
+    uint64_t model_size, model_mtime, model_head; /* the model file's identity, for cache headers */
     char *fixed_developer;
     uint64_t seed;
     relief_lora **loras;       /* attached to every context, in order */
@@ -106,51 +119,53 @@ static void cache_path(const builtin *b, uint64_t prefix_hash, char *out, size_t
     snprintf(out, cap, "%s/%s.relief-prefix-%016llx.bin", b->cache_dir, base, (unsigned long long)prefix_hash);
 }
 
-static void fill_header(const builtin *b, cache_header *h, uint64_t prefix_hash)
+static void fill_header(const builtin *b, cache_header *h, uint64_t key, size_t n, size_t size)
 {
-    struct stat st;
     memset(h, 0, sizeof *h);
     memcpy(h->magic, CACHE_MAGIC, 8);
-    if (stat(b->cfg.model_path, &st) == 0) {
-        h->model_size = (uint64_t)st.st_size;
-        h->model_mtime = (uint64_t)st.st_mtime;
-    }
-    h->model_head_hash = model_head_hash(b->cfg.model_path);
-    h->prefix_hash = prefix_hash;
-    h->n_prefix = b->n_prefix;
-    h->state_size = b->prefix_state_size;
+    h->model_size = b->model_size;
+    h->model_mtime = b->model_mtime;
+    h->model_head_hash = b->model_head;
+    h->prefix_hash = key;
+    h->n_prefix = n;
+    h->state_size = size;
     h->adapter_hash = b->lora_hash;
 }
 
-/* Reads a matching cache into b->prefix_state; false when absent or stale. */
-static bool cache_read(builtin *b, uint64_t prefix_hash)
+/* Reads the snapshot of key (n positions, size bytes) from disk into a new
+ * buffer; NULL when absent, stale or unreadable. */
+static void *cache_read(const builtin *b, uint64_t key, size_t n, size_t size)
 {
     char path[2400];
-    cache_path(b, prefix_hash, path, sizeof path);
+    cache_path(b, key, path, sizeof path);
     FILE *f = open_regular(path);
     if (!f)
-        return false;
+        return NULL;
+    void *state = malloc(size);
     cache_header want, got;
-    fill_header(b, &want, prefix_hash);
-    bool ok = fread(&got, sizeof got, 1, f) == 1 && !memcmp(got.magic, want.magic, 8) &&
+    fill_header(b, &want, key, n, size);
+    bool ok = state && fread(&got, sizeof got, 1, f) == 1 && !memcmp(got.magic, want.magic, 8) &&
               got.model_size == want.model_size && got.model_mtime == want.model_mtime &&
               got.model_head_hash == want.model_head_hash && got.prefix_hash == want.prefix_hash &&
               got.n_prefix == want.n_prefix && got.state_size == want.state_size &&
-              got.adapter_hash == want.adapter_hash &&
-              fread(b->prefix_state, 1, b->prefix_state_size, f) == b->prefix_state_size && fgetc(f) == EOF &&
-              fnv64(b->prefix_state, b->prefix_state_size, 1469598103934665603ull) == got.payload_hash;
+              got.adapter_hash == want.adapter_hash && fread(state, 1, size, f) == size && fgetc(f) == EOF &&
+              fnv64(state, size, 1469598103934665603ull) == got.payload_hash;
     fclose(f);
-    return ok;
+    if (!ok) {
+        free(state);
+        return NULL;
+    }
+    return state;
 }
 
-static void cache_write(builtin *b, uint64_t prefix_hash)
+static void cache_write(const builtin *b, uint64_t key, size_t n, const void *state, size_t size)
 {
     char path[2400], tmp[2500];
-    cache_path(b, prefix_hash, path, sizeof path);
+    cache_path(b, key, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     cache_header h;
-    fill_header(b, &h, prefix_hash);
-    h.payload_hash = fnv64(b->prefix_state, b->prefix_state_size, 1469598103934665603ull);
+    fill_header(b, &h, key, n, size);
+    h.payload_hash = fnv64(state, size, 1469598103934665603ull);
     if (relief_cache_mkdir(b->cache_dir) != 0)
         return; /* no writable cache directory just means no persistent cache */
     /* A fresh file of our own (O_EXCL after removing any leftover), never
@@ -163,10 +178,104 @@ static void cache_write(builtin *b, uint64_t prefix_hash)
             close(fd);
         return;
     }
-    bool ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(b->prefix_state, 1, b->prefix_state_size, f) == b->prefix_state_size;
+    bool ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(state, 1, size, f) == size;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0)
         unlink(tmp);
+}
+
+/* The key of a prefix: its tokens, the adapters and the numeric path. */
+static uint64_t prefix_key(const builtin *b, const relief_llm_ctx *c, const int32_t *ids, size_t n)
+{
+    uint64_t k = fnv64(ids, n * sizeof *ids, 1469598103934665603ull);
+    if (b->lora_hash)
+        k = fnv64(&b->lora_hash, sizeof b->lora_hash, k);
+    const char *numerics = relief_llm_ctx_numerics(c);
+    k = fnv64(numerics, strlen(numerics), k);
+    return k ? k : 1;
+}
+
+/* The in-memory entry for key with these tokens, or NULL. Caller holds mu. */
+static prefix_entry *lru_find(builtin *b, uint64_t key, const int32_t *ids, size_t n)
+{
+    for (int i = 0; i < PREFIX_LRU; i++) {
+        prefix_entry *e = &b->lru[i];
+        if (e->key == key && e->n == n && !memcmp(e->tokens, ids, n * sizeof *ids))
+            return e;
+    }
+    return NULL;
+}
+
+/* Takes ownership of state (size bytes, n positions): into an empty slot or
+ * the least recently used one. Frees state when memory runs out. Caller
+ * holds mu. */
+static void lru_insert(builtin *b, uint64_t key, const int32_t *ids, size_t n, void *state, size_t size)
+{
+    if (lru_find(b, key, ids, n)) {
+        free(state);
+        return;
+    }
+    prefix_entry *victim = &b->lru[0];
+    for (int i = 0; i < PREFIX_LRU; i++) {
+        if (!b->lru[i].key) {
+            victim = &b->lru[i];
+            break;
+        }
+        if (b->lru[i].used < victim->used)
+            victim = &b->lru[i];
+    }
+    int32_t *copy = malloc(n * sizeof *ids);
+    if (!copy) {
+        free(state);
+        return;
+    }
+    memcpy(copy, ids, n * sizeof *ids);
+    free(victim->tokens);
+    free(victim->state);
+    *victim = (prefix_entry){.key = key, .tokens = copy, .n = n, .state = state, .size = size, .used = ++b->clock};
+}
+
+/* Restores the prefix ids[0..n) into c from memory or disk; true when done
+ * (c then holds n positions), false when it must be computed. */
+static bool prefix_restore(builtin *b, relief_llm_ctx *c, uint64_t key, const int32_t *ids, size_t n)
+{
+    size_t size = llm_state_size(c, (uint32_t)n);
+    if (!n || !size)
+        return false;
+    pthread_mutex_lock(&b->mu);
+    prefix_entry *e = lru_find(b, key, ids, n);
+    bool ok = e && e->size == size && llm_state_load(c, (uint32_t)n, e->state, size) == 0;
+    if (ok)
+        e->used = ++b->clock;
+    pthread_mutex_unlock(&b->mu);
+    if (ok)
+        return true;
+    void *state = cache_read(b, key, n, size);
+    if (!state)
+        return false;
+    ok = llm_state_load(c, (uint32_t)n, state, size) == 0;
+    pthread_mutex_lock(&b->mu);
+    lru_insert(b, key, ids, n, state, size);
+    pthread_mutex_unlock(&b->mu);
+    return ok;
+}
+
+/* Saves the n positions c holds as the snapshot of key (memory, and disk
+ * when persist). Failures only mean no cache. */
+static void prefix_store(builtin *b, const relief_llm_ctx *c, uint64_t key, const int32_t *ids, size_t n,
+                         bool persist)
+{
+    size_t size = llm_state_size(c, (uint32_t)n);
+    void *state = size ? malloc(size) : NULL;
+    if (!state || llm_state_save(c, (uint32_t)n, state, size) < 0) {
+        free(state);
+        return;
+    }
+    if (persist)
+        cache_write(b, key, n, state, size);
+    pthread_mutex_lock(&b->mu);
+    lru_insert(b, key, ids, n, state, size);
+    pthread_mutex_unlock(&b->mu);
 }
 
 static harmony_effort effort_of(const char *r)
@@ -182,10 +291,13 @@ static void today(char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%d", gmtime_r(&now, &tm));
 }
 
-/* Renders the conversation; developer text = the fixed instructions unless
- * the messages bring their own system/developer text. */
+/* Renders the conversation into *ids (malloc'd) and counts in *n_pre the
+ * tokens of its prefix: the system and developer messages, which a snapshot
+ * can stand for (0 when they are not a prefix of the whole). The developer
+ * text is the messages' system and developer texts, else the fixed
+ * instructions. -1 when memory runs out. */
 static int render(builtin *b, const relief_chat_message *msgs, size_t n, const backend_opts *o, int32_t **ids,
-                  size_t *n_ids, bool *uses_prefix)
+                  size_t *n_ids, size_t *n_pre)
 {
     /* The date goes into the first user message, after the cached prefix:
      * a prefix with the date in it would miss the cache every new day. */
@@ -234,19 +346,26 @@ static int render(builtin *b, const relief_chat_message *msgs, size_t n, const b
                         .n_messages = k, .open = (o->final_only || b->cfg.final_only) ? HARMONY_OPEN_FINAL
                                                                                        : HARMONY_OPEN_ASSISTANT};
     int rc = harmony_render(b->h, &cv, ids, n_ids);
-    *uses_prefix = rc == 0 && *n_ids >= b->n_prefix && b->prefix_state &&
-                   !memcmp(*ids, b->prefix, b->n_prefix * sizeof **ids);
+    *n_pre = 0;
+    harmony_convo head = {.system = &sys, .instructions = cv.instructions, .open = HARMONY_OPEN_NONE};
+    int32_t *pre = NULL;
+    size_t np = 0;
+    if (rc == 0 && harmony_render(b->h, &head, &pre, &np) == 0 && np < *n_ids && !memcmp(pre, *ids, np * sizeof *pre))
+        *n_pre = np;
+    free(pre);
     free(dated);
     free(dev);
     free(hm);
     return rc;
 }
 
-/* Takes a free context, waiting until the deadline; -1 when none freed up. */
+/* Takes a free context, waiting until the deadline; -1 when none freed up.
+ * A warm-up holding a context is asked to give it up. */
 static int acquire(builtin *b, double deadline)
 {
     pthread_mutex_lock(&b->mu);
     int got = -1;
+    b->waiting++;
     for (;;) {
         for (int i = 0; i < b->n_ctx && got < 0; i++)
             if (!b->busy[i]) {
@@ -255,12 +374,35 @@ static int acquire(builtin *b, double deadline)
             }
         if (got >= 0)
             break;
+        atomic_store(&b->warm_yield, 1);
         double now = clock_now();
         if (deadline > 0 && now >= deadline)
             break;
         double until = deadline > 0 && deadline - now < 1.0 ? deadline : now + 1.0;
         clock_cond_wait_until(&b->cv, &b->mu, until);
     }
+    b->waiting--;
+    pthread_mutex_unlock(&b->mu);
+    return got;
+}
+
+/* Takes a context for a warm-up: only when no request waits for one. */
+static int acquire_for_warm(builtin *b, const atomic_int *stop)
+{
+    pthread_mutex_lock(&b->mu);
+    int got = -1;
+    while (got < 0 && !(stop && atomic_load(stop))) {
+        if (!b->waiting)
+            for (int i = 0; i < b->n_ctx && got < 0; i++)
+                if (!b->busy[i]) {
+                    b->busy[i] = true;
+                    got = i;
+                }
+        if (got < 0)
+            clock_cond_wait_until(&b->cv, &b->mu, clock_now() + 0.5);
+    }
+    if (got >= 0)
+        atomic_store(&b->warm_yield, 0);
     pthread_mutex_unlock(&b->mu);
     return got;
 }
@@ -269,7 +411,7 @@ static void release(builtin *b, int i)
 {
     pthread_mutex_lock(&b->mu);
     b->busy[i] = false;
-    pthread_cond_signal(&b->cv);
+    pthread_cond_broadcast(&b->cv); /* requests and a warm-up may both wait */
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -327,9 +469,8 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
     res->ttft = -1;
     double t0 = clock_now();
     int32_t *ids = NULL;
-    size_t n_ids = 0;
-    bool use_prefix = false;
-    if (render(b, msgs, n, o, &ids, &n_ids, &use_prefix) < 0) {
+    size_t n_ids = 0, n_pre = 0;
+    if (render(b, msgs, n, o, &ids, &n_ids, &n_pre) < 0) {
         res->error = "out of memory";
         return -1;
     }
@@ -344,10 +485,23 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
     relief_llm_ctx *c = b->ctx[slot];
     size_t start = 0;
     relief_llm_ctx_reset(c);
-    if (use_prefix && llm_state_load(c, (uint32_t)b->n_prefix, b->prefix_state, b->prefix_state_size) == 0) {
-        start = b->n_prefix;
+    relief_llm_limits lim = {o->deadline, o->cancel};
+    uint64_t key = n_pre ? prefix_key(b, c, ids, n_pre) : 0;
+    if (n_pre && prefix_restore(b, c, key, ids, n_pre)) {
+        start = n_pre;
         res->prefix_cached = true;
+    } else if (n_pre) {
+        /* Computed once for every later prompt with the same prefix; a stop
+         * in the middle leaves what was done in c, and generate goes on. */
+        relief_llm_ctx_reset(c);
+        if (relief_llm_eval(c, ids, n_pre, NULL, false, &lim) == RELIEF_LLM_OK) {
+            prefix_store(b, c, key, ids, n_pre, o->persist_prefix);
+            start = n_pre;
+        } else {
+            start = relief_llm_ctx_pos(c);
+        }
     }
+    res->prompt_cached = res->prefix_cached ? n_pre : 0;
     int max_tokens = o->max_tokens > 0 ? o->max_tokens : (b->cfg.max_tokens > 0 ? b->cfg.max_tokens : 512);
     uint32_t room = c->n_ctx > n_ids ? c->n_ctx - (uint32_t)n_ids : 0;
     int rc = 0;
@@ -369,7 +523,6 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
         harmony_open open = (o->final_only || b->cfg.final_only) ? HARMONY_OPEN_FINAL : HARMONY_OPEN_ASSISTANT;
         g.parser = harmony_parser_new(b->h, open);
         int32_t ends[2] = {harmony_special(b->h, "<|return|>"), harmony_special(b->h, "<|call|>")};
-        relief_llm_limits lim = {o->deadline, o->cancel};
         relief_gen_result gr;
         if (!g.parser) {
             res->error = "out of memory";
@@ -400,6 +553,51 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
     return rc;
 }
 
+static int builtin_warm(backend *base, const char *developer, const atomic_int *stop, size_t *n_tokens,
+                        bool *was_cached)
+{
+    builtin *b = (builtin *)base;
+    *n_tokens = 0;
+    *was_cached = false;
+    relief_chat_message dev = {"developer", developer};
+    backend_opts o = {.reasoning = b->cfg.reasoning};
+    int32_t *ids = NULL;
+    size_t n_ids = 0, n_pre = 0;
+    if (render(b, &dev, 1, &o, &ids, &n_ids, &n_pre) < 0)
+        return -1;
+    *n_tokens = n_pre;
+    int rc = -1;
+    while (n_pre) {
+        int slot = acquire_for_warm(b, stop);
+        if (slot < 0) { /* stopped */
+            rc = 0;
+            break;
+        }
+        relief_llm_ctx *c = b->ctx[slot];
+        relief_llm_ctx_reset(c);
+        uint64_t key = prefix_key(b, c, ids, n_pre);
+        if (prefix_restore(b, c, key, ids, n_pre)) {
+            *was_cached = true;
+            rc = 0;
+        } else {
+            relief_llm_limits lim = {0, &b->warm_yield};
+            relief_llm_status st = relief_llm_eval(c, ids, n_pre, NULL, false, &lim);
+            if (st == RELIEF_LLM_OK) {
+                prefix_store(b, c, key, ids, n_pre, true);
+                rc = 1;
+            }
+            else if (st != RELIEF_LLM_CANCELLED) /* cancelled: a request came; try again when it is done */
+                rc = -1, n_pre = 0;
+        }
+        relief_llm_ctx_reset(c);
+        release(b, slot);
+        if (rc >= 0)
+            break;
+    }
+    free(ids);
+    return rc;
+}
+
 static void builtin_destroy(backend *base)
 {
     builtin *b = (builtin *)base;
@@ -412,8 +610,10 @@ static void builtin_destroy(backend *base)
     free(b->loras);
     free(b->ctx);
     free(b->busy);
-    free(b->prefix);
-    free(b->prefix_state);
+    for (int i = 0; i < PREFIX_LRU; i++) {
+        free(b->lru[i].tokens);
+        free(b->lru[i].state);
+    }
     free(b->fixed_developer);
     harmony_free(b->h);
     relief_model_free(b->m);
@@ -460,42 +660,6 @@ static int load_loras(builtin *b, char *err, size_t cap)
     return 0;
 }
 
-/* Computes (or reads) the KV snapshot of the fixed prefix. */
-static int build_prefix(builtin *b, char *err, size_t cap)
-{
-    harmony_system sys = {.date = NULL, .effort = effort_of(b->cfg.reasoning)}; /* no date: see render() */
-    harmony_convo cv = {.system = &sys, .instructions = b->fixed_developer, .open = HARMONY_OPEN_NONE};
-    if (harmony_render(b->h, &cv, &b->prefix, &b->n_prefix) < 0) {
-        snprintf(err, cap, "out of memory");
-        return -1;
-    }
-    relief_llm_ctx *c = b->ctx[0];
-    b->prefix_state_size = llm_state_size(c, (uint32_t)b->n_prefix);
-    if (b->n_prefix == 0 || b->prefix_state_size == 0)
-        return 0; /* no usable prefix: every request evaluates its whole prompt */
-    b->prefix_state = malloc(b->prefix_state_size);
-    if (!b->prefix_state) {
-        snprintf(err, cap, "out of memory for the prefix cache");
-        return -1;
-    }
-    uint64_t ph = fnv64(b->prefix, b->n_prefix * sizeof *b->prefix, 1469598103934665603ull);
-    if (b->lora_hash)
-        ph = fnv64(&b->lora_hash, sizeof b->lora_hash, ph);
-    const char *numerics = relief_llm_ctx_numerics(c);
-    ph = fnv64(numerics, strlen(numerics), ph); /* a KV state belongs to the path that computed it */
-    if (cache_read(b, ph))
-        return 0;
-    relief_llm_ctx_reset(c);
-    if (relief_llm_eval(c, b->prefix, b->n_prefix, NULL, false, NULL) != RELIEF_LLM_OK ||
-        llm_state_save(c, (uint32_t)b->n_prefix, b->prefix_state, b->prefix_state_size) < 0) {
-        free(b->prefix_state);
-        b->prefix_state = NULL;
-        return 0;
-    }
-    cache_write(b, ph);
-    return 0;
-}
-
 backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_system, const char *fixed_developer,
                              char *err, size_t cap)
 {
@@ -521,6 +685,7 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
         snprintf(b->cache_dir, sizeof b->cache_dir, "/tmp/relief-cache-%ld", (long)getuid());
     relief_cache_clean_unfinished(b->cache_dir);
     b->base.chat = builtin_chat;
+    b->base.warm = builtin_warm;
     b->base.destroy = builtin_destroy;
     snprintf(b->name, sizeof b->name, "builtin:%s", cfg->model_path);
     b->base.name = b->name;
@@ -533,6 +698,12 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
         builtin_destroy(&b->base);
         return NULL;
     }
+    struct stat st;
+    if (stat(cfg->model_path, &st) == 0) {
+        b->model_size = (uint64_t)st.st_size;
+        b->model_mtime = (uint64_t)st.st_mtime;
+    }
+    b->model_head = model_head_hash(cfg->model_path);
     if (load_loras(b, err, cap) < 0) {
         builtin_destroy(&b->base);
         return NULL;
@@ -557,9 +728,5 @@ backend *backend_builtin_new(const relief_hybrid_config *cfg, const char *fixed_
                 builtin_destroy(&b->base);
                 return NULL;
             }
-    if (build_prefix(b, err, cap) < 0) {
-        builtin_destroy(&b->base);
-        return NULL;
-    }
     return &b->base;
 }

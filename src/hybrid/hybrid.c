@@ -4,6 +4,7 @@
  * plan's brief, answered by the configured backend under a deadline.
  */
 #include "backend.h"
+#include "prompt.h"
 #include "util/clock.h"
 #include "util/strbuf.h"
 #include "util/utf8.h"
@@ -15,19 +16,6 @@
 #include <string.h>
 
 #define DEFAULT_DEADLINE_S 5.0
-#define MAX_REPORT_IN_PROMPT 4000   /* bytes of the report quoted to the model */
-/* The fixed developer instructions: part of the cached prompt prefix, so
- * they never vary per request. */
-static const char *const developer_instructions =
-    "You are the elaboration layer of relief, an offline emergency-guidance system. A protocol engine has "
-    "already given the responders a numbered action plan built from established guidance (FEMA, WHO, CDC, "
-    "Sphere). Your job is to make that plan concrete for the situation reported.\n"
-    "- Stay consistent with the plan. Never contradict or weaken a life-safety step.\n"
-    "- Be concrete about the place, the people and the time reported.\n"
-    "- Refer to plan steps by their number (\"step 3\").\n"
-    "- Say plainly what is uncertain or missing in the report and what to verify first.\n"
-    "- Do not invent numbers, resources or facts that the report does not give.\n"
-    "- Be brief: at most eight short bullet points, no preamble.";
 
 struct relief_hybrid {
     const relief_kb *kb;
@@ -56,8 +44,14 @@ relief_hybrid *relief_hybrid_new(const relief_kb *kb, const relief_hybrid_config
             free(h);
             return NULL;
         }
-        h->be = backend_builtin_new(&h->cfg, NULL, developer_instructions, err, cap);
+    {
+        char *fixed = prompt_developer(kb, 0); /* for chat clients that bring no instructions */
+        h->be = fixed ? backend_builtin_new(&h->cfg, NULL, fixed, err, cap) : NULL;
+        if (!fixed)
+            snprintf(err, cap, "out of memory");
+        free(fixed);
         break;
+    }
     case RELIEF_BACKEND_REMOTE:
         if (!h->cfg.remote_url) {
             snprintf(err, cap, "the remote backend needs a URL");
@@ -96,61 +90,6 @@ const char *relief_hybrid_backend_name(const relief_hybrid *h)
     return h->name;
 }
 
-/* ---- prompt ---- */
-static void s_span(strbuf *s, const relief_plan *p, relief_span sp)
-{
-    if (sp.end <= p->report_len && sp.start < sp.end)
-        strbuf_add(s, p->report + sp.start, sp.end - sp.start);
-}
-static char *user_message(const relief_plan *p)
-{
-    strbuf s = {0};
-    strbuf_add(&s, "Report:\n", 8);
-    size_t n = utf8_cut(p->report, p->report_len, MAX_REPORT_IN_PROMPT);
-    strbuf_add(&s, p->report, n);
-    if (n < p->report_len)
-        strbuf_add(&s, " [report shortened]", 19);
-    strbuf_add(&s, "\n\nFacts extracted by the protocol engine:\n- hazards: ", 52);
-    if (!p->n_detections)
-        strbuf_add(&s, "none recognised", 15);
-    for (size_t i = 0; i < p->n_detections; i++)
-        strbuf_printf(&s, "%s%s%s", i ? ", " : "", relief_hazard_name(p->detections[i].hazard),
-                 p->detections[i].secondary ? " (possible secondary)" : "");
-    const relief_facts *f = &p->facts;
-    const struct { const char *label; const relief_quantity *q; } qs[] = {
-        {"time available", &f->time_s}, {"people affected", &f->people}, {"injured", &f->injured},
-        {"dead", &f->dead}, {"missing", &f->missing}, {"trapped", &f->trapped}};
-    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
-        if (!qs[i].q->known && !qs[i].q->mentioned)
-            continue;
-        strbuf_printf(&s, "\n- %s: ", qs[i].label);
-        s_span(&s, p, qs[i].q->span);
-    }
-    for (size_t i = 0; i < f->n_locations; i++) {
-        strbuf_add(&s, "\n- place: ", 10);
-        s_span(&s, p, f->locations[i].span);
-    }
-    for (int g = 0; g < RELIEF_VG_COUNT; g++)
-        if (f->vulnerable[g].present)
-            strbuf_printf(&s, "\n- vulnerable group: %s", relief_vulnerable_name(g));
-    for (int i = 0; i < RELIEF_INFRA_COUNT; i++)
-        if (f->infra[i].present)
-            strbuf_printf(&s, "\n- infrastructure affected: %s", relief_infra_name(i));
-    /* The brief is what the responder acts on first; the model elaborates
-     * on it rather than on an arbitrary slice of the phased plan. */
-    if (p->n_brief)
-        strbuf_add(&s, "\n\nDo now (the plan's first 30 minutes):", 39);
-    for (size_t i = 0; i < p->n_brief; i++)
-        strbuf_printf(&s, "\n%zu. [%s] %s", i + 1, relief_role_title(p->brief[i]->role), p->brief[i]->text);
-    if (p->n_steps > p->n_brief)
-        strbuf_printf(&s, "\n(The full plan has %zu steps up to recovery.)", p->n_steps);
-    strbuf_add(&s, "\n\nElaborate the plan for this situation.", 40);
-    if (s.failed) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p;
-}
 /* ---- responding ---- */
 
 typedef struct {
@@ -198,16 +137,19 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
         res->timings.total_ms = (clock_now() - t0) * 1e3;
         return 0;
     }
-    char *user = user_message(res->plan);
+    uint32_t hazards = prompt_hazard_set(res->plan);
+    char *developer = prompt_developer(h->kb, hazards);
+    char *user = developer ? prompt_user(h->kb, res->plan, hazards) : NULL;
     collect c = {.on_text = req->on_text, .user = req->user};
     if (!user) {
         res->model_error = "out of memory";
     } else {
-        relief_chat_message msgs[2] = {{"developer", developer_instructions}, {"user", user}};
+        relief_chat_message msgs[2] = {{"developer", developer}, {"user", user}};
         map_roles(h, msgs, 2);
         backend_opts o = {.deadline = t0 + deadline_s, .cancel = req->cancel, .max_tokens = h->cfg.max_tokens,
                           .temperature = h->cfg.kind == RELIEF_BACKEND_BUILTIN ? -1 : h->cfg.temperature,
-                          .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only};
+                          .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only,
+                          .persist_prefix = true};
         double tm = clock_now();
         backend_result br;
         int rc = h->be->chat(h->be, msgs, 2, &o, collect_text, &c, &br);
@@ -215,14 +157,16 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
         res->timings.model_tokens = br.n_tokens;
         res->timings.prompt_tokens = br.prompt_tokens;
         res->timings.prefix_cached = br.prefix_cached;
+        res->timings.prompt_cached = br.prompt_cached;
         res->timings.tokens_per_s = res->timings.model_ms > 0 ? br.n_tokens / (res->timings.model_ms / 1e3) : 0;
         if (br.ttft >= 0)
             res->timings.ttft_ms = (tm - t0 + br.ttft) * 1e3;
         res->model_complete = br.complete;
         res->model_cut = br.cut;
         res->model_error = rc < 0 ? (br.error ? br.error : "model backend failed") : br.error;
-        free(user);
     }
+    free(developer);
+    free(user);
     if (c.text.failed) {
         free(c.text.p);
         c.text.p = NULL;
@@ -234,6 +178,30 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
     return 0;
 }
 
+int relief_hybrid_warm(relief_hybrid *h, const atomic_int *stop, relief_warm_fn progress, void *user)
+{
+    if (!h->be || !h->be->warm)
+        return 0;
+    int computed = 0;
+    /* Reports with no hazard recognised get no brief; those of one hazard
+     * are the common case; sets of several are cached when first seen. */
+    for (int hz = 0; hz < RELIEF_HZ_COUNT && !(stop && atomic_load(stop)); hz++) {
+        char *developer = prompt_developer(h->kb, 1u << hz);
+        if (!developer)
+            return -1;
+        size_t n = 0;
+        bool was_cached = false;
+        double t0 = clock_now();
+        int rc = h->be->warm(h->be, developer, stop, &n, &was_cached);
+        free(developer);
+        if (rc < 0)
+            return -1;
+        computed += rc;
+        if (progress && !(stop && atomic_load(stop)))
+            progress(relief_hazard_name(hz), n, clock_now() - t0, was_cached, user);
+    }
+    return computed;
+}
 
 void relief_hybrid_result_free(relief_hybrid_result *res)
 {

@@ -29,6 +29,8 @@ static void serve_usage(FILE *f)
           "  --read-timeout SECONDS a request must arrive whole within this (default 10)\n"
           "  --max-tokens N         model tokens per guidance answer (default 512)\n"
           "  --final-only           ask the model for its answer directly, without analysis\n"
+          "  --no-warm              do not compute the 22 hazards' prompt prefixes in the background\n"
+          "                         after the model loads (they are then computed on first use)\n"
           "  --cache-dir DIR        where the built-in engine keeps its prompt-prefix cache\n"
           "                         (default: $RELIEF_CACHE_DIR, $XDG_CACHE_HOME/relief, ~/.cache/relief)\n"
           "  --lora SPEC            LoRA adapter(s) for the built-in engine: FILE_OR_DIR[:SCALE][,...]\n"
@@ -78,6 +80,10 @@ int serve_parse_opts(int argc, char **argv, serve_opts *o)
         }
         if (!strcmp(a, "--final-only")) {
             o->final_only = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-warm")) {
+            o->no_warm = true;
             continue;
         }
         static const char *const with_value[] = {"--port", "--bind", "--model", "--backend", "--backend-model",

@@ -35,6 +35,9 @@ enum MHD_Result serve_handle_healthz(server *s, struct MHD_Connection *c, req_ct
     int st = atomic_load(&s->model_state);
     strbuf_str(&b, ",\"model_state\":");
     strbuf_json_cstr(&b, states[st]);
+    static const char *const warm_states[] = {"off", "running", "done", "failed"};
+    strbuf_printf(&b, ",\"prefixes\":{\"state\":\"%s\",\"ready\":%d,\"of\":%d}",
+                  warm_states[atomic_load(&s->warm_state)], atomic_load(&s->warm_done), RELIEF_HZ_COUNT);
     strbuf_str(&b, "}");
     return serve_reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
 }

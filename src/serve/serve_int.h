@@ -60,6 +60,7 @@ typedef struct {
     double read_timeout;
     int max_tokens;
     bool final_only;
+    bool no_warm;               /* --no-warm: leave the prefixes to be computed on first use */
     const char *cache_dir;
     const char *lora;           /* adapter spec for the built-in engine */
     const char *allow_hosts;    /* --allow-host: further Host names accepted ("a,b") */
@@ -117,6 +118,7 @@ typedef struct {
 } registry;
 
 typedef enum { MODEL_NONE, MODEL_LOADING, MODEL_READY, MODEL_FAILED } model_state;
+typedef enum { WARM_OFF, WARM_RUNNING, WARM_DONE, WARM_FAILED } warm_state;
 
 typedef struct {
     serve_opts o;
@@ -127,6 +129,8 @@ typedef struct {
     char model_error[512];             /* why loading failed (set before MODEL_FAILED) */
     pthread_t loader;
     bool loader_started;
+    atomic_int warm_state;             /* warm_state: the prefixes computed after the model loads */
+    atomic_int warm_done;              /* hazards whose prefix is ready (of RELIEF_HZ_COUNT) */
     relief_hybrid_config hc;
     char model_id[256];
     char backend_label[300];

@@ -52,7 +52,12 @@ static int open_listener(const serve_opts *o, char *shown, size_t cap, bool *v6)
     return fd;
 }
 
-/* The model id shown by /v1/models and in chat answers. */
+static void on_warm(const char *hazard, size_t tokens, double seconds, bool was_cached, void *user)
+{
+    (void)hazard, (void)tokens, (void)seconds, (void)was_cached;
+    atomic_fetch_add(&((server *)user)->warm_done, 1);
+}
+
 /* Loads the model backend (built-in engine or remote server) off the main
  * thread and publishes it when ready. */
 static void *loader_main(void *arg)
@@ -71,9 +76,23 @@ static void *loader_main(void *arg)
     atomic_store(&s->hy_model, h);
     atomic_store(&s->model_state, MODEL_READY);
     fprintf(stderr, "relief serve: model backend ready after %.1f s (%s)\n", clock_now() - t0, relief_hybrid_backend_name(h));
+    if (s->o.no_warm || s->hc.kind != RELIEF_BACKEND_BUILTIN)
+        return NULL;
+    /* Every hazard's prompt prefix, so that a report's first token waits
+     * only for its own tokens. Requests go first: the warm-up yields to
+     * them between and within prefixes. */
+    atomic_store(&s->warm_state, WARM_RUNNING);
+    t0 = clock_now();
+    int n = relief_hybrid_warm(h, &s->stopping, on_warm, s);
+    atomic_store(&s->warm_state, n < 0 ? WARM_FAILED : WARM_DONE);
+    if (!atomic_load(&s->stopping))
+        fprintf(stderr, n < 0 ? "relief serve: computing the prompt prefixes failed; each is computed on first use\n"
+                              : "relief serve: %d prompt prefixes computed in %.1f s, the others were cached\n",
+                n, clock_now() - t0);
     return NULL;
 }
 
+/* The model id shown by /v1/models and in chat answers. */
 static void set_model_id(server *s)
 {
     const serve_opts *o = &s->o;
@@ -243,11 +262,12 @@ int relief_serve_main(int argc, char **argv)
         pthread_mutex_unlock(&s->reg.mu);
         pthread_join(s->reg.th, NULL);
     }
-    if (s->loader_started && atomic_load(&s->model_state) == MODEL_LOADING) {
+    if (s->loader_started &&
+        (atomic_load(&s->model_state) == MODEL_LOADING || atomic_load(&s->warm_state) == WARM_RUNNING)) {
         /* The model is still loading (a prefix evaluation can take a minute
          * on two cores): stop now rather than wait for it. The loader thread
          * still uses the kb, so nothing is freed; exiting ends it. */
-        fprintf(stderr, "relief serve: stopped (model load abandoned)\n");
+        fprintf(stderr, "relief serve: stopped (model load or prefix warm-up abandoned)\n");
         fflush(stderr);
         _exit(0);
     }

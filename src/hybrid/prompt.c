@@ -1,0 +1,152 @@
+/*
+ * prompt.c - the model's prompt, laid out for prefix caches: what depends
+ * only on the hazards (the fixed instructions and the hazards' candidate
+ * brief steps) comes first, in the developer message; the report, the
+ * facts and the brief's choice among the candidates come last, in the user
+ * message. Reports of the same hazards then share every token of the
+ * developer message, so its KV state (ours, or a remote server's prompt
+ * cache) is computed once and reused.
+ */
+#include "prompt.h"
+
+#include "util/strbuf.h"
+#include "util/utf8.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define MAX_REPORT_IN_PROMPT 4000 /* bytes of the report quoted to the model */
+#define MAX_CANDIDATES 64         /* brief steps listed per hazard (kb files hold at most 13 today) */
+
+/* The fixed instructions: identical for every request. */
+static const char *const instructions =
+    "You are the elaboration layer of relief, an offline emergency-guidance system. A protocol engine has "
+    "already given the responders a numbered action plan built from established guidance (FEMA, WHO, CDC, "
+    "Sphere). Your job is to make that plan concrete for the situation reported.\n"
+    "- Stay consistent with the plan. Never contradict or weaken a life-safety step.\n"
+    "- Be concrete about the place, the people and the time reported.\n"
+    "- Refer to plan steps by their number (\"step 3\").\n"
+    "- Say plainly what is uncertain or missing in the report and what to verify first.\n"
+    "- Do not invent numbers, resources or facts that the report does not give.\n"
+    "- Be brief: at most eight short bullet points, no preamble.";
+
+uint32_t prompt_hazard_set(const relief_plan *p)
+{
+    uint32_t set = 0;
+    for (size_t i = 0; i < p->n_detections; i++) {
+        int h = p->detections[i].hazard;
+        assert(h >= 0 && h < RELIEF_HZ_COUNT);
+        if (!p->detections[i].secondary)
+            set |= 1u << h;
+    }
+    return set;
+}
+
+char *prompt_developer(const relief_kb *kb, uint32_t hazards)
+{
+    strbuf s = {0};
+    strbuf_add(&s, instructions, strlen(instructions));
+    relief_step cand[MAX_CANDIDATES];
+    for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
+        if (!(hazards >> h & 1))
+            continue;
+        size_t n = relief_kb_brief_steps(kb, h, cand, MAX_CANDIDATES);
+        if (n > MAX_CANDIDATES)
+            n = MAX_CANDIDATES;
+        if (!n)
+            continue;
+        strbuf_printf(&s, "\n\n# First-30-minute steps for %s\nThe plan's brief takes some of these; the user "
+                          "message names them by label.",
+                      relief_hazard_name(h));
+        for (size_t i = 0; i < n; i++)
+            strbuf_printf(&s, "\n[%s %zu] (%s) %s", relief_hazard_name(h), i + 1, relief_role_title(cand[i].role),
+                          cand[i].short_text ? cand[i].short_text : cand[i].text);
+    }
+    if (s.failed) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p;
+}
+
+/* Writes the label of a brief step listed in the developer message for
+ * `hazards`, or nothing and false when it is not listed there. */
+static bool candidate_label(strbuf *s, const relief_kb *kb, uint32_t hazards, const relief_step *st)
+{
+    relief_step cand[MAX_CANDIDATES];
+    for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
+        if (!(hazards >> h & 1))
+            continue;
+        size_t n = relief_kb_brief_steps(kb, h, cand, MAX_CANDIDATES);
+        for (size_t i = 0; i < n && i < MAX_CANDIDATES; i++)
+            if (cand[i].source == st->source) { /* the same kb step (guide.h) */
+                strbuf_printf(s, "[%s %zu]", relief_hazard_name(h), i + 1);
+                return true;
+            }
+    }
+    return false;
+}
+
+static void add_span(strbuf *s, const relief_plan *p, relief_span sp)
+{
+    if (sp.end <= p->report_len && sp.start < sp.end)
+        strbuf_add(s, p->report + sp.start, sp.end - sp.start);
+}
+
+char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
+{
+    strbuf s = {0};
+    strbuf_add(&s, "Report:\n", 8);
+    size_t n = utf8_cut(p->report, p->report_len, MAX_REPORT_IN_PROMPT);
+    strbuf_add(&s, p->report, n);
+    if (n < p->report_len)
+        strbuf_add(&s, " [report shortened]", 19);
+    strbuf_add(&s, "\n\nFacts extracted by the protocol engine:\n- hazards: ", 52);
+    if (!p->n_detections)
+        strbuf_add(&s, "none recognised", 15);
+    for (size_t i = 0; i < p->n_detections; i++)
+        strbuf_printf(&s, "%s%s%s", i ? ", " : "", relief_hazard_name(p->detections[i].hazard),
+                      p->detections[i].secondary ? " (possible secondary)" : "");
+    const relief_facts *f = &p->facts;
+    const struct {
+        const char *label;
+        const relief_quantity *q;
+    } qs[] = {{"time available", &f->time_s}, {"people affected", &f->people}, {"injured", &f->injured},
+              {"dead", &f->dead},             {"missing", &f->missing},       {"trapped", &f->trapped}};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        if (!qs[i].q->known && !qs[i].q->mentioned)
+            continue;
+        strbuf_printf(&s, "\n- %s: ", qs[i].label);
+        add_span(&s, p, qs[i].q->span);
+    }
+    for (size_t i = 0; i < f->n_locations; i++) {
+        strbuf_add(&s, "\n- place: ", 10);
+        add_span(&s, p, f->locations[i].span);
+    }
+    for (int g = 0; g < RELIEF_VG_COUNT; g++)
+        if (f->vulnerable[g].present)
+            strbuf_printf(&s, "\n- vulnerable group: %s", relief_vulnerable_name(g));
+    for (int i = 0; i < RELIEF_INFRA_COUNT; i++)
+        if (f->infra[i].present)
+            strbuf_printf(&s, "\n- infrastructure affected: %s", relief_infra_name(i));
+    /* The brief is what the responder acts on first; the model elaborates
+     * on it rather than on an arbitrary slice of the phased plan. Steps the
+     * developer message lists go by label (their text is in the cached
+     * prefix); the others (protocol steps, shared ones) in full. */
+    if (p->n_brief)
+        strbuf_add(&s, "\n\nDo now (the plan's first 30 minutes):", 39);
+    for (size_t i = 0; i < p->n_brief; i++) {
+        strbuf_printf(&s, "\n%zu. ", i + 1);
+        if (!candidate_label(&s, kb, hazards, p->brief[i]))
+            strbuf_printf(&s, "(%s) %s", relief_role_title(p->brief[i]->role),
+                          p->brief[i]->short_text ? p->brief[i]->short_text : p->brief[i]->text);
+    }
+    if (p->n_steps > p->n_brief)
+        strbuf_printf(&s, "\n(The full plan has %zu steps up to recovery.)", p->n_steps);
+    strbuf_add(&s, "\n\nElaborate the plan for this situation.", 40);
+    if (s.failed) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p;
+}
