@@ -105,7 +105,7 @@ static void load_model(const uint8_t *data, size_t size)
         sp.max_new_tokens = 2;
         sp.seed = 1;
         relief_gen_result res;
-        relief_llm_limits lim = {0, NULL};
+        relief_llm_limits lim = {0};
         relief_llm_generate(c, prompt, 1 + (info->n_vocab > 1), &sp, NULL, 0, NULL, NULL, &lim, &res);
         relief_llm_ctx_free(c);
     }

@@ -166,6 +166,19 @@ static void run_case(const char *model, const char *prompt, const char *logits_f
     relief_model_free(m);
 }
 
+typedef struct {
+    int n, rising;
+    double last;
+} progress_log;
+
+static void log_progress(double done, void *user)
+{
+    progress_log *pl = user;
+    pl->rising = pl->n == 0 ? (done > 0) : pl->rising && done >= pl->last;
+    pl->last = done;
+    pl->n++;
+}
+
 /* Limits: a deadline in the past stops before the first layer; cancel too;
  * the context refuses to overflow; bad token ids are rejected. */
 static void test_limits(void)
@@ -176,11 +189,11 @@ static void test_limits(void)
     char err[256];
     relief_llm_ctx *c = relief_llm_ctx_new(m, 4, 0, err, sizeof err);
     int32_t ids[6] = {1, 2, 3, 4, 5, 6};
-    relief_llm_limits past = {relief_llm_now() - 1, NULL};
+    relief_llm_limits past = {.deadline = relief_llm_now() - 1};
     CHECK(relief_llm_eval(c, ids, 2, NULL, false, &past) == RELIEF_LLM_DEADLINE);
     CHECK(relief_llm_ctx_pos(c) == 0);
     atomic_int cancel = 1;
-    relief_llm_limits cl = {0, &cancel};
+    relief_llm_limits cl = {.cancel = &cancel};
     CHECK(relief_llm_eval(c, ids, 2, NULL, false, &cl) == RELIEF_LLM_CANCELLED);
     CHECK(relief_llm_eval(c, ids, 6, NULL, false, NULL) == RELIEF_LLM_CTX_FULL);
     CHECK(relief_llm_ctx_pos(c) == 4);
@@ -192,6 +205,21 @@ static void test_limits(void)
     /* Generation stops at max_new_tokens. */
     relief_llm_ctx_free(c);
     c = relief_llm_ctx_new(m, 64, 0, err, sizeof err);
+    /* Progress while reading a prompt: rising, ending at 1; none for one token. */
+    {
+        progress_log pl = {0};
+        int32_t many[40];
+        for (int i = 0; i < 40; i++)
+            many[i] = 1 + i;
+        relief_llm_limits pr = {.on_progress = log_progress, .progress_user = &pl};
+        CHECK(relief_llm_eval(c, many, 40, NULL, false, &pr) == RELIEF_LLM_OK);
+        CHECK_MSG(pl.n >= 2 && pl.rising && pl.last == 1.0, "%d progress calls, rising %d, last %g", pl.n,
+                  pl.rising, pl.last);
+        pl = (progress_log){0};
+        CHECK(relief_llm_eval(c, many, 1, NULL, false, &pr) == RELIEF_LLM_OK);
+        CHECK(pl.n == 0);
+        relief_llm_ctx_reset(c);
+    }
     relief_sampler_params sp = relief_llm_sampler_defaults();
     sp.max_new_tokens = 5;
     relief_gen_result res;

@@ -688,7 +688,8 @@ def test_model():
         return
     cache = tempfile.mkdtemp(prefix="relief-serve-cache-")
     # --max-tokens past what 0.5 s allows, so that answers are cut at the deadline.
-    s = Server("--model", TINY, "--deadline", "0.5", "--max-tokens", "4000", "--cache-dir", cache, wait=300)
+    s = Server("--model", TINY, "--deadline", "0.5", "--budget", "0.5", "--max-tokens", "4000", "--cache-dir", cache,
+               wait=300)
     port = s.port
     try:
         st, h, j = jrequest(port, "GET", "/v1/models")
@@ -824,6 +825,46 @@ def test_model():
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def test_budget():
+    """Streams run for --budget, whole answers stop at --deadline; a stream
+    shows the prompt being read ("progress" events) before its first token."""
+    if not os.path.exists(TINY):
+        check(False, "model tests need " + TINY)
+        return
+    cache = tempfile.mkdtemp(prefix="relief-serve-budget-")
+    # A deadline nothing can meet, a budget everything can.
+    s = Server("--model", TINY, "--deadline", "0.001", "--budget", "60", "--max-tokens", "64", "--cache-dir", cache,
+               "--no-warm", wait=300)
+    try:
+        st, h, j = jrequest(s.port, "POST", "/v1/guidance", {"report": REPORT})
+        check(st == 200 and not j["model"]["complete"], f"JSON answer: the 1 ms deadline holds: {j.get('model')}")
+        st, ev = sse(s.port, "/v1/guidance", {"report": REPORT, "stream": True})
+        names = [e[0] for e in ev]
+        done = json.loads(ev[-1][1]) if ev and names[-1] == "done" else {}
+        check(st == 200 and names[0] == "plan" and "token" in names and done.get("model", {}).get("cut") is False,
+              f"stream: runs past the deadline within the budget: {names[:4]}... {done.get('model')}")
+        progress = [json.loads(d)["reading"] for n, d, _ in ev if n == "progress"]
+        check(len(progress) >= 2 and progress == sorted(progress) and progress[-1] == 1.0 and 0 < progress[0],
+              f"stream: progress while the prompt is read: {progress[:3]}...{progress[-2:]}")
+        if "progress" in names and "token" in names:
+            check(names.index("progress") < names.index("token") and
+                  max(i for i, n in enumerate(names) if n == "progress") < names.index("token"),
+                  "every progress event comes before the first token")
+        # A deadline in the body wins over the budget.
+        st, ev = sse(s.port, "/v1/guidance", {"report": REPORT, "stream": True, "deadline": 0.001})
+        done = json.loads(ev[-1][1]) if ev and ev[-1][0] == "done" else {}
+        check(st == 200 and done.get("model", {}).get("complete") is False, f"stream with deadline 1 ms: {done}")
+        # OpenAI chat streams take the budget too; plain chat the deadline.
+        st, ev = sse(s.port, "/v1/chat/completions", {"messages": [{"role": "user", "content": "Say hello."}],
+                                                      "stream": True, "max_tokens": 16})
+        finish = [json.loads(d)["choices"][0].get("finish_reason") for n, d, _ in ev
+                  if d.startswith("{") and json.loads(d).get("choices")]
+        check(st == 200 and ("length" in finish or "stop" in finish), f"chat stream within the budget: {finish}")
+    finally:
+        check(s.stop() == 0, "budget server exits 0")
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 test_plan_only()
 test_token()
 test_slow_clients()
@@ -831,6 +872,7 @@ test_browser_safety()
 test_fairness()
 test_broken_model()
 test_midnight()
+test_budget()
 test_model()
 print(f"{checks - fails} of {checks} serve checks passed")
 sys.exit(1 if fails else 0)

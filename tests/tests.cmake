@@ -152,3 +152,10 @@ add_test(NAME llm_fastpath COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)
 add_test(NAME llm_fastpath_scalar COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)
 set_tests_properties(llm_fastpath_scalar PROPERTIES ENVIRONMENT "RELIEF_SCALAR=1")
 set_tests_properties(llm_cli PROPERTIES ENVIRONMENT "RELIEF_EXACT=1")
+
+# The CLI's model text on a terminal (streams for --budget; Ctrl-C ends the
+# model, not relief; a progress line while the prompt is read) and off it
+# (the deadline is hard). Uses a pseudo-terminal and the mock server.
+add_test(NAME stream_cli COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_stream_cli.py $<TARGET_FILE:relief>
+         ${CMAKE_SOURCE_DIR}/tests/mock_openai.py ${RELIEF_TESTDATA}/oracle/tiny/tiny-q.gguf)
+set_tests_properties(stream_cli PROPERTIES TIMEOUT 120)

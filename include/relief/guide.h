@@ -262,6 +262,9 @@ const char *relief_kb_translation_issue(const relief_kb *kb, size_t i);
  * English when that language has none or code is not a plan language;
  * NULL for an unknown key. Owned by the kb. */
 const char *relief_kb_string(const relief_kb *kb, const char *code, const char *key);
+/* The name a kb language file gives its language, in that language
+ * ("Italiano" for "it"); NULL for a code no file defines. Owned by the kb. */
+const char *relief_kb_language_name(const relief_kb *kb, const char *code);
 /* The first-30-minute steps of a hazard that may enter a brief, in kb order
  * (English text), numbered from 1: what a model's cached prompt lists for
  * that hazard. Writes up to cap of them to out and returns how many there

@@ -95,6 +95,10 @@ typedef struct {
     /* Called with each piece of model text (whole UTF-8 characters); return
      * non-zero to stop the model. */
     int (*on_text)(const char *text, size_t len, void *user);
+    /* Called while the model reads its prompt, before its first token, with
+     * the share read (0 < done <= 1, whole-percent steps); the built-in
+     * engine only (remote servers do not say). May be NULL. */
+    void (*on_progress)(double done, void *user);
     void *user;
     const char *lang;           /* the plan's language (relief_options.lang): NULL follows the report */
     const char *lang_reason;    /* where lang came from (relief_options.lang_reason) */

@@ -72,6 +72,11 @@ const char *relief_llm_status_str(relief_llm_status s);
 typedef struct {
     double deadline;             /* CLOCK_MONOTONIC seconds; 0 = none */
     const atomic_int *cancel;    /* non-zero cancels; NULL = never */
+    /* While relief_llm_eval reads more than one token: called after each
+     * layer of each batch with the share of the call's work done (0 < done
+     * <= 1), so that a user sees a long prompt being read. NULL = none. */
+    void (*on_progress)(double done, void *user);
+    void *progress_user;
 } relief_llm_limits;
 
 /* Seconds on CLOCK_MONOTONIC, the clock deadlines are measured on. */

@@ -529,7 +529,7 @@ int cli_chat(int argc, char **argv)
     sp.max_new_tokens = max_tokens;
     sp.seed = (uint64_t)now;
     int32_t ends[2] = {harmony_special(h, "<|return|>"), harmony_special(h, "<|call|>")};
-    relief_llm_limits lim = {deadline > 0 ? t_start + deadline : 0, NULL};
+    relief_llm_limits lim = {.deadline = deadline > 0 ? t_start + deadline : 0};
     relief_gen_result res;
     /* --ignore-eos: no end token stops the answer, only --max-tokens, the
      * context or the deadline (for tests and benchmarks of long outputs). */

@@ -15,6 +15,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,7 +63,10 @@ static void usage(FILE *f)
           "  --exact | --q8          --model's arithmetic: f32 reference, or 8-bit activations (default: two 8-bit\n"
           "                          terms, within 2e-3 x std of the reference; docs/performance.md)\n"
           "  --backend URL           ... or a remote OpenAI-compatible server (--backend-model NAME)\n"
-          "  --deadline SECONDS      hard limit for the model's elaboration (default 5)\n"
+          "  --deadline SECONDS      hard limit for the model's elaboration when it is not streamed to a\n"
+          "                          terminal (JSON, pipes, files; default 5)\n"
+          "  --budget SECONDS        how long the model's text may stream to a terminal (default 90; Ctrl-C\n"
+          "                          ends it sooner, and --deadline, when given, wins)\n"
           "  --cache-dir DIR         prefix cache for --model (default $RELIEF_CACHE_DIR, $XDG_CACHE_HOME/relief,\n"
           "                          ~/.cache/relief)\n"
           "  --final-only            ask the model for its answer directly, without analysis\n"
@@ -85,7 +90,9 @@ typedef struct {
     const char *lora;        /* --lora: adapters for --model, "SPEC[,SPEC...]" */
     const char *cache_dir;   /* --cache-dir */
     const char *lang;        /* --lang: the plan's language, NULL to follow the report */
-    double deadline;
+    double deadline;         /* --deadline: the model's hard limit when its text is not streamed to a terminal */
+    double budget;           /* --budget: how long the model may stream to a terminal */
+    bool deadline_given;     /* an explicit --deadline holds on a terminal too */
     bool final_only;
     cli_formats fo;          /* --format cap|ics201|ics201-json, --cap FILE, CAP options */
 } options;
@@ -100,8 +107,17 @@ typedef struct {
     bool hybrid_tried;
     int flags;               /* render flags */
     bool text_started;
+    bool progress_shown;     /* a "reading the report" line is on stderr */
     const char *plan_lang;   /* the language of the last plan written (a kb string) */
 } session;
+
+/* Erases the "reading the report" line (show_reading) from the terminal. */
+static void erase_reading(session *ss)
+{
+    if (ss->progress_shown)
+        fputs("\r\033[K", stderr);
+    ss->progress_shown = false;
+}
 
 /* Every write goes through stdout's buffer; a failed write (a full disk,
  * /dev/full, a closed pipe) sets its error flag, checked at the end. */
@@ -121,6 +137,7 @@ static int print_text(const char *t, size_t n, void *user)
 {
     session *ss = user;
     if (!ss->text_started) {
+        erase_reading(ss);
         const char *h = relief_kb_string(ss->kb, ss->plan_lang, "model.heading");
         printf(ss->o->fmt == RELIEF_FMT_MARKDOWN ? "## %s\n\n" : "== %s ==\n", h ? h : "");
         ss->text_started = true;
@@ -183,6 +200,40 @@ static bool open_backend(session *ss)
     return ss->hybrid != NULL;
 }
 
+/* Ctrl-C while the model streams to a terminal ends the model's text, not
+ * relief: the plan is on the screen and the footer says what happened. The
+ * handler is one-shot (SA_RESETHAND): a second Ctrl-C ends relief. */
+static atomic_int interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    atomic_store(&interrupted, 1);
+}
+
+/* "The model is reading the report… 40 %" on the terminal's line, replaced
+ * as it grows and erased before the model's first words. */
+static void show_reading(double done, void *user)
+{
+    session *ss = user;
+    if (ss->text_started)
+        return;
+    const char *fmt = relief_kb_string(ss->kb, ss->plan_lang, "model.reading");
+    char line[256];
+    size_t n = 0;
+    for (const char *c = fmt ? fmt : ""; *c && n + 8 < sizeof line; c++) {
+        if (!strncmp(c, "{percent}", 9)) {
+            n += (size_t)snprintf(line + n, sizeof line - n, "%d", (int)(done * 100 + 0.5));
+            c += 8;
+        } else {
+            line[n++] = *c;
+        }
+    }
+    line[n] = '\0';
+    fprintf(stderr, "\r%s", line);
+    ss->progress_shown = true;
+}
+
 /* The model's part, after the plan is already written. */
 static int elaborate(session *ss, const char *text, size_t len)
 {
@@ -190,10 +241,26 @@ static int elaborate(session *ss, const char *text, size_t len)
     if (!open_backend(ss))
         return EXIT_MODEL;
     ss->text_started = false;
-    relief_hybrid_request rq = {.deadline_s = o->deadline, .days = o->days,
-                                .on_text = o->fmt == RELIEF_FMT_JSON ? NULL : print_text, .user = ss};
+    /* On a terminal someone watches the words arrive: they may run for the
+     * budget (or until Ctrl-C). Elsewhere the output is read when it is
+     * whole, so the deadline is hard. */
+    bool streaming = o->fmt != RELIEF_FMT_JSON && isatty(STDOUT_FILENO);
+    double limit = streaming && !o->deadline_given ? o->budget : o->deadline;
+    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old_sa;
+    sigemptyset(&sa.sa_mask);
+    atomic_store(&interrupted, 0);
+    if (streaming)
+        sigaction(SIGINT, &sa, &old_sa);
+    relief_hybrid_request rq = {.deadline_s = limit, .days = o->days, .lang = o->lang, .cancel = &interrupted,
+                                .on_text = o->fmt == RELIEF_FMT_JSON ? NULL : print_text,
+                                .on_progress = streaming && isatty(STDERR_FILENO) ? show_reading : NULL,
+                                .user = ss};
     relief_hybrid_result res;
-    if (relief_hybrid_respond(ss->hybrid, text, len, &rq, &res) < 0) {
+    int rc = relief_hybrid_respond(ss->hybrid, text, len, &rq, &res);
+    erase_reading(ss);
+    if (streaming)
+        sigaction(SIGINT, &old_sa, NULL);
+    if (rc < 0) {
         fprintf(stderr, "relief: out of memory\n");
         return EXIT_FAIL;
     }
@@ -217,7 +284,10 @@ static int elaborate(session *ss, const char *text, size_t len)
             fputs(" ==", stdout);
         }
         printf("\n[%s; model %s after %.0f ms, %zu tokens%s]\n", relief_hybrid_backend_name(ss->hybrid),
-               res.model_complete ? "complete" : res.model_cut ? "cut at the deadline" : "stopped",
+               res.model_complete ? "complete"
+               : res.model_cut    ? (streaming && !o->deadline_given ? "cut at the budget" : "cut at the deadline")
+               : atomic_load(&interrupted) ? "stopped by Ctrl-C"
+                                           : "stopped",
                res.timings.total_ms, res.timings.model_tokens, res.timings.prefix_cached ? ", prefix cached" : "");
     }
     relief_hybrid_result_free(&res);
@@ -401,6 +471,14 @@ static int parse_options(int argc, char **argv, options *o, char **rest, int *n_
                 fprintf(stderr, "relief: --deadline must be seconds in (0, 3600], not '%s'\n", argv[i]);
                 return EXIT_USAGE;
             }
+            o->deadline_given = true;
+        } else if (!strcmp(a, "--budget") && has) {
+            char *end;
+            o->budget = strtod(argv[++i], &end);
+            if (*end || !(o->budget > 0 && o->budget <= 3600)) {
+                fprintf(stderr, "relief: --budget must be seconds in (0, 3600], not '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
         } else if (!strcmp(a, "--explain")) {
             o->explain = true;
         } else if (!strcmp(a, "--full")) {
@@ -516,7 +594,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
             if (!strcmp(argv[1], commands[i].name))
                 return commands[i].run(argc - 2, argv + 2);
-    options o = {.fmt = RELIEF_FMT_TEXT, .days = 3};
+    options o = {.fmt = RELIEF_FMT_TEXT, .days = 3, .budget = 90};
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int n_rest = 0;
     if (!rest) {

@@ -135,6 +135,7 @@
     X(S_NOTE_GROUP, "note.group")                                                \
     X(S_MODEL_HEADING, "model.heading")                                          \
     X(S_MODEL_NONE, "model.none")                                                \
+    X(S_MODEL_READING, "model.reading")                                          \
     X(S_LANG_FALLBACK, "lang.fallback")
 
 #define I18N_ENUM(e, k) e,

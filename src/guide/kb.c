@@ -991,3 +991,11 @@ size_t relief_kb_brief_steps(const relief_kb *kb, int hazard, relief_step *out, 
     }
     return n;
 }
+
+const char *relief_kb_language_name(const relief_kb *kb, const char *code)
+{
+    for (size_t i = 0; code && i < kb->n_langs; i++)
+        if (!strcmp(kb->langs[i].code, code))
+            return kb->langs[i].name;
+    return NULL;
+}

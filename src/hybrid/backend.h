@@ -20,6 +20,10 @@ typedef struct {
     const char *reasoning;      /* "low", "medium", "high" */
     bool final_only;            /* skip the analysis channel where the backend can */
     bool persist_prefix;        /* keep the prompt prefix's state on disk (the responder's own prompts) */
+    /* Reading the prompt: the share of the tokens to evaluate done so far,
+     * in whole-percent steps, before the first token is generated. NULL = none. */
+    void (*on_progress)(double done, void *user);
+    void *progress_user;
 } backend_opts;
 
 typedef struct {

@@ -461,6 +461,32 @@ static int on_token(int32_t id, void *user)
     return rc == 1;
 }
 
+/* The user's view of the prompt being read: one share over the prefix (when
+ * it must be computed) and the fresh tokens, in whole-percent steps. */
+typedef struct {
+    void (*fn)(double done, void *user);
+    void *user;
+    size_t total;        /* tokens to evaluate in all */
+    size_t before;       /* of them, done before the current relief_llm_eval call */
+    size_t call_tokens;  /* evaluated by the current call */
+    int last_percent;
+} read_progress;
+
+static void on_eval_progress(double done, void *user)
+{
+    read_progress *rp = user;
+    if (!rp->total)
+        return;
+    double all = ((double)rp->before + done * (double)rp->call_tokens) / (double)rp->total;
+    int percent = (int)(all * 100);
+    if (percent > 100)
+        percent = 100;
+    if (percent <= rp->last_percent)
+        return;
+    rp->last_percent = percent;
+    rp->fn(percent / 100.0, rp->user);
+}
+
 static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n, const backend_opts *o,
                         backend_text_fn fn, void *user, backend_result *res)
 {
@@ -485,15 +511,18 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
     relief_llm_ctx *c = b->ctx[slot];
     size_t start = 0;
     relief_llm_ctx_reset(c);
-    relief_llm_limits lim = {o->deadline, o->cancel};
+    read_progress rp = {.fn = o->on_progress, .user = o->progress_user, .total = n_ids, .last_percent = -1};
+    relief_llm_limits lim = {o->deadline, o->cancel, o->on_progress ? on_eval_progress : NULL, &rp};
     uint64_t key = n_pre ? prefix_key(b, c, ids, n_pre) : 0;
     if (n_pre && prefix_restore(b, c, key, ids, n_pre)) {
         start = n_pre;
         res->prefix_cached = true;
+        rp.total = n_ids - n_pre;
     } else if (n_pre) {
         /* Computed once for every later prompt with the same prefix; a stop
          * in the middle leaves what was done in c, and generate goes on. */
         relief_llm_ctx_reset(c);
+        rp.call_tokens = n_pre;
         if (relief_llm_eval(c, ids, n_pre, NULL, false, &lim) == RELIEF_LLM_OK) {
             prefix_store(b, c, key, ids, n_pre, o->persist_prefix);
             start = n_pre;
@@ -528,6 +557,8 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
             res->error = "out of memory";
             rc = -1;
         } else {
+            rp.before = rp.total - (n_ids - start);
+            rp.call_tokens = n_ids - start;
             relief_llm_generate(c, ids + start, n_ids - start, &sp, ends, 2, on_token, &g, &lim, &gr);
             harmony_event ev;
             if (!g.malformed && harmony_parser_finish(g.parser, &ev) == 0 && ev.text) {
@@ -580,7 +611,7 @@ static int builtin_warm(backend *base, const char *developer, const atomic_int *
             *was_cached = true;
             rc = 0;
         } else {
-            relief_llm_limits lim = {0, &b->warm_yield};
+            relief_llm_limits lim = {.cancel = &b->warm_yield};
             relief_llm_status st = relief_llm_eval(c, ids, n_pre, NULL, false, &lim);
             if (st == RELIEF_LLM_OK) {
                 prefix_store(b, c, key, ids, n_pre, true);

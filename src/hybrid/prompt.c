@@ -93,6 +93,23 @@ static void add_span(strbuf *s, const relief_plan *p, relief_span sp)
         strbuf_add(s, p->report + sp.start, sp.end - sp.start);
 }
 
+/* The language the model should answer in: the plan's when it was asked
+ * for (--lang, the API's lang, Accept-Language), else the report's when one
+ * was recognised (a model can answer in Italian or Tagalog although the
+ * plan is in English), else the plan's. */
+static const char *answer_language(const relief_plan *p)
+{
+    const char *why = p->plan_lang_reason ? p->plan_lang_reason : "";
+    const char *plan = p->plan_lang ? p->plan_lang : "en";
+    if (!strcmp(why, "requested") || !strcmp(why, "accept-language"))
+        return plan;
+    if (!strcmp(why, "not-translated") && p->plan_lang_wanted)
+        return p->plan_lang_wanted;
+    if (p->lang && p->lang_hits > 0)
+        return p->lang;
+    return plan;
+}
+
 char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
 {
     strbuf s = {0};
@@ -144,6 +161,12 @@ char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
     if (p->n_steps > p->n_brief)
         strbuf_printf(&s, "\n(The full plan has %zu steps up to recovery.)", p->n_steps);
     strbuf_add(&s, "\n\nElaborate the plan for this situation.", 40);
+    /* The reporter reads the answer: their language, or the one asked for. */
+    const char *code = answer_language(p);
+    const char *name = relief_kb_language_name(kb, code);
+    if (strcmp(code, "en"))
+        strbuf_printf(&s, " Write your answer in %s (language code %s), the language of the reader.",
+                      name ? name : code, code);
     if (s.failed) {
         free(s.p);
         return NULL;

@@ -621,6 +621,21 @@ static relief_llm_status check_limits(const relief_llm_limits *lim)
     return RELIEF_LLM_OK;
 }
 
+/* Where a multi-token relief_llm_eval stands: tokens [base, base + T) are
+ * in the batch now being read, of total. */
+typedef struct {
+    const relief_llm_limits *lim;
+    size_t base, T, total;
+} eval_progress;
+
+static void report_progress(const eval_progress *p, uint32_t layers_done, uint32_t n_layer)
+{
+    if (!p || !p->lim || !p->lim->on_progress || p->total < 2)
+        return;
+    double done = ((double)p->base + (double)p->T * layers_done / n_layer) / (double)p->total;
+    p->lim->on_progress(done > 1 ? 1 : done, p->lim->progress_user);
+}
+
 /* One token at the next position; logits into out when not NULL. */
 static relief_llm_status forward_token(relief_llm_ctx *c, int32_t tok, float *out, const relief_llm_limits *lim)
 {
@@ -823,7 +838,7 @@ static void run_bjob(void *arg, int ith, int nth)
 }
 
 static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens, uint32_t T, float *out,
-                                       bool all_logits, const relief_llm_limits *lim)
+                                       bool all_logits, const relief_llm_limits *lim, const eval_progress *prog)
 {
     const relief_model *m = c->m;
     const relief_model_info *h = &m->info;
@@ -842,6 +857,8 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
         relief_llm_status st = check_limits(lim);
         if (st != RELIEF_LLM_OK)
             return st;
+        if (l > 0)
+            report_progress(prog, l, h->n_layer);
         const llm_layer *ly = &m->layers[l];
         jb.l = l;
         for (uint32_t t = 0; t < T; t++)
@@ -973,6 +990,8 @@ relief_llm_status relief_llm_eval(relief_llm_ctx *c, const int32_t *tokens, size
                 if (st != RELIEF_LLM_OK)
                     return st;
                 i++;
+                eval_progress prog = {lim, i, 0, n};
+                report_progress(&prog, 0, 1);
                 continue;
             }
             float *out = NULL;
@@ -980,10 +999,13 @@ relief_llm_status relief_llm_eval(relief_llm_ctx *c, const int32_t *tokens, size
                 out = logits + i * V;
             else if (logits && i + T == n)
                 out = logits;
-            relief_llm_status st = forward_batch(c, tokens + i, T, out, all_logits, lim);
+            eval_progress prog = {lim, i, T, n};
+            relief_llm_status st = forward_batch(c, tokens + i, T, out, all_logits, lim, &prog);
             if (st != RELIEF_LLM_OK)
                 return st;
             i += T;
+            prog = (eval_progress){lim, i, 0, n};
+            report_progress(&prog, 0, 1);
         }
         return RELIEF_LLM_OK;
     }
@@ -997,6 +1019,8 @@ relief_llm_status relief_llm_eval(relief_llm_ctx *c, const int32_t *tokens, size
         relief_llm_status st = forward_token(c, tokens[i], out, lim);
         if (st != RELIEF_LLM_OK)
             return st;
+        eval_progress prog = {lim, i + 1, 0, n};
+        report_progress(&prog, 0, 1);
     }
     return RELIEF_LLM_OK;
 }

@@ -202,6 +202,7 @@ enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *
     const char *bad = NULL, *why = NULL;
     json_t *msgs = json_object_get(root, "messages"), *model = json_object_get(root, "model");
     json_t *so = json_object_get(root, "stream_options");
+    bool json_deadline = json_object_get(root, "deadline") != NULL;
     /* Fields of the OpenAI API that this server does not implement are
      * refused by name rather than silently ignored. */
     static const char *const unsupported[] = {"tools", "tool_choice", "functions", "function_call", "logprobs",
@@ -289,7 +290,14 @@ enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *
         return serve_reply_error(s, c, r, 429, "rate_limit_error", NULL,
                            "busy: every model slot and queue place is taken; retry later");
     }
-    if (!lim_acquire(&s->lim, t0 + cc->deadline_s, NULL)) {
+    /* A stream with no deadline of its own runs for the budget once it has
+     * a slot; the wait for the slot stays within the server's deadline. */
+    double wait_s = cc->deadline_s;
+    if (stream && !json_deadline) {
+        wait_s = s->o.deadline;
+        cc->deadline_s = s->o.budget;
+    }
+    if (!lim_acquire(&s->lim, t0 + wait_s, NULL)) {
         metrics_busy(&s->m);
         ccall_free(cc);
         return serve_reply_error(s, c, r, 429, "rate_limit_error", NULL, "busy: no model slot became free before the deadline");

@@ -132,6 +132,20 @@ static int g_on_text(const char *text, size_t len, void *user)
     return rc < 0;
 }
 
+/* A stream's "progress" event while the model reads its prompt:
+ * {"reading": 0.42}, the share read, so that a page can show the model
+ * working before its first word. */
+static void g_on_progress(double done, void *user)
+{
+    gcall *g = user;
+    if (!g->job || atomic_load(&g->s->stopping))
+        return;
+    char data[48];
+    int n = snprintf(data, sizeof data, "{\"reading\":%.2f}", done);
+    if (job_event(g->job, "progress", data, (size_t)n) < 0)
+        atomic_store(&g->stop_model, 1);
+}
+
 /* The "model" object of a guidance answer (with the text when with_text). */
 static void g_model_json(strbuf *b, const gcall *g, const relief_hybrid_result *res, bool with_text)
 {
@@ -186,6 +200,7 @@ static int g_respond(gcall *g, relief_hybrid_result *res)
                                 .cancel = &g->stop_model,
                                 .on_plan = g_on_plan,
                                 .on_text = g_on_text,
+                                .on_progress = g_on_progress,
                                 .user = g,
                                 .lang = g->lang,
                                 .lang_reason = g->lang_reason};
@@ -242,6 +257,7 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
     if (!root)
         return rc;
     json_t *rep = json_object_get(root, "report");
+    bool deadline_given = json_object_get(root, "deadline") != NULL;
     double deadline = s->o.deadline;
     long long days = 0;
     bool stream = false;
@@ -287,7 +303,10 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
     g->s = s;
     g->report = report;
     g->report_len = len;
-    g->deadline_s = deadline;
+    /* A stream is read as it comes: the model may go on for the budget
+     * (the client stops it by going away). A whole answer waits for the
+     * model, so its deadline is hard. A "deadline" in the body wins. */
+    g->deadline_s = stream && !deadline_given ? s->o.budget : deadline;
     g->days = (int)days;
     g->lang = lang;
     g->lang_reason = lang_reason;
@@ -299,7 +318,7 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
             g->busy = true; /* plan only; the model part says "busy" */
     }
     if (stream)
-        return serve_start_stream(s, c, r, g_stream_run, gcall_free, g, &g->job, &g->stop_model, deadline);
+        return serve_start_stream(s, c, r, g_stream_run, gcall_free, g, &g->job, &g->stop_model, g->deadline_s);
 
     relief_hybrid_result res;
     if (g_respond(g, &res) < 0) {

@@ -21,7 +21,9 @@ static void serve_usage(FILE *f)
           "  --backend URL          ... or a remote OpenAI-compatible server (e.g. http://127.0.0.1:11434)\n"
           "  --backend-model NAME   model name sent to the remote server (default gpt-oss);\n"
           "                         its bearer token, if any, comes from RELIEF_BACKEND_TOKEN\n"
-          "  --deadline SECONDS     default hard deadline of a response (default 5)\n"
+          "  --deadline SECONDS     hard deadline of an answer that is not streamed (default 5)\n"
+          "  --budget SECONDS       how long a streamed answer's model text may run (default 90; the\n"
+          "                         client ends it sooner by going away, or sets its own \"deadline\")\n"
           "  --token TOKEN          require 'Authorization: Bearer TOKEN' (also RELIEF_TOKEN)\n"
           "  --max-body BYTES       largest request body (default 65536; 413 beyond)\n"
           "  --max-parallel N       concurrent model generations (default 1)\n"
@@ -69,7 +71,7 @@ static bool parse_seconds_arg(const char *name, const char *v, double max, doubl
 int serve_parse_opts(int argc, char **argv, serve_opts *o)
 {
     *o = (serve_opts){.port = RELIEF_SERVE_PORT, .bind = "127.0.0.1", .deadline = 5, .max_body = 64u << 10,
-                      .max_parallel = 1, .serve_queue = 8, .read_timeout = 10, .per_ip = 16};
+                      .max_parallel = 1, .serve_queue = 8, .read_timeout = 10, .per_ip = 16, .budget = 90};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -90,7 +92,7 @@ int serve_parse_opts(int argc, char **argv, serve_opts *o)
                                                  "--deadline", "--token", "--max-body", "--max-parallel", "--queue",
                                                  "--kb", "--threads", "--read-timeout", "--max-tokens",
                                                  "--cache-dir", "--lora", "--host", "--allow-host", "--cors",
-                                                 "--per-ip"};
+                                                 "--per-ip", "--budget"};
         bool known = false;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
             known |= !strcmp(a, with_value[k]);
@@ -126,6 +128,9 @@ int serve_parse_opts(int argc, char **argv, serve_opts *o)
             o->backend_model = v;
         } else if (!strcmp(a, "--deadline")) {
             if (!parse_seconds_arg(a, v, 3600, &o->deadline))
+                return 2;
+        } else if (!strcmp(a, "--budget")) {
+            if (!parse_seconds_arg(a, v, 3600, &o->budget))
                 return 2;
         } else if (!strcmp(a, "--token")) {
             o->token = v;

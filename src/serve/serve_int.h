@@ -51,7 +51,8 @@ typedef struct {
     unsigned port;
     const char *bind;
     const char *model, *backend, *backend_model;
-    double deadline;
+    double deadline;            /* --deadline: hard limit of answers that are not streamed */
+    double budget;              /* --budget: how long a streamed answer's model text may run */
     const char *token;
     size_t max_body;
     int max_parallel, serve_queue;
