@@ -5,7 +5,7 @@
  *
  * The vocabulary (a whole tiny model, also loaded as one for the adapter
  * paths) comes from RELIEF_FUZZ_VOCAB, else the default
- * ../shared/oracle/tiny/tiny-f32.gguf relative to the working directory
+ * tests/data/oracle/tiny/tiny-f32.gguf relative to the working directory
  * (the repository root under `make fuzz`). A missing vocabulary aborts the
  * fuzzer at start-up with a message: a fuzzer that silently tests nothing
  * would be worse.
@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define FUZZ_DEFAULT_VOCAB "../shared/oracle/tiny/tiny-f32.gguf"
+#define FUZZ_DEFAULT_VOCAB "tests/data/oracle/tiny/tiny-f32.gguf"
 
 /* Loads the tokenizer of the vocabulary file once; never returns NULL. */
 static inline relief_tokenizer *fuzz_vocab(void)

@@ -8,7 +8,7 @@
  * in-process on 127.0.0.1 at a free port, with bearer token "fuzz" and a
  * 64 KiB body limit, in a thread of its own (relief_serve_main blocks; the
  * process never signals it). It is plan-only unless RELIEF_FUZZ_MODEL
- * names a model (the tiny oracle: ../shared/oracle/tiny/tiny-q.gguf),
+ * names a model (the tiny oracle: tests/data/oracle/tiny/tiny-q.gguf),
  * which the server then runs with --max-tokens 8 and a 0.3 s deadline (the
  * plan-sized prompt of a guidance answer is cut off there), so that chat
  * completions and model elaboration are reached too. Each input is

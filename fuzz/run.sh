@@ -19,7 +19,7 @@ if [ -z "$targets" ]; then
   done
 fi
 [ -n "$targets" ] || { echo "fuzz/run.sh: no fuzz targets in $build (make fuzz builds them)" >&2; exit 1; }
-: "${RELIEF_FUZZ_VOCAB:=../shared/oracle/tiny/tiny-f32.gguf}"
+: "${RELIEF_FUZZ_VOCAB:=tests/data/oracle/tiny/tiny-f32.gguf}"
 export RELIEF_FUZZ_VOCAB
 mkdir -p "$build/artifacts" "$build/logs"
 status=0
