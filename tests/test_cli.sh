@@ -158,6 +158,25 @@ if [ -n "$f" ] && rm -f "$f" && mkfifo "$f"; then
 else
   bad "no prefix cache file was written to replace with a FIFO"
 fi
+# relief warm: every hazard's prefix computed, then all found cached.
+expect_rc 0 "warm" "$relief" warm --model "$src/tests/data/oracle/tiny/tiny-q.gguf" --cache-dir "$tmp/warm"
+contains "$tmp/out" "^22 prefixes computed, 0 already cached" "warm computes 22 prefixes"
+expect_rc 0 "warm again" "$relief" warm --model "$src/tests/data/oracle/tiny/tiny-q.gguf" --cache-dir "$tmp/warm"
+contains "$tmp/out" "^0 prefixes computed, 22 already cached" "a second warm finds them all"
+expect_rc 2 "warm without a model" "$relief" warm --cache-dir "$tmp/warm"
+# bench --ttft: the cold run reads the whole prompt, the warm runs only the report's part.
+expect_rc 0 "bench --ttft" "$relief" bench --ttft --model "$src/tests/data/oracle/tiny/tiny-q.gguf" --max-tokens 8 \
+  "River flooding in Riverside, 3000 residents, levee may fail in 2 hours"
+if tail -1 "$tmp/out" | python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read())
+c, m, d = j["cold"], j["memory"], j["disk"]
+assert c["cached_tokens"] == 0 and c["fresh_tokens"] == c["prompt_tokens"] > 0, c
+for r in (m, d):
+    assert r["cached_tokens"] > 0 and r["fresh_tokens"] + r["cached_tokens"] == r["prompt_tokens"], r
+    assert 0 < r["fresh_tokens"] < c["fresh_tokens"] and r["ttft_s"] > 0, r
+'; then ok; else bad "bench --ttft JSON: $(tail -1 "$tmp/out")"; fi
+expect_rc 2 "bench --ttft without a report" "$relief" bench --ttft --model "$src/tests/data/oracle/tiny/tiny-q.gguf"
 # A LoRA scale out of range is refused, not applied.
 expect_rc 2 "LoRA scale 1e30" "$relief" chat --model "$src/tests/data/oracle/tiny/tiny-q.gguf" \
   --lora "$src/tests/data/oracle/tiny/lora-qkvo.gguf:1e30" hi

@@ -8,6 +8,7 @@
  * usage: test_hybrid TINY_MODEL.gguf
  */
 #include "check.h"
+#include "hybrid/prompt.h"
 #include "relief/hybrid.h"
 #include "relief/llm.h"
 
@@ -103,6 +104,61 @@ static void count_cached(const char *hazard, size_t tokens, double seconds, bool
     *(int *)user += was_cached;
 }
 
+/* The prompt's layout: what depends on the hazards only in the developer
+ * message (identical for two reports of the same hazard), the report, its
+ * facts and the brief by label in the user message, and the answer's
+ * language asked for when the reader's is not English. */
+static void test_prompt(const relief_kb *kb)
+{
+    const char *a = "River flooding in Riverside, 3000 residents, levee may fail in 2 hours";
+    const char *b = "flash flood on main street, cars floating";
+    relief_options o = {0};
+    relief_plan *pa = relief_plan_build(kb, a, strlen(a), &o), *pb = relief_plan_build(kb, b, strlen(b), &o);
+    CHECK(pa && pb);
+    if (!pa || !pb)
+        return;
+    uint32_t ha = prompt_hazard_set(pa), hb = prompt_hazard_set(pb);
+    CHECK(ha == hb && ha == 1u << relief_hazard_from_name("flood"));
+    char *da = prompt_developer(kb, ha), *db = prompt_developer(kb, hb), *ua = prompt_user(kb, pa, ha);
+    CHECK(da && db && ua && !strcmp(da, db));
+    CHECK(da && strstr(da, "# First-30-minute steps for flood") && strstr(da, "[flood 1] "));
+    CHECK(da && !strstr(da, "Riverside"));
+    CHECK_MSG(ua && strstr(ua, "Report:\nRiver flooding in Riverside") && strstr(ua, "\n- hazards: flood") &&
+                  strstr(ua, "\n- people affected: 3000 residents") && strstr(ua, "\n1. [flood "),
+              "%s", ua ? ua : "(null)");
+    CHECK(ua && !strstr(ua, "Write your answer in"));
+    /* Every brief step is named: by label, or in full when the developer
+     * message does not list it. */
+    for (size_t i = 0; ua && i < pa->n_brief; i++) {
+        char num[32];
+        snprintf(num, sizeof num, "\n%zu. ", i + 1);
+        CHECK(strstr(ua, num) != NULL);
+    }
+    free(da), free(db), free(ua);
+    relief_plan_free(pa), relief_plan_free(pb);
+
+    const char *fr = "Inondation à Lyon, la digue va céder, 300 personnes dans le quartier";
+    relief_plan *pf = relief_plan_build(kb, fr, strlen(fr), &o);
+    char *uf = pf ? prompt_user(kb, pf, prompt_hazard_set(pf)) : NULL;
+    CHECK_MSG(uf && strstr(uf, "Write your answer in Français (language code fr)"), "%s", uf ? uf : "(null)");
+    free(uf);
+    relief_plan_free(pf);
+    /* An Italian report: no Italian plan, but the model can answer in Italian. */
+    const char *it = "Alluvione a Genova, il fiume è esondato, 200 persone bloccate nelle case";
+    relief_plan *pi = relief_plan_build(kb, it, strlen(it), &o);
+    char *ui = pi ? prompt_user(kb, pi, prompt_hazard_set(pi)) : NULL;
+    CHECK_MSG(ui && strstr(ui, "(language code it)"), "%s", ui ? ui : "(null)");
+    free(ui);
+    relief_plan_free(pi);
+    /* Asked for Spanish: the answer too. */
+    relief_options es = {.lang = "es"};
+    relief_plan *pe = relief_plan_build(kb, a, strlen(a), &es);
+    char *ue = pe ? prompt_user(kb, pe, prompt_hazard_set(pe)) : NULL;
+    CHECK_MSG(ue && strstr(ue, "(language code es)"), "%s", ue ? ue : "(null)");
+    free(ue);
+    relief_plan_free(pe);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -122,6 +178,7 @@ int main(int argc, char **argv)
     relief_kb *kb = relief_kb_load_embedded(&err);
     if (!kb)
         return 2;
+    test_prompt(kb);
 
     /* Plan first, fast; model text follows; the prefix for this report's
      * hazards is computed on first use and written to the cache. */

@@ -80,6 +80,7 @@ add_test(NAME ollama_layout COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_ollama.sh 
 
 add_executable(test_hybrid tests/test_hybrid.c)
 target_link_libraries(test_hybrid PRIVATE reliefhybrid)
+target_include_directories(test_hybrid PRIVATE ${CMAKE_SOURCE_DIR}/src)
 add_test(NAME hybrid COMMAND test_hybrid ${RELIEF_TESTDATA}/oracle/tiny/tiny-q.gguf)
 if(RELIEF_SANITIZE)
   # Deadline slack is asserted in the normal build; under ASan it is reported.

@@ -3,6 +3,7 @@
  *   relief bench --model FILE [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS]
  *                [--exact | --q8] [--lora FILE_OR_DIR[:SCALE]]...
  *   relief bench --membw [-t THREADS]
+ *   relief bench --ttft --model FILE "REPORT"   (bench_ttft.c: the user's wait for the model's words)
  * Prints prompt and decode tokens/s (mean +- stdev over reps) and, last,
  * one JSON line. With --lora every rep runs twice in the same context,
  * without and with the adapters (alternating which goes first), so the two
@@ -137,6 +138,9 @@ int cli_bench(int argc, char **argv)
     const char *model = NULL;
     int threads = 0, p = 512, n = 128, reps = 3;
     bool membw = false;
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--ttft"))
+            return cli_bench_ttft(argc, argv);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
@@ -153,7 +157,8 @@ int cli_bench(int argc, char **argv)
         else if (cli_numerics_flag(a)) continue;
         else {
             fprintf(stderr, "usage: relief bench --model FILE [-t THREADS] [-p PROMPT] [-n GEN] [-r REPS] "
-                            "[--exact | --q8] [--lora FILE_OR_DIR[:SCALE]]... | relief bench --membw [-t THREADS]\n");
+                            "[--exact | --q8] [--lora FILE_OR_DIR[:SCALE]]... | relief bench --membw [-t THREADS] | "
+                            "relief bench --ttft --model FILE \"REPORT\"\n");
             return EXIT_USAGE;
         }
     }

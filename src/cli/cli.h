@@ -43,6 +43,8 @@ int cli_loras_attach(const struct relief_model *m, struct relief_llm_ctx *c, int
 void cli_loras_free(struct relief_lora **l, int n);
 /* Checks one --lora value before any model is loaded; prints why not. */
 bool cli_lora_spec_ok(const char *spec);
+/* relief bench --ttft (src/cli/bench_ttft.c): time to the model's first words. */
+int cli_bench_ttft(int argc, char **argv);
 /* relief warm (src/cli/warm.c): precompute the model's prompt prefixes. */
 int cli_warm(int argc, char **argv);
 /* If arg is --exact or --q8, chooses that numeric path for the contexts

@@ -113,14 +113,14 @@ static const char *answer_language(const relief_plan *p)
 char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
 {
     strbuf s = {0};
-    strbuf_add(&s, "Report:\n", 8);
+    strbuf_str(&s, "Report:\n");
     size_t n = utf8_cut(p->report, p->report_len, MAX_REPORT_IN_PROMPT);
     strbuf_add(&s, p->report, n);
     if (n < p->report_len)
-        strbuf_add(&s, " [report shortened]", 19);
-    strbuf_add(&s, "\n\nFacts extracted by the protocol engine:\n- hazards: ", 52);
+        strbuf_str(&s, " [report shortened]");
+    strbuf_str(&s, "\n\nFacts extracted by the protocol engine:\n- hazards: ");
     if (!p->n_detections)
-        strbuf_add(&s, "none recognised", 15);
+        strbuf_str(&s, "none recognised");
     for (size_t i = 0; i < p->n_detections; i++)
         strbuf_printf(&s, "%s%s%s", i ? ", " : "", relief_hazard_name(p->detections[i].hazard),
                       p->detections[i].secondary ? " (possible secondary)" : "");
@@ -137,7 +137,7 @@ char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
         add_span(&s, p, qs[i].q->span);
     }
     for (size_t i = 0; i < f->n_locations; i++) {
-        strbuf_add(&s, "\n- place: ", 10);
+        strbuf_str(&s, "\n- place: ");
         add_span(&s, p, f->locations[i].span);
     }
     for (int g = 0; g < RELIEF_VG_COUNT; g++)
@@ -151,7 +151,7 @@ char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
      * developer message lists go by label (their text is in the cached
      * prefix); the others (protocol steps, shared ones) in full. */
     if (p->n_brief)
-        strbuf_add(&s, "\n\nDo now (the plan's first 30 minutes):", 39);
+        strbuf_str(&s, "\n\nDo now (the plan's first 30 minutes):");
     for (size_t i = 0; i < p->n_brief; i++) {
         strbuf_printf(&s, "\n%zu. ", i + 1);
         if (!candidate_label(&s, kb, hazards, p->brief[i]))
@@ -160,7 +160,7 @@ char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
     }
     if (p->n_steps > p->n_brief)
         strbuf_printf(&s, "\n(The full plan has %zu steps up to recovery.)", p->n_steps);
-    strbuf_add(&s, "\n\nElaborate the plan for this situation.", 40);
+    strbuf_str(&s, "\n\nElaborate the plan for this situation.");
     /* The reporter reads the answer: their language, or the one asked for. */
     const char *code = answer_language(p);
     const char *name = relief_kb_language_name(kb, code);
