@@ -271,6 +271,12 @@ const char *relief_kb_language_name(const relief_kb *kb, const char *code);
  * are (0 for an out-of-range hazard). A plan's step taken from one of them
  * has the same `source` pointer: it identifies the kb step. */
 size_t relief_kb_brief_steps(const relief_kb *kb, int hazard, relief_step *out, size_t cap);
+/* The same for the protocol numbered `protocol` (0 .. relief_kb_protocol_count
+ * - 1: triage, risk communication, ...), whose steps a brief of any hazard
+ * may take. 0 for an out-of-range number. */
+size_t relief_kb_protocol_brief_steps(const relief_kb *kb, size_t protocol, relief_step *out, size_t cap);
+/* The protocol's id ("ics", "triage"); NULL when out of range. Owned by the kb. */
+const char *relief_kb_protocol_id(const relief_kb *kb, size_t protocol);
 
 typedef struct {
     int days;            /* planning horizon, 1..365; 0 means default (3) */

@@ -66,6 +66,8 @@ const char *relief_hybrid_backend_name(const relief_hybrid *h);
 typedef struct {
     double plan_ms;             /* building the plan */
     double ttft_ms;             /* request start to first model text; < 0 when none */
+    double first_token_ms;      /* request start to the model's first token, analysis included
+                                   (built-in engine; remote: as ttft_ms); < 0 when none */
     double model_ms;            /* model time in all */
     double total_ms;
     size_t model_tokens;        /* tokens generated */

@@ -12,7 +12,8 @@
  *          server's case);
  *   disk   a new responder on the cache the cold run wrote (a CLI run after
  *          `relief warm`).
- * For each: plan time, time to the first model text, prompt tokens read
+ * For each: plan time, time to the model's first token (analysis
+ * included: the engine's latency) and to its first answer text, prompt tokens read
  * fresh and restored from the cache, decode speed, and the time until the
  * answer holds 8 bullet or numbered lines (a brief's worth), if it does.
  * Model load time is printed apart. The cache lives in a temporary
@@ -103,7 +104,13 @@ static void print_run(const ttft_run *r)
 {
     const relief_hybrid_timings *t = &r->res.timings;
     const ttft_trace *tr = &r->tr;
-    char ttft[32], eight[48];
+    char ttft[32], eight[48], first[32];
+    if (t->first_token_ms >= 0)
+        snprintf(first, sizeof first, "%.2f s", t->first_token_ms / 1e3);
+    else
+        snprintf(first, sizeof first, "none");
+    double decode_s = (t->model_ms - (t->first_token_ms >= 0 ? t->first_token_ms - t->plan_ms : 0)) / 1e3;
+    double decode = t->model_tokens > 1 && decode_s > 0 ? (double)(t->model_tokens - 1) / decode_s : 0;
     if (tr->first_text)
         snprintf(ttft, sizeof ttft, "%.2f s", tr->first_text - tr->t0);
     else
@@ -112,10 +119,10 @@ static void print_run(const ttft_run *r)
         snprintf(eight, sizeof eight, "%.1f s", tr->eighth_bullet - tr->t0);
     else
         snprintf(eight, sizeof eight, "n/a (%d bullet lines)", tr->bullets);
-    printf("%-7s plan %6.2f ms  first text %9s  prompt %5zu tokens (%5zu fresh, %5zu cached)  "
-           "%4zu tokens at %5.1f tok/s  8 bullets %s\n",
-           r->name, t->plan_ms, ttft, t->prompt_tokens, t->prompt_tokens - t->prompt_cached, t->prompt_cached,
-           t->model_tokens, t->tokens_per_s, eight);
+    printf("%-7s plan %5.2f ms  prompt %5zu tokens (%5zu fresh, %5zu cached)  first token %8s  first text %8s  "
+           "%4zu tokens, then %5.1f tok/s  8 bullets %s\n",
+           r->name, t->plan_ms, t->prompt_tokens, t->prompt_tokens - t->prompt_cached, t->prompt_cached, first, ttft,
+           t->model_tokens, decode, eight);
     if (r->res.model_error)
         printf("        (%s)\n", r->res.model_error);
 }
@@ -123,9 +130,10 @@ static void print_run(const ttft_run *r)
 static void json_run(const ttft_run *r, bool last)
 {
     const relief_hybrid_timings *t = &r->res.timings;
-    printf("\"%s\":{\"ttft_s\":%.3f,\"prompt_tokens\":%zu,\"fresh_tokens\":%zu,\"cached_tokens\":%zu,"
+    printf("\"%s\":{\"first_token_s\":%.3f,\"ttft_s\":%.3f,\"prompt_tokens\":%zu,\"fresh_tokens\":%zu,\"cached_tokens\":%zu,"
            "\"tokens\":%zu,\"tok_s\":%.2f,\"eight_bullets_s\":%.3f}%s",
-           r->name, r->tr.first_text ? r->tr.first_text - r->tr.t0 : -1.0, t->prompt_tokens,
+           r->name, t->first_token_ms >= 0 ? t->first_token_ms / 1e3 : -1.0,
+           r->tr.first_text ? r->tr.first_text - r->tr.t0 : -1.0, t->prompt_tokens,
            t->prompt_tokens - t->prompt_cached, t->prompt_cached, t->model_tokens, t->tokens_per_s,
            r->tr.eighth_bullet ? r->tr.eighth_bullet - r->tr.t0 : -1.0, last ? "" : ",");
 }

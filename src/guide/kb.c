@@ -975,21 +975,43 @@ size_t relief_kb_protocol_count(const relief_kb *kb)
     return kb->n_protocols;
 }
 
-size_t relief_kb_brief_steps(const relief_kb *kb, int hazard, relief_step *out, size_t cap)
+/* The immediate-phase, brief-eligible steps among steps[0..n), numbered
+ * from 1, written to out (up to cap); returns how many there are. */
+static size_t brief_steps(const kb_step *steps, size_t n_steps, const char *origin, relief_step *out, size_t cap)
 {
     size_t n = 0;
-    for (size_t i = 0; i < relief_kb_step_count(kb, hazard); i++) {
-        const kb_step *st = &kb->hazards[hazard].steps[i];
+    for (size_t i = 0; i < n_steps; i++) {
+        const kb_step *st = &steps[i];
         if (st->brief < 0 || st->phase != RELIEF_PHASE_IMMEDIATE)
             continue;
         if (n < cap)
             out[n] = (relief_step){.number = (int)n + 1, .phase = st->phase, .role = st->role,
                                    .priority = st->priority, .id = st->id, .text = st->text,
                                    .short_text = st->short_text, .brief_kind = st->brief, .source = st->source,
-                                   .origin = relief_hazard_name(hazard)};
+                                   .origin = origin};
         n++;
     }
     return n;
+}
+
+size_t relief_kb_brief_steps(const relief_kb *kb, int hazard, relief_step *out, size_t cap)
+{
+    if (hazard < 0 || hazard >= RELIEF_HZ_COUNT)
+        return 0;
+    return brief_steps(kb->hazards[hazard].steps, kb->hazards[hazard].n_steps, relief_hazard_name(hazard), out, cap);
+}
+
+size_t relief_kb_protocol_brief_steps(const relief_kb *kb, size_t protocol, relief_step *out, size_t cap)
+{
+    if (protocol >= kb->n_protocols)
+        return 0;
+    const kb_protocol *p = &kb->protocols[protocol];
+    return brief_steps(p->steps, p->n_steps, p->id, out, cap);
+}
+
+const char *relief_kb_protocol_id(const relief_kb *kb, size_t protocol)
+{
+    return protocol < kb->n_protocols ? kb->protocols[protocol].id : NULL;
 }
 
 const char *relief_kb_language_name(const relief_kb *kb, const char *code)

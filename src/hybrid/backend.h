@@ -35,6 +35,8 @@ typedef struct {
     size_t prompt_cached;       /* prompt tokens it stood for (0 when none) */
     const char *error;          /* static string, or NULL */
     double ttft;                /* seconds from call to first text; < 0 none */
+    double first_token;         /* seconds from call to the first generated token, whatever its
+                                   channel (the engine's latency; remote: as ttft); < 0 none */
 } backend_result;
 
 /* Text callback: whole UTF-8 characters; return non-zero to stop. */

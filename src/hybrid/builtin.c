@@ -440,6 +440,8 @@ static int deliver(gen_state *g, const char *t, size_t n)
 static int on_token(int32_t id, void *user)
 {
     gen_state *g = user;
+    if (g->res->first_token < 0)
+        g->res->first_token = clock_now() - g->t0;
     if (g->malformed) {
         /* Not harmony: pass the decoded text through rather than nothing,
          * so a fine-tuned or small model still gets heard (labelled by the
@@ -493,6 +495,7 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
     builtin *b = (builtin *)base;
     memset(res, 0, sizeof *res);
     res->ttft = -1;
+    res->first_token = -1;
     double t0 = clock_now();
     int32_t *ids = NULL;
     size_t n_ids = 0, n_pre = 0;

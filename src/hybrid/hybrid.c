@@ -130,6 +130,7 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
         return -1;
     res->timings.plan_ms = (clock_now() - t0) * 1e3;
     res->timings.ttft_ms = -1;
+    res->timings.first_token_ms = -1;
     if (req->on_plan)
         req->on_plan(res->plan, req->user);
     if (!h->be || req->no_model) {
@@ -161,6 +162,10 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
         res->timings.tokens_per_s = res->timings.model_ms > 0 ? br.n_tokens / (res->timings.model_ms / 1e3) : 0;
         if (br.ttft >= 0)
             res->timings.ttft_ms = (tm - t0 + br.ttft) * 1e3;
+        if (br.first_token >= 0)
+            res->timings.first_token_ms = (tm - t0 + br.first_token) * 1e3;
+        else
+            res->timings.first_token_ms = res->timings.ttft_ms;
         res->model_complete = br.complete;
         res->model_cut = br.cut;
         res->model_error = rc < 0 ? (br.error ? br.error : "model backend failed") : br.error;

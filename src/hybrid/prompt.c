@@ -42,11 +42,35 @@ uint32_t prompt_hazard_set(const relief_plan *p)
     return set;
 }
 
+static void add_candidate(strbuf *s, const char *group, size_t number, const relief_step *st)
+{
+    strbuf_printf(s, "\n[%s %zu] (%s) %s", group, number, relief_role_title(st->role),
+                  st->short_text ? st->short_text : st->text);
+}
+
+/* Whether two steps are the same kb step: a plan's step keeps the kb's
+ * source pointer (guide.h) whatever language its text is in; ids are
+ * optional in the kb, so the role, priority and kind confirm it. */
+static bool same_step(const relief_step *a, const relief_step *b)
+{
+    return a->source == b->source && a->role == b->role && a->priority == b->priority &&
+           a->brief_kind == b->brief_kind;
+}
+
 char *prompt_developer(const relief_kb *kb, uint32_t hazards)
 {
     strbuf s = {0};
     strbuf_add(&s, instructions, strlen(instructions));
     relief_step cand[MAX_CANDIDATES];
+    /* The protocols' steps first: the same for every hazard set, so they
+     * sit in every prefix and a brief that takes one names it by label. */
+    strbuf_str(&s, "\n\n# First-30-minute steps any incident's brief may take\nThe user message names "
+                   "the plan's brief by these labels and those of its hazards below.");
+    for (size_t pr = 0; pr < relief_kb_protocol_count(kb); pr++) {
+        size_t n = relief_kb_protocol_brief_steps(kb, pr, cand, MAX_CANDIDATES);
+        for (size_t i = 0; i < n && i < MAX_CANDIDATES; i++)
+            add_candidate(&s, relief_kb_protocol_id(kb, pr), i + 1, &cand[i]);
+    }
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
         if (!(hazards >> h & 1))
             continue;
@@ -55,12 +79,9 @@ char *prompt_developer(const relief_kb *kb, uint32_t hazards)
             n = MAX_CANDIDATES;
         if (!n)
             continue;
-        strbuf_printf(&s, "\n\n# First-30-minute steps for %s\nThe plan's brief takes some of these; the user "
-                          "message names them by label.",
-                      relief_hazard_name(h));
+        strbuf_printf(&s, "\n\n# First-30-minute steps for %s", relief_hazard_name(h));
         for (size_t i = 0; i < n; i++)
-            strbuf_printf(&s, "\n[%s %zu] (%s) %s", relief_hazard_name(h), i + 1, relief_role_title(cand[i].role),
-                          cand[i].short_text ? cand[i].short_text : cand[i].text);
+            add_candidate(&s, relief_hazard_name(h), i + 1, &cand[i]);
     }
     if (s.failed) {
         free(s.p);
@@ -70,7 +91,8 @@ char *prompt_developer(const relief_kb *kb, uint32_t hazards)
 }
 
 /* Writes the label of a brief step listed in the developer message for
- * `hazards`, or nothing and false when it is not listed there. */
+ * `hazards` (a protocol's or one of the hazards'), or nothing and false
+ * when it is not listed there. */
 static bool candidate_label(strbuf *s, const relief_kb *kb, uint32_t hazards, const relief_step *st)
 {
     relief_step cand[MAX_CANDIDATES];
@@ -79,18 +101,20 @@ static bool candidate_label(strbuf *s, const relief_kb *kb, uint32_t hazards, co
             continue;
         size_t n = relief_kb_brief_steps(kb, h, cand, MAX_CANDIDATES);
         for (size_t i = 0; i < n && i < MAX_CANDIDATES; i++)
-            if (cand[i].source == st->source) { /* the same kb step (guide.h) */
-                strbuf_printf(s, "[%s %zu]", relief_hazard_name(h), i + 1);
+            if (same_step(&cand[i], st)) {
+                strbuf_printf(s, "%s %zu", relief_hazard_name(h), i + 1);
+                return true;
+            }
+    }
+    for (size_t pr = 0; pr < relief_kb_protocol_count(kb); pr++) {
+        size_t n = relief_kb_protocol_brief_steps(kb, pr, cand, MAX_CANDIDATES);
+        for (size_t i = 0; i < n && i < MAX_CANDIDATES; i++)
+            if (same_step(&cand[i], st)) {
+                strbuf_printf(s, "%s %zu", relief_kb_protocol_id(kb, pr), i + 1);
                 return true;
             }
     }
     return false;
-}
-
-static void add_span(strbuf *s, const relief_plan *p, relief_span sp)
-{
-    if (sp.end <= p->report_len && sp.start < sp.end)
-        strbuf_add(s, p->report + sp.start, sp.end - sp.start);
 }
 
 /* The language the model should answer in: the plan's when it was asked
@@ -118,49 +142,45 @@ char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
     strbuf_add(&s, p->report, n);
     if (n < p->report_len)
         strbuf_str(&s, " [report shortened]");
-    strbuf_str(&s, "\n\nFacts extracted by the protocol engine:\n- hazards: ");
+    /* Every token from here on is evaluated afresh for each report (the
+     * prefix cache ends before it), so the facts and the brief are terse. */
+    strbuf_str(&s, "\n\nFacts (protocol engine): ");
     if (!p->n_detections)
-        strbuf_str(&s, "none recognised");
-    for (size_t i = 0; i < p->n_detections; i++)
-        strbuf_printf(&s, "%s%s%s", i ? ", " : "", relief_hazard_name(p->detections[i].hazard),
-                      p->detections[i].secondary ? " (possible secondary)" : "");
+        strbuf_str(&s, "no hazard recognised");
+    for (size_t i = 0, k = 0; i < p->n_detections; i++)
+        if (!p->detections[i].secondary)
+            strbuf_printf(&s, "%s%s", k++ ? ", " : "", relief_hazard_name(p->detections[i].hazard));
+    for (size_t i = 0, k = 0; i < p->n_detections; i++)
+        if (p->detections[i].secondary)
+            strbuf_printf(&s, "%s%s", k++ ? ", " : "; possible secondary: ",
+                          relief_hazard_name(p->detections[i].hazard));
+    /* The numbers, times and places are words of the report, which the
+     * model reads itself: only what the engine inferred is added. */
     const relief_facts *f = &p->facts;
-    const struct {
-        const char *label;
-        const relief_quantity *q;
-    } qs[] = {{"time available", &f->time_s}, {"people affected", &f->people}, {"injured", &f->injured},
-              {"dead", &f->dead},             {"missing", &f->missing},       {"trapped", &f->trapped}};
-    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
-        if (!qs[i].q->known && !qs[i].q->mentioned)
-            continue;
-        strbuf_printf(&s, "\n- %s: ", qs[i].label);
-        add_span(&s, p, qs[i].q->span);
-    }
-    for (size_t i = 0; i < f->n_locations; i++) {
-        strbuf_str(&s, "\n- place: ");
-        add_span(&s, p, f->locations[i].span);
-    }
-    for (int g = 0; g < RELIEF_VG_COUNT; g++)
+    if (f->time_s.known) /* the engine's reading of "within the hour", "by 6pm", "imminent" */
+        strbuf_printf(&s, "; time to impact about %.0f min", f->time_s.value / 60);
+    for (int g = 0, k = 0; g < RELIEF_VG_COUNT; g++)
         if (f->vulnerable[g].present)
-            strbuf_printf(&s, "\n- vulnerable group: %s", relief_vulnerable_name(g));
-    for (int i = 0; i < RELIEF_INFRA_COUNT; i++)
+            strbuf_printf(&s, "%s%s", k++ ? ", " : "; vulnerable: ", relief_vulnerable_name(g));
+    for (int i = 0, k = 0; i < RELIEF_INFRA_COUNT; i++)
         if (f->infra[i].present)
-            strbuf_printf(&s, "\n- infrastructure affected: %s", relief_infra_name(i));
+            strbuf_printf(&s, "%s%s", k++ ? ", " : "; infrastructure hit: ", relief_infra_name(i));
+    strbuf_str(&s, ".");
     /* The brief is what the responder acts on first; the model elaborates
      * on it rather than on an arbitrary slice of the phased plan. Steps the
      * developer message lists go by label (their text is in the cached
-     * prefix); the others (protocol steps, shared ones) in full. */
+     * prefix); any other in full. */
     if (p->n_brief)
-        strbuf_str(&s, "\n\nDo now (the plan's first 30 minutes):");
+        strbuf_str(&s, "\nThe plan's brief, steps 1 to N in order:");
     for (size_t i = 0; i < p->n_brief; i++) {
-        strbuf_printf(&s, "\n%zu. ", i + 1);
+        strbuf_str(&s, i ? ", " : " ");
         if (!candidate_label(&s, kb, hazards, p->brief[i]))
             strbuf_printf(&s, "(%s) %s", relief_role_title(p->brief[i]->role),
                           p->brief[i]->short_text ? p->brief[i]->short_text : p->brief[i]->text);
     }
-    if (p->n_steps > p->n_brief)
-        strbuf_printf(&s, "\n(The full plan has %zu steps up to recovery.)", p->n_steps);
-    strbuf_str(&s, "\n\nElaborate the plan for this situation.");
+    if (p->n_brief)
+        strbuf_str(&s, ".");
+    strbuf_str(&s, "\nElaborate the plan for this situation.");
     /* The reporter reads the answer: their language, or the one asked for. */
     const char *code = answer_language(p);
     const char *name = relief_kb_language_name(kb, code);

@@ -409,6 +409,7 @@ static int remote_chat(backend *b, const relief_chat_message *msgs, size_t n, co
         o = &defaults;
     memset(res, 0, sizeof *res);
     res->ttft = -1;
+    res->first_token = -1;
     remote_xfer x = {.s = {.fn = fn, .user = user, .res = res, .t0 = relief_llm_now()}, .o = o};
     if (remote_limits(&x)) {
         res->cut = x.s.stop == STOP_DEADLINE;
