@@ -179,6 +179,18 @@ def test_plan_only():
         st, h, b = request(port, "HEAD", "/")
         check(st == 200 and b == b"", f"HEAD /: {st}")
 
+        # The field formats follow the plan's language: the body's lang, else Accept-Language.
+        fl = "Flood in Lyon, 300 people, water rising"
+        st, h, j = jrequest(port, "POST", "/v1/guidance?format=ics201-json", {"report": fl, "lang": "fr"})
+        check(st == 200 and j["incident_name"].startswith("Inondation"), f"ICS 201 with lang fr: {st} {j and j.get('incident_name')}")
+        st, h, j = jrequest(port, "POST", "/v1/guidance?format=ics201-json", {"report": fl},
+                            headers={"Accept-Language": "es-MX,es;q=0.9"})
+        check(st == 200 and j["incident_name"].startswith("Inundaci"), f"ICS 201 by Accept-Language es: {j and j.get('incident_name')}")
+        st, h, j = jrequest(port, "POST", "/v1/guidance?format=ics201-json", {"report": fl})
+        check(st == 200 and j["incident_name"].startswith("Flood"), f"ICS 201 in English by default: {j and j.get('incident_name')}")
+        st, h, j = jrequest(port, "POST", "/v1/guidance?format=ics201-json", {"report": fl, "lang": "de"})
+        check(st == 400 and j["error"]["param"] == "lang", f"ICS 201 with lang de: {st}")
+
         # Non-streamed guidance.
         st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": REPORT, "days": 2, "unknown": [1, 2]})
         ok = check(st == 200 and j is not None, f"guidance: {st}")

@@ -43,6 +43,8 @@ enum MHD_Result serve_handle_guidance_format(server *s, struct MHD_Connection *c
             return serve_reply_error(s, c, r, 400, "invalid_request_error", "body", "%s", err);
         report = cr.report;
         len = cr.len;
+        ro.lang = serve_accept_language(s->kb, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"));
+        ro.lang_reason = "accept-language";
         cr.report = NULL;
         cap_report_free(&cr);
     } else {
@@ -50,13 +52,22 @@ enum MHD_Result serve_handle_guidance_format(server *s, struct MHD_Connection *c
         json_t *root = serve_parse_body(s, c, r, JSON_ALLOW_NUL, &rc);
         if (!root)
             return rc;
-        json_t *rep = json_object_get(root, "report");
+        json_t *rep = json_object_get(root, "report"), *jl = json_object_get(root, "lang");
         long long days = 0;
         const char *bad = NULL, *why = NULL;
         if (!json_is_string(rep) || json_string_length(rep) == 0)
             bad = "report", why = "is required (the situation report as a non-empty string)";
         else if (!serve_opt_int(root, "days", 1, 365, &days))
             bad = "days", why = "must be a whole number of days from 1 to 365";
+        else if (jl && !json_is_null(jl) &&
+                 (!json_is_string(jl) ||
+                  (strcmp(json_string_value(jl), "auto") &&
+                   !(ro.lang = serve_plan_lang_code(json_string_value(jl), json_string_length(jl))))))
+            bad = "lang", why = "must be \"en\", \"es\", \"fr\", \"pt\" or \"auto\" (the report's language)";
+        if (!bad && !(jl && json_is_string(jl))) {
+            ro.lang = serve_accept_language(s->kb, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"));
+            ro.lang_reason = "accept-language";
+        }
         if (bad) {
             json_decref(root);
             return serve_reply_error(s, c, r, 400, "invalid_request_error", bad, "%s %s", bad, why);

@@ -27,7 +27,7 @@ typedef struct {
 /* The codes a plan may be asked in; static, so a request may keep them. */
 static const char *const plan_langs[] = {"en", "es", "fr", "pt", NULL};
 
-static const char *plan_lang_code(const char *s, size_t n)
+const char *serve_plan_lang_code(const char *s, size_t n)
 {
     for (const char *const *c = plan_langs; *c; c++)
         if (strlen(*c) == n && !strncasecmp(*c, s, n))
@@ -35,12 +35,7 @@ static const char *plan_lang_code(const char *s, size_t n)
     return NULL;
 }
 
-/* The language an Accept-Language header asks the plan in: of its
- * languages (primary subtag: "fr-CA" is fr) that plans can be written in,
- * the one of highest q, the first of equals; NULL when none is, and the
- * report's own language decides. q=0 refuses a language; '*' names none.
- * Malformed items are skipped: the header is a preference, never an error. */
-static const char *accept_language(const relief_kb *kb, const char *h)
+const char *serve_accept_language(const relief_kb *kb, const char *h)
 {
     const char *best = NULL;
     double best_q = 0;
@@ -69,7 +64,7 @@ static const char *accept_language(const relief_kb *kb, const char *h)
                     continue;
             }
         }
-        const char *code = plan_lang_code(item, tag);
+        const char *code = serve_plan_lang_code(item, tag);
         if (!code || q <= 0 || q <= best_q || !relief_kb_plan_language(kb, code))
             continue;
         best = code;
@@ -278,11 +273,11 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
         bad = "stream", why = "must be true or false";
     else if (jl && !json_is_null(jl) &&
              (!json_is_string(jl) || (strcmp(json_string_value(jl), "auto") &&
-                                      !(lang = plan_lang_code(json_string_value(jl), json_string_length(jl))))))
+                                      !(lang = serve_plan_lang_code(json_string_value(jl), json_string_length(jl))))))
         bad = "lang", why = "must be \"en\", \"es\", \"fr\", \"pt\" or \"auto\" (the report's language)";
     if (!bad && !lang && !(jl && json_is_string(jl))) {
         /* No lang in the body: the browser's languages, else the report's. */
-        lang = accept_language(s->kb, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"));
+        lang = serve_accept_language(s->kb, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"));
         lang_reason = "accept-language";
     }
     if (bad) {

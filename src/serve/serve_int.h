@@ -229,6 +229,15 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
 /* formats.c: whether a guidance request asks for a field format (?format=cap,
  * ics201, ics201-json) or sends a CAP alert; then its answer. */
 bool serve_guidance_format_wanted(struct MHD_Connection *c);
+/* The plan language code ("en", "es", "fr", "pt", static) that the n bytes
+ * at s name, case-insensitively; NULL for any other. */
+const char *serve_plan_lang_code(const char *s, size_t n);
+/* The language an Accept-Language header asks the plan in: of its
+ * languages (primary subtag: "fr-CA" is fr) that plans can be written in,
+ * the one of highest q, the first of equals; NULL when none is, and the
+ * report's own language decides. q=0 refuses a language; '*' names none.
+ * Malformed items are skipped: the header is a preference, never an error. */
+const char *serve_accept_language(const relief_kb *kb, const char *h);
 enum MHD_Result serve_handle_guidance_format(server *s, struct MHD_Connection *c, req_ctx *r);
 enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *r);
 enum MHD_Result serve_handle_page(server *s, struct MHD_Connection *c, req_ctx *r);
