@@ -99,6 +99,10 @@ set_tests_properties(remote PROPERTIES TIMEOUT 120)
 add_test(NAME serve COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_serve.py $<TARGET_FILE:relief> ${RELIEF_TESTDATA})
 add_test(NAME browser COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_browser.sh $<TARGET_FILE:relief> ${CMAKE_BINARY_DIR})
 set_tests_properties(browser PROPERTIES SKIP_RETURN_CODE 77)
+# The page in French (the browser's language and ?lang=), Spanish and
+# Portuguese, and the model's progress and Stop with the tiny oracle model.
+add_test(NAME browser_lang COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_browser_lang.sh $<TARGET_FILE:relief> ${CMAKE_BINARY_DIR} ${RELIEF_TESTDATA})
+set_tests_properties(browser_lang PROPERTIES SKIP_RETURN_CODE 77)
 if(RELIEF_SANITIZE)
   # Sanitizers slow everything several-fold: latency bounds are reported, not asserted.
   set_tests_properties(serve PROPERTIES ENVIRONMENT "RELIEF_SERVE_NO_TIMING=1")
@@ -127,7 +131,7 @@ endif()
 
 # Timing-sensitive service tests run alone (ctest -j would load the cores
 # they measure).
-set_tests_properties(serve browser hybrid PROPERTIES RUN_SERIAL TRUE)
+set_tests_properties(serve browser browser_lang hybrid PROPERTIES RUN_SERIAL TRUE)
 
 # Tests never write beside the shared models: the prefix cache goes to the build tree.
 file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/prefix-cache)
