@@ -977,9 +977,12 @@ relief_llm_status relief_llm_eval(relief_llm_ctx *c, const int32_t *tokens, size
     if (n > 1 && !getenv_batch_off()) {
         size_t V = c->m->info.n_vocab;
         for (size_t i = 0; i < n;) {
-            /* Under a deadline, smaller batches keep the longest step between
-             * two limit checks (one batched projection) short. */
-            uint32_t max_batch = lim && lim->deadline > 0 ? LLM_DEADLINE_BATCH : LLM_MAX_BATCH;
+            /* Under a near deadline, smaller batches keep the longest step
+             * between two limit checks (one batched projection) short; a
+             * far one (a streaming budget) does not need it, and every
+             * extra batch reads all the experts' weights once more. */
+            bool near = lim && lim->deadline > 0 && lim->deadline - relief_llm_now() < LLM_FAR_DEADLINE_S;
+            uint32_t max_batch = near ? LLM_DEADLINE_BATCH : LLM_MAX_BATCH;
             uint32_t T = n - i > max_batch ? max_batch : (uint32_t)(n - i);
             if (T > c->n_ctx - c->pos)
                 T = c->n_ctx - c->pos; /* fill what fits, then report the overflow */

@@ -9,7 +9,8 @@
 #include "threads.h"
 
 #define LLM_MAX_BATCH 512   /* tokens evaluated together (ring sizing of sliding layers) */
-#define LLM_DEADLINE_BATCH 96 /* batch size when a deadline is set */
+#define LLM_DEADLINE_BATCH 96 /* batch size when a deadline is less than LLM_FAR_DEADLINE_S away */
+#define LLM_FAR_DEADLINE_S 20.0 /* beyond this, a stop up to one full batch's layer late is acceptable */
 #define LLM_MAX_USED 64     /* experts per token, upper bound checked at load */
 #define LLM_MAX_RECENT 4096 /* repetition-penalty window bound */
 
