@@ -64,6 +64,26 @@ def run(*args):
     return p.returncode, p.stdout, p.stderr
 
 
+def needs_rows(text):
+    """The rows of the needs table that hold an amount (text output)."""
+    lines = text.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith("== ") and re.search(r"\b3[ .,\u202f\u00a0]?000\b", l)
+                  and i > 10), None)
+    rows = []
+    for l in lines[start + 1:] if start is not None else []:
+        if not l.strip():
+            break
+        if re.search(r"\d\s+\S+\s{2,}|\d\s{2,}", l[40:]):
+            rows.append(l)
+    return rows
+
+
+def amount_ends_at(row, col):
+    """Whether the row's amount (right-aligned after the 2 + 52 character
+    label column and a blank) has its last digit just before col."""
+    return len(row) > col and row[col - 1].isdigit() and row[col] == " " and row[col - 15] == " "
+
+
 rc, out, _ = run("kb-check")
 m = re.search(r"^plans in: (.*)$", out, re.M)
 langs = [l for l in (m.group(1).split() if m else []) if l != "en"]
@@ -109,6 +129,13 @@ for lang in langs:
     check(not left, "%s: no English sentence left in the text (%d lines: %s)" % (lang, len(left), left[:3]))
     sep = {"es": "3.000", "pt": "3.000", "fr": "3 000"}[lang]
     check(sep in text, "%s: numbers written as %s" % (lang, sep))
+    # The needs table: every amount ends in the same column (counted in
+    # characters: accented labels and French narrow no-break spaces are more
+    # bytes than characters), long labels on a line of their own.
+    rows = needs_rows(text)
+    off = [r for r in rows if not amount_ends_at(r, 69)]
+    check(len(rows) >= 10 and not off, "%s: the needs table's amounts end in column 69 (%d rows; not: %s)" %
+          (lang, len(rows), off[:2]))
 
 # A report in Italian: plans are not written in Italian, so English with a line saying so.
 rc, out, _ = run("--format", "json", "Alluvione a Genova: il fiume è esondato, 200 persone sono sui tetti e la "

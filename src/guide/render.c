@@ -73,16 +73,34 @@ static void sb_duration(rctx *r, double s)
     }
 }
 
-/* Appends text padded with blanks to width characters (UTF-8 aware, so
- * that accented labels line up). */
-static void sb_pad(strbuf *b, const char *text, size_t width)
+#define NEEDS_LABEL_WIDTH 52 /* characters of the needs table's first column */
+
+/* Characters (code points) in a UTF-8 string: its width on a terminal for
+ * the Latin-script text the kb holds (accents, narrow no-break spaces). */
+static size_t utf8_chars(const char *text)
 {
     size_t chars = 0;
     for (const unsigned char *c = (const unsigned char *)text; *c; c++)
         chars += (*c & 0xC0) != 0x80;
+    return chars;
+}
+
+/* Appends text padded with blanks to width characters (UTF-8 aware, so
+ * that accented labels line up). */
+static void sb_pad(strbuf *b, const char *text, size_t width)
+{
     strbuf_str(b, text);
-    for (; chars < width; chars++)
+    for (size_t chars = utf8_chars(text); chars < width; chars++)
         strbuf_lit(b, " ");
+}
+
+/* The same, the blanks before the text (right-aligned numbers: "15 000"
+ * holds a 3-byte narrow no-break space in French). */
+static void sb_pad_left(strbuf *b, const char *text, size_t width)
+{
+    for (size_t chars = utf8_chars(text); chars < width; chars++)
+        strbuf_lit(b, " ");
+    strbuf_str(b, text);
 }
 
 /* Where a step comes from: the hazard's or protocol's id in English (as
@@ -416,9 +434,19 @@ static void render_needs(rctx *r)
         if (r->md) {
             strbuf_printf(b, "| %s | %s %s | %s | %s |\n", n->label, amt, n->unit, n->basis, n->standard);
         } else {
+            /* A label longer than its column gets a line of its own, so
+             * that the amounts stay in one column. */
             strbuf_lit(b, "  ");
-            sb_pad(b, n->label, 52);
-            strbuf_printf(b, " %14s ", amt);
+            if (utf8_chars(n->label) > NEEDS_LABEL_WIDTH) {
+                strbuf_str(b, n->label);
+                strbuf_lit(b, "\n  ");
+                sb_pad(b, "", NEEDS_LABEL_WIDTH);
+            } else {
+                sb_pad(b, n->label, NEEDS_LABEL_WIDTH);
+            }
+            strbuf_lit(b, " ");
+            sb_pad_left(b, amt, 14);
+            strbuf_lit(b, " ");
             sb_pad(b, n->unit, 5);
             strbuf_printf(b, " %s\n", n->basis);
         }
