@@ -88,6 +88,10 @@ static void test_detection_basics(void)
     EXPECT_HAZARD("Inondation dans le quartier, l'eau monte", "flood");
     EXPECT_HAZARD("Un séisme a frappé la ville", "earthquake");
     EXPECT_HAZARD("Explosion dans une usine chimique", "explosion");
+    /* Hashtags: a cue at either end, and a head before a two-letter place code. */
+    EXPECT_HAZARD("#yycflood roads closed downtown", "flood");
+    EXPECT_HAZARD("Fuerte sacudida #TerremotoCR", "earthquake");
+    EXPECT_HAZARD("#EarthquakePH felt in the capital", "earthquake");
     /* Multi-label. */
     relief_plan *p = plan_for("Earthquake destroyed the old market and a fire broke out in the ruins; "
                               "the building collapsed on shoppers");

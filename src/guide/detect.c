@@ -94,10 +94,12 @@ int lexicon_find(const kb_lexicon *kb, const token_list *t, match_vec *out)
             if (try_bucket(kb, kb_index_find(&kb->prefix, key), t, i, false, out) < 0)
                 return -1;
         }
-        /* "#yycflood", "#prayforboston": a hashtag's head or tail may be a cue. */
-        if (t->tok[i].hashtag && len >= 6 && len < sizeof key) {
-            for (size_t cut = 3; cut + 3 <= len; cut++) {
-                if (try_bucket(kb, kb_index_find(&kb->exact, w + cut), t, i, true, out) < 0)
+        /* "#yycflood", "#prayforboston": a hashtag's head or tail may be a
+         * cue; a head may be followed by a two-letter place code as short
+         * as "#terremotocr", "#floodph" (tails stay 3 letters or more). */
+        if (t->tok[i].hashtag && len >= 5 && len < sizeof key) {
+            for (size_t cut = 3; cut + 2 <= len; cut++) {
+                if (cut + 3 <= len && try_bucket(kb, kb_index_find(&kb->exact, w + cut), t, i, true, out) < 0)
                     return -1;
                 memcpy(key, w, cut);
                 key[cut] = '\0';
