@@ -292,6 +292,35 @@ int main(int argc, char **argv)
     relief_hybrid_result_free(&res);
     relief_hybrid_free(h);
 
+    /* A deadline too short for the prefix: a server's request leaves it
+     * uncomputed; a caller that waits anyway (prefix_unbounded, the CLI)
+     * computes it whole, and the next request finds it. */
+    {
+        char sub[300];
+        snprintf(sub, sizeof sub, "%s/unbounded", cache_dir);
+        CHECK(mkdir(sub, 0700) == 0);
+        relief_hybrid_config cfg = {.kind = RELIEF_BACKEND_BUILTIN, .model_path = model_copy, .cache_dir = sub,
+                                    .temperature = 0, .quiet = true, .max_tokens = 4, .seed = 7};
+        char herr[512];
+        relief_hybrid *hu = relief_hybrid_new(kb, &cfg, herr, sizeof herr);
+        CHECK_MSG(hu != NULL, "%s", herr);
+        const char *report = "Chemical truck leaking on the highway, 20 people nearby";
+        relief_hybrid_request rq = {.deadline_s = 0.001};
+        relief_hybrid_result r1, r2, r3;
+        CHECK(hu && relief_hybrid_respond(hu, report, strlen(report), &rq, &r1) == 0);
+        CHECK(hu && !r1.timings.prefix_cached && r1.model_cut);
+        rq.prefix_unbounded = true;
+        CHECK(hu && relief_hybrid_respond(hu, report, strlen(report), &rq, &r2) == 0);
+        CHECK(hu && !r2.timings.prefix_cached);
+        rq.prefix_unbounded = false;
+        CHECK(hu && relief_hybrid_respond(hu, report, strlen(report), &rq, &r3) == 0);
+        CHECK_MSG(hu && r3.timings.prefix_cached, "the prefix computed by the unbounded request is kept");
+        relief_hybrid_result_free(&r1), relief_hybrid_result_free(&r2), relief_hybrid_result_free(&r3);
+        relief_hybrid_free(hu);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", sub);
+        CHECK(system(cmd) == 0);
+    }
+
     /* No backend: plan only, with a clear note. */
     relief_hybrid_config none = {.kind = RELIEF_BACKEND_NONE};
     char e2[256];

@@ -104,6 +104,13 @@ typedef struct {
     void *user;
     const char *lang;           /* the plan's language (relief_options.lang): NULL follows the report */
     const char *lang_reason;    /* where lang came from (relief_options.lang_reason) */
+    /* Built-in engine: when the prompt's prefix for the report's hazards is
+     * not cached yet, compute it whole whatever the deadline (it serves every
+     * later report of those hazards), and start the deadline when it is
+     * ready. For a caller that waits anyway (the CLI); a server that owes
+     * its client a hard deadline leaves it false (its background warm-up
+     * computes the prefixes). */
+    bool prefix_unbounded;
 } relief_hybrid_request;
 
 /* Answers a report. Fills *res (free with relief_hybrid_result_free).

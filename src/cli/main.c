@@ -251,7 +251,11 @@ static int elaborate(session *ss, const char *text, size_t len)
     atomic_store(&interrupted, 0);
     if (streaming)
         sigaction(SIGINT, &sa, &old_sa);
+    /* The first report of its hazards computes their prompt prefix whole
+     * (kept for every later run; `relief warm` does all of them ahead),
+     * with the progress line showing it; the deadline starts after it. */
     relief_hybrid_request rq = {.deadline_s = limit, .days = o->days, .lang = o->lang, .cancel = &interrupted,
+                                .prefix_unbounded = true,
                                 .on_text = o->fmt == RELIEF_FMT_JSON ? NULL : print_text,
                                 .on_progress = streaming && isatty(STDERR_FILENO) ? show_reading : NULL,
                                 .user = ss};

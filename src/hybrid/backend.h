@@ -20,6 +20,8 @@ typedef struct {
     const char *reasoning;      /* "low", "medium", "high" */
     bool final_only;            /* skip the analysis channel where the backend can */
     bool persist_prefix;        /* keep the prompt prefix's state on disk (the responder's own prompts) */
+    bool prefix_unbounded;      /* compute an uncached prefix to its end whatever the deadline, which then
+                                   counts from when the prefix is ready (a caller that waits anyway) */
     /* Reading the prompt: the share of the tokens to evaluate done so far,
      * in whole-percent steps, before the first token is generated. NULL = none. */
     void (*on_progress)(double done, void *user);

@@ -526,7 +526,14 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
          * in the middle leaves what was done in c, and generate goes on. */
         relief_llm_ctx_reset(c);
         rp.call_tokens = n_pre;
-        if (relief_llm_eval(c, ids, n_pre, NULL, false, &lim) == RELIEF_LLM_OK) {
+        relief_llm_limits pre_lim = lim;
+        double t_pre = clock_now();
+        if (o->prefix_unbounded)
+            pre_lim.deadline = 0;
+        relief_llm_status pst = relief_llm_eval(c, ids, n_pre, NULL, false, &pre_lim);
+        if (o->prefix_unbounded && lim.deadline > 0)
+            lim.deadline += clock_now() - t_pre; /* the answer's own time starts now */
+        if (pst == RELIEF_LLM_OK) {
             prefix_store(b, c, key, ids, n_pre, o->persist_prefix);
             start = n_pre;
         } else {

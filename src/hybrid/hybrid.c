@@ -150,7 +150,8 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
         backend_opts o = {.deadline = t0 + deadline_s, .cancel = req->cancel, .max_tokens = h->cfg.max_tokens,
                           .temperature = h->cfg.kind == RELIEF_BACKEND_BUILTIN ? -1 : h->cfg.temperature,
                           .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only,
-                          .persist_prefix = true, .on_progress = req->on_progress, .progress_user = req->user};
+                          .persist_prefix = true, .prefix_unbounded = req->prefix_unbounded,
+                          .on_progress = req->on_progress, .progress_user = req->user};
         double tm = clock_now();
         backend_result br;
         int rc = h->be->chat(h->be, msgs, 2, &o, collect_text, &c, &br);
