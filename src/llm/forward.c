@@ -3,9 +3,9 @@
  * per layer RMSNorm -> attention (biases, YaRN RoPE on q and k, sliding or
  * full causal window, per-head sinks) -> residual -> RMSNorm -> router top-k
  * -> clamped-SwiGLU experts -> residual; final norm; untied output.
- * Also the KV cache and the context that owns all per-token memory, and
- * the LoRA deltas (s * B (A x) after the q, k, v and o projections, for
- * each attached adapter; see lora.h).
+ * Also the LoRA deltas (s * B (A x) after the q, k, v and o projections,
+ * for each attached adapter; see lora.h). The context it works in (KV
+ * cache, scratch, threads, snapshots, attached adapters) is context.c's.
  * Reference: ../shared/docs/gpt-oss.md sections 6-8.
  */
 #include "llm_int.h"
@@ -24,191 +24,11 @@
 #define SWIGLU_ALPHA 1.702f
 #define SWIGLU_LIMIT 7.0f
 
-double relief_llm_now(void)
-{
-    return clock_now(); /* the one monotonic clock (src/util/clock.c) */
-}
-
-const char *relief_llm_status_str(relief_llm_status s)
-{
-    switch (s) {
-    case RELIEF_LLM_OK: return "ok";
-    case RELIEF_LLM_DEADLINE: return "deadline reached";
-    case RELIEF_LLM_CANCELLED: return "cancelled";
-    case RELIEF_LLM_CTX_FULL: return "context full";
-    case RELIEF_LLM_BAD_TOKEN: return "token id out of range";
-    case RELIEF_LLM_NOMEM: return "out of memory";
-    }
-    return "unknown";
-}
-
 /* True when environment variable name is set to anything but "" or "0". */
 static bool env_flag(const char *name)
 {
     const char *e = getenv(name);
     return e && *e && strcmp(e, "0");
-}
-
-/* ---- context ---- */
-
-relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32_t n_threads, char *err, size_t cap)
-{
-    const relief_model_info *h = &m->info;
-    if (n_ctx < 1 || n_ctx > (1u << 22)) {
-        snprintf(err, cap, "context length %u out of range (1 to 4194304)", n_ctx);
-        return NULL;
-    }
-    relief_llm_ctx *c = calloc(1, sizeof *c);
-    if (!c) {
-        snprintf(err, cap, "out of memory");
-        return NULL;
-    }
-    c->m = m;
-    c->n_ctx = n_ctx;
-    /* A small model's matrices are too small to be worth splitting: the
-     * synchronisation would cost more than the work. */
-    if (n_threads == 0 && h->weight_bytes < (64u << 20))
-        n_threads = 1;
-    c->pool = pool_new(n_threads > 256 ? 256 : (int)n_threads);
-    c->nth = pool_size(c->pool);
-    size_t kvd = (size_t)h->n_head_kv * h->head_dim;
-    c->k = calloc(h->n_layer, sizeof *c->k);
-    c->v = calloc(h->n_layer, sizeof *c->v);
-    c->kv_cap = calloc(h->n_layer, sizeof *c->kv_cap);
-    bool ok = c->k && c->v && c->kv_cap;
-    for (uint32_t l = 0; ok && l < h->n_layer; l++) {
-        /* Sliding layers keep a ring of the last W + LLM_MAX_BATCH - 1 positions. */
-        uint32_t cap_l = n_ctx;
-        if (m->layers[l].sliding && h->sliding_window + LLM_MAX_BATCH - 1 < n_ctx)
-            cap_l = h->sliding_window + LLM_MAX_BATCH - 1;
-        c->kv_cap[l] = cap_l;
-        c->k[l] = malloc((size_t)cap_l * kvd * sizeof(float));
-        c->v[l] = malloc((size_t)cap_l * kvd * sizeof(float));
-        ok = c->k[l] && c->v[l];
-    }
-    size_t H = h->n_embd, QD = (size_t)h->n_head * h->head_dim, I = h->n_ff_expert;
-    c->x = malloc(H * sizeof(float));
-    c->xn = malloc(H * sizeof(float));
-    c->q = malloc(QD * sizeof(float));
-    c->kb = malloc(kvd * sizeof(float));
-    c->vb = malloc(kvd * sizeof(float));
-    c->attn = malloc(QD * sizeof(float));
-    size_t T = (size_t)c->nth;
-    c->scores = malloc(T * ((size_t)n_ctx + 1) * sizeof(float));
-    c->router = malloc(h->n_expert * sizeof(float));
-    c->gate = malloc(T * I * sizeof(float));
-    c->up = malloc(T * I * sizeof(float));
-    c->y = malloc(T * H * sizeof(float));
-    c->acc = malloc(T * H * sizeof(float));
-    c->rope_cos = malloc(h->head_dim / 2 * sizeof(float));
-    c->rope_sin = malloc(h->head_dim / 2 * sizeof(float));
-    c->logits = malloc((size_t)h->n_vocab * sizeof(float));
-    c->recent = malloc(LLM_MAX_RECENT * sizeof(int32_t));
-    size_t B = LLM_MAX_BATCH, E = h->n_expert, K = h->n_expert_used, maxc = H > QD ? H : QD;
-    maxc = maxc > I ? maxc : I;
-    c->bx = malloc(B * H * sizeof(float));
-    c->bxn = malloc(B * H * sizeof(float));
-    c->bq = malloc(B * QD * sizeof(float));
-    c->bk = malloc(B * kvd * sizeof(float));
-    c->bv = malloc(B * kvd * sizeof(float));
-    c->batt = malloc(B * QD * sizeof(float));
-    c->by = malloc(B * H * sizeof(float));
-    c->bacc = malloc(B * H * sizeof(float));
-    c->brouter = malloc(B * E * sizeof(float));
-    c->bgather = malloc(B * H * sizeof(float));
-    c->bgate = malloc(B * I * sizeof(float));
-    c->bup = malloc(B * I * sizeof(float));
-    c->btop = malloc(B * K * sizeof(uint32_t));
-    c->bw = malloc(B * K * sizeof(float));
-    c->elist = malloc(E * B * sizeof(uint32_t));
-    c->ecount = malloc(E * sizeof(uint32_t));
-    c->wtile = malloc(T * 4 * maxc * sizeof(float));
-    c->bscores = malloc(T * ((size_t)n_ctx + 1) * sizeof(float));
-    ok = ok && c->bx && c->bxn && c->bq && c->bk && c->bv && c->batt && c->by && c->bacc && c->brouter &&
-         c->bgather && c->bgate && c->bup && c->btop && c->bw && c->elist && c->ecount && c->wtile && c->bscores;
-    ok = ok && c->pool && c->x && c->xn && c->q && c->kb && c->vb && c->attn && c->scores && c->router && c->gate && c->up &&
-         c->y && c->acc && c->rope_cos && c->rope_sin && c->logits && c->recent;
-    /* The fast path by default: two terms (8-bit activations and an 8-bit
-     * residual), one with RELIEF_Q8, none (exact f32) with RELIEF_EXACT. */
-    c->terms = env_flag("RELIEF_EXACT") ? 0 : env_flag("RELIEF_Q8") ? 1 : 2;
-    c->fast = c->terms > 0;
-    if (ok && c->fast) {
-        size_t q_max = c->terms * Q_Q8_BYTES(maxc), q_e = c->terms * Q_Q8_BYTES(H > I ? H : I);
-        c->qscratch_size = (kern_qgemm_scratch(maxc) + 63) / 64 * 64;
-        c->xq = aligned_alloc(64, q_max);
-        c->gq = aligned_alloc(64, T * c->terms * Q_Q8_BYTES(I));
-        c->bxq = aligned_alloc(64, B * q_max);
-        c->beq = aligned_alloc(64, B * q_e);
-        c->qscratch = aligned_alloc(64, T * c->qscratch_size);
-        ok = c->xq && c->gq && c->bxq && c->beq && c->qscratch;
-    }
-    if (!ok) {
-        relief_llm_ctx_free(c);
-        snprintf(err, cap, "out of memory for a context of %u positions", n_ctx);
-        return NULL;
-    }
-    return c;
-}
-
-void relief_llm_ctx_free(relief_llm_ctx *c)
-{
-    if (!c)
-        return;
-    for (uint32_t l = 0; c->k && c->v && l < c->m->info.n_layer; l++) {
-        free(c->k[l]);
-        free(c->v[l]);
-    }
-    free(c->k);
-    free(c->v);
-    free(c->kv_cap);
-    free(c->x);
-    free(c->xn);
-    free(c->q);
-    free(c->kb);
-    free(c->vb);
-    free(c->attn);
-    free(c->scores);
-    free(c->router);
-    free(c->gate);
-    free(c->up);
-    free(c->y);
-    free(c->acc);
-    free(c->rope_cos);
-    free(c->rope_sin);
-    free(c->logits);
-    free(c->recent);
-    float *bufs[] = {c->bx, c->bxn, c->bq, c->bk, c->bv, c->batt, c->by, c->bacc, c->brouter, c->bgather,
-                     c->bgate, c->bup, c->bw, c->wtile, c->bscores};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        free(bufs[i]);
-    free(c->xq);
-    free(c->gq);
-    free(c->bxq);
-    free(c->beq);
-    free(c->qscratch);
-    free(c->btop);
-    free(c->elist);
-    free(c->ecount);
-    free(c->lora);
-    free(c->lora_off);
-    free(c->lora_u);
-    pool_free(c->pool);
-    free(c);
-}
-
-void relief_llm_ctx_reset(relief_llm_ctx *c)
-{
-    c->pos = 0;
-}
-
-const char *relief_llm_ctx_numerics(const relief_llm_ctx *c)
-{
-    return c->terms == 0 ? "exact" : c->terms == 1 ? "q8" : "q8x2";
-}
-
-uint32_t relief_llm_ctx_pos(const relief_llm_ctx *c)
-{
-    return c->pos;
 }
 
 /* ---- operations ---- */
@@ -1026,61 +846,4 @@ relief_llm_status relief_llm_eval(relief_llm_ctx *c, const int32_t *tokens, size
         report_progress(&prog, 0, 1);
     }
     return RELIEF_LLM_OK;
-}
-
-/* ---- prefix snapshots ---- */
-
-/* Positions of layer l that a snapshot of n_pos positions holds: the last
- * min(n_pos, cap) of them. */
-static uint32_t state_first(const relief_llm_ctx *c, uint32_t l, uint32_t n_pos)
-{
-    return n_pos > c->kv_cap[l] ? n_pos - c->kv_cap[l] : 0;
-}
-
-size_t llm_state_size(const relief_llm_ctx *c, uint32_t n_pos)
-{
-    const relief_model_info *h = &c->m->info;
-    if (n_pos > c->n_ctx)
-        return 0;
-    size_t kvd = (size_t)h->n_head_kv * h->head_dim, total = 0;
-    for (uint32_t l = 0; l < h->n_layer; l++)
-        total += (size_t)(n_pos - state_first(c, l, n_pos)) * kvd * 2 * sizeof(float);
-    return total;
-}
-
-int llm_state_save(const relief_llm_ctx *c, uint32_t n_pos, void *buf, size_t size)
-{
-    const relief_model_info *h = &c->m->info;
-    if (n_pos > c->pos || size != llm_state_size(c, n_pos))
-        return -1;
-    size_t kvd = (size_t)h->n_head_kv * h->head_dim;
-    char *o = buf;
-    for (uint32_t l = 0; l < h->n_layer; l++)
-        for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
-            size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
-            memcpy(o, c->k[l] + slot, kvd * sizeof(float));
-            o += kvd * sizeof(float);
-            memcpy(o, c->v[l] + slot, kvd * sizeof(float));
-            o += kvd * sizeof(float);
-        }
-    return 0;
-}
-
-int llm_state_load(relief_llm_ctx *c, uint32_t n_pos, const void *buf, size_t size)
-{
-    const relief_model_info *h = &c->m->info;
-    if (size != llm_state_size(c, n_pos) || (n_pos && size == 0))
-        return -1;
-    size_t kvd = (size_t)h->n_head_kv * h->head_dim;
-    const char *in = buf;
-    for (uint32_t l = 0; l < h->n_layer; l++)
-        for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
-            size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
-            memcpy(c->k[l] + slot, in, kvd * sizeof(float));
-            in += kvd * sizeof(float);
-            memcpy(c->v[l] + slot, in, kvd * sizeof(float));
-            in += kvd * sizeof(float);
-        }
-    c->pos = n_pos;
-    return 0;
 }
