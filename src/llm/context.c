@@ -10,6 +10,7 @@
 #include "threads.h"
 #include "util/clock.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,11 +250,13 @@ int llm_state_load(relief_llm_ctx *c, uint32_t n_pos, const void *buf, size_t si
     for (uint32_t l = 0; l < h->n_layer; l++)
         for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
             size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
+            assert(j < c->n_ctx && j % c->kv_cap[l] < c->kv_cap[l]);
             memcpy(c->k[l] + slot, in, kvd * sizeof(float));
             in += kvd * sizeof(float);
             memcpy(c->v[l] + slot, in, kvd * sizeof(float));
             in += kvd * sizeof(float);
         }
+    assert(n_pos <= c->n_ctx); /* llm_state_size refused anything larger */
     c->pos = n_pos;
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "threads.h"
 #include "quant.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,7 @@ static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
 /* Indices of the k largest of v[0..n) into top (lowest index first on ties). */
 static void top_k(const float *v, uint32_t n, uint32_t k, uint32_t *top)
 {
+    assert(k <= n); /* the loader checks n_expert_used <= n_expert */
     for (uint32_t s = 0; s < k; s++) {
         uint32_t best = UINT32_MAX;
         for (uint32_t e = 0; e < n; e++) {
@@ -466,6 +468,7 @@ static relief_llm_status forward_token(relief_llm_ctx *c, int32_t tok, float *ou
     if (c->pos >= c->n_ctx)
         return RELIEF_LLM_CTX_FULL;
     uint32_t pos = c->pos;
+    assert(pos < c->n_ctx);
     q_dequant_row(m->tok_embd.type, qmat_row(&m->tok_embd, 0, (uint32_t)tok), c->x, h->n_embd);
     rope_tables(c, pos);
     for (uint32_t l = 0; l < h->n_layer; l++) {
@@ -669,6 +672,7 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
             return RELIEF_LLM_BAD_TOKEN;
     if (c->pos + T > c->n_ctx)
         return RELIEF_LLM_CTX_FULL;
+    assert(T >= 1 && T <= LLM_MAX_BATCH); /* the batch buffers hold LLM_MAX_BATCH tokens */
     uint32_t p0 = c->pos;
     for (uint32_t t = 0; t < T; t++)
         q_dequant_row(m->tok_embd.type, qmat_row(&m->tok_embd, 0, (uint32_t)tokens[t]), c->bx + (size_t)t * H, H);

@@ -19,6 +19,7 @@
 #include "tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <assert.h>
 #include <pcre2.h>
 
 #include <limits.h>
@@ -668,6 +669,7 @@ static bool cand_less(const bpe_cand *x, const bpe_cand *y)
 
 static void heap_push(enc_state *e, bpe_cand c)
 {
+    assert(e->nheap < e->hcap); /* sized for every pair a piece can make (bpe_piece) */
     size_t i = e->nheap++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
@@ -759,6 +761,7 @@ static int bpe_piece(const relief_tokenizer *t, enc_state *e, const unsigned cha
         if (e->sym[l] != c.a || r == UINT32_MAX || e->sym[r] != c.b)
             continue; /* stale: one side has merged since */
         const merge_slot *m = merge_find(t, c.a, c.b);
+        assert(m && m->rank == c.rank); /* the pair was pushed because this merge exists */
         e->sym[l] = m->id;
         e->sym[r] = -1;
         e->next[l] = e->next[r];

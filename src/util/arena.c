@@ -3,6 +3,7 @@
  */
 #include "arena.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ void *arena_alloc(arena *a, size_t n)
             a->head = b;
         }
     }
+    assert(n <= b->size - b->used); /* the block chosen above has room */
     void *p = b->data + b->used;
     b->used += n;
     memset(p, 0, n);
