@@ -3,7 +3,8 @@
  * oracle model: the plan comes first and on time, the model text streams
  * and stops at the deadline, the prefix KV cache is written, reused,
  * detected as corrupt or stale and rebuilt, and greedy output with the
- * cached prefix equals output without it.
+ * cached prefix equals output without it; plain chat maps its roles and
+ * reports usage counts equal to independent ones.
  *
  * usage: test_hybrid TINY_MODEL.gguf
  */
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char cache_dir[256], model_copy[512];
@@ -161,6 +163,93 @@ static void test_prompt(const relief_kb *kb)
     CHECK_MSG(ue && strstr(ue, "(language code es)"), "%s", ue ? ue : "(null)");
     free(ue);
     relief_plan_free(pe);
+}
+
+
+/* Plain chat (relief_hybrid_chat): roles mapped for harmony (system and
+ * developer joined into the instructions, an earlier assistant turn on the
+ * final channel), and the usage counts equal independent ones: the prompt
+ * is the harmony text written out here by hand and tokenized through the
+ * public tokenizer, the completion a greedy generation through the public
+ * engine API on that prompt. */
+static void test_chat_usage(const relief_kb *kb, const char *dir)
+{
+    relief_hybrid_config cfg = {.kind = RELIEF_BACKEND_BUILTIN, .model_path = model_copy, .cache_dir = dir,
+                                .temperature = 0, .quiet = true, .seed = 7};
+    char err[512];
+    relief_hybrid *h = relief_hybrid_new(kb, &cfg, err, sizeof err);
+    CHECK_MSG(h != NULL, "%s", err);
+    relief_model_params mp = {.quiet = true};
+    relief_model *m = relief_model_load(model_copy, &mp, err, sizeof err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!h || !m) {
+        relief_hybrid_free(h);
+        relief_model_free(m);
+        return;
+    }
+    const relief_chat_message msgs[] = {
+        {RELIEF_CHAT_SYSTEM, "Be brief."},      {RELIEF_CHAT_DEVELOPER, "Answer in English."},
+        {RELIEF_CHAT_USER, "Hello"},            {RELIEF_CHAT_ASSISTANT, "Hi."},
+        {RELIEF_CHAT_USER, "Flood rising. What first?"},
+    };
+    const int max_tokens = 6;
+    trace t;
+    memset(&t, 0, sizeof t);
+    relief_chat_request rq = {.msgs = msgs, .n = 5, .deadline_s = 60, .max_tokens = max_tokens,
+                              .on_text = on_text, .user = &t};
+    relief_chat_result res;
+    char date[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime_r(&now, &tm));
+    int rc = relief_hybrid_chat(h, &rq, &res);
+    CHECK_MSG(rc == 0, "chat: %s", res.error ? res.error : "?");
+    CHECK(res.text && res.text_len == t.len && !memcmp(res.text, t.text, t.len));
+
+    char prompt[2048];
+    snprintf(prompt, sizeof prompt,
+             "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+             "Knowledge cutoff: 2024-06\n\nReasoning: low\n\n"
+             "# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>"
+             "<|start|>developer<|message|># Instructions\n\nBe brief.\n\nAnswer in English.<|end|>"
+             "<|start|>user<|message|>(Current date: %s)\n\nHello<|end|>"
+             "<|start|>assistant<|channel|>final<|message|>Hi.<|end|>"
+             "<|start|>user<|message|>Flood rising. What first?<|end|>"
+             "<|start|>assistant",
+             date);
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    CHECK(relief_model_tokenize(m, prompt, strlen(prompt), true, &ids, &n_ids) == 0);
+    CHECK_MSG(res.prompt_tokens == n_ids && n_ids > 50, "prompt_tokens %zu, the prompt has %zu tokens",
+              res.prompt_tokens, n_ids);
+
+    relief_llm_ctx *c = relief_llm_ctx_new(m, 1024, 0, err, sizeof err);
+    CHECK_MSG(c != NULL, "%s", err);
+    if (c && ids) {
+        relief_sampler_params sp = relief_llm_sampler_defaults();
+        sp.temperature = 0;
+        sp.max_new_tokens = max_tokens;
+        int32_t ends[2] = {relief_model_token_id(m, "<|return|>"), relief_model_token_id(m, "<|call|>")};
+        relief_gen_result gr;
+        CHECK(relief_llm_generate(c, ids, n_ids, &sp, ends, 2, NULL, NULL, NULL, &gr) == RELIEF_LLM_OK);
+        CHECK_MSG(res.completion_tokens == gr.n_generated && gr.n_generated > 0,
+                  "completion_tokens %zu, the engine generated %zu", res.completion_tokens, gr.n_generated);
+        CHECK(res.complete == (gr.stop_token >= 0) || res.error); /* cut by max_tokens unless it ended */
+    }
+    printf("chat usage: prompt_tokens %zu (independent count %zu), completion_tokens %zu of max %d, complete %d\n",
+           res.prompt_tokens, n_ids, res.completion_tokens, max_tokens, res.complete);
+    relief_llm_ctx_free(c);
+    free(ids);
+    relief_chat_result_free(&res);
+    CHECK(res.text == NULL && res.completion_tokens == 0);
+    /* Roles parse from their OpenAI names only. */
+    CHECK(relief_chat_role_parse("system") == RELIEF_CHAT_SYSTEM);
+    CHECK(relief_chat_role_parse("developer") == RELIEF_CHAT_DEVELOPER);
+    CHECK(relief_chat_role_parse("user") == RELIEF_CHAT_USER);
+    CHECK(relief_chat_role_parse("assistant") == RELIEF_CHAT_ASSISTANT);
+    CHECK(relief_chat_role_parse("tool") < 0 && relief_chat_role_parse("User") < 0 && relief_chat_role_parse(NULL) < 0);
+    relief_model_free(m);
+    relief_hybrid_free(h);
 }
 
 int main(int argc, char **argv)
@@ -321,6 +410,14 @@ int main(int argc, char **argv)
         CHECK(system(cmd) == 0);
     }
 
+    /* Plain chat and its usage counts. */
+    {
+        char sub[300];
+        snprintf(sub, sizeof sub, "%s/chat", cache_dir);
+        CHECK(mkdir(sub, 0700) == 0);
+        test_chat_usage(kb, sub);
+    }
+
     /* No backend: plan only, with a clear note. */
     relief_hybrid_config none = {.kind = RELIEF_BACKEND_NONE};
     char e2[256];
@@ -328,6 +425,10 @@ int main(int argc, char **argv)
     respond(h, 1, &t, &res);
     CHECK(res.plan && res.model_error && t.n_text == 0);
     relief_hybrid_result_free(&res);
+    relief_chat_message hi = {RELIEF_CHAT_USER, "hi"};
+    relief_chat_request crq = {.msgs = &hi, .n = 1};
+    relief_chat_result cres;
+    CHECK(relief_hybrid_chat(h, &crq, &cres) == -1 && cres.error && !cres.text); /* chat needs a backend */
     relief_hybrid_free(h);
     /* A missing model is an error at creation, not a crash. */
     relief_hybrid_config bad = {.kind = RELIEF_BACKEND_BUILTIN, .model_path = "/nonexistent.gguf"};

@@ -137,8 +137,8 @@ static int collect_fn(const char *t, size_t n, void *user)
 }
 
 static const relief_chat_message default_msgs[] = {
-    {"system", "You are a helper."},
-    {"user", "Flood rising. What first?"},
+    {RELIEF_CHAT_SYSTEM, "You are a helper."},
+    {RELIEF_CHAT_USER, "Flood rising. What first?"},
 };
 
 typedef struct {
@@ -221,7 +221,8 @@ static void test_normal(void)
     CHECK(rc == 0);
     CHECK_MSG(streq(c.buf, "H\u00e9llo, w\u00f6rld \u2014 \u65e5\u672c\U0001F692 ready!"), "got '%s'", c.buf);
     CHECK(r.complete && !r.cut && r.error == NULL);
-    CHECK_MSG(r.n_tokens == 5, "%zu", r.n_tokens);
+    /* Five pieces of text, but the server's usage counts are what pass on. */
+    CHECK_MSG(r.n_tokens == 7, "%zu", r.n_tokens);
     CHECK_MSG(r.prompt_tokens == 42, "%zu", r.prompt_tokens);
     CHECK(r.ttft >= 0 && r.ttft < 5);
 }
@@ -230,14 +231,15 @@ static void test_normal(void)
 static void test_request(void)
 {
     const relief_chat_message msgs[] = {
-        {"system", "sys"},
-        {"developer", "dev \"quoted\"\n"},
-        {"user", "bad \xff byte and cut \xe6\x97"},
+        {RELIEF_CHAT_SYSTEM, "sys"},
+        {RELIEF_CHAT_DEVELOPER, "dev \"quoted\"\n"},
+        {RELIEF_CHAT_USER, "bad \xff byte and cut \xe6\x97"},
+        {RELIEF_CHAT_ASSISTANT, "said"},
     };
     collect c = {0};
     backend_result r;
     call_spec s = {.scen = "echo", .token = "sekrit", .temperature = 0.7f, .max_tokens = 77, .msgs = msgs,
-                   .n_msgs = 3};
+                   .n_msgs = 4};
     int rc = run(&s, &c, &r, NULL);
     CHECK(rc == 0 && r.complete && r.n_tokens == 1);
     json_error_t e;
@@ -251,11 +253,16 @@ static void test_request(void)
         CHECK(json_is_null(json_object_get(seen, "expect")));
         CHECK(streq(json_string_value(json_object_get(body, "model")), "mock-model"));
         CHECK(json_is_true(json_object_get(body, "stream")));
+        CHECK(json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage")));
         CHECK(json_integer_value(json_object_get(body, "max_tokens")) == 77);
         CHECK_NEAR(json_number_value(json_object_get(body, "temperature")), 0.7, 1e-6);
         json_t *m = json_object_get(body, "messages");
-        CHECK(json_array_size(m) == 3);
-        CHECK(streq(json_string_value(json_object_get(json_array_get(m, 1), "role")), "developer"));
+        CHECK(json_array_size(m) == 4);
+        /* Roles as OpenAI servers know them: developer instructions go as "system". */
+        CHECK(streq(json_string_value(json_object_get(json_array_get(m, 0), "role")), "system"));
+        CHECK(streq(json_string_value(json_object_get(json_array_get(m, 1), "role")), "system"));
+        CHECK(streq(json_string_value(json_object_get(json_array_get(m, 2), "role")), "user"));
+        CHECK(streq(json_string_value(json_object_get(json_array_get(m, 3), "role")), "assistant"));
         CHECK(streq(json_string_value(json_object_get(json_array_get(m, 1), "content")), "dev \"quoted\"\n"));
         CHECK_MSG(streq(json_string_value(json_object_get(json_array_get(m, 2), "content")),
                         "bad \uFFFD byte and cut \uFFFD\uFFFD"),
@@ -325,6 +332,8 @@ static void test_outcomes(void)
         CHECK_MSG(streq(c.buf, cases[i].text ? cases[i].text : ""), "%s: got '%s'", sc, c.buf);
         CHECK_MSG(r.complete == cases[i].complete, "%s: complete %d", sc, r.complete);
         CHECK_MSG(!r.cut, "%s: cut", sc);
+        if (!strcmp(sc, "json")) /* a whole JSON answer's usage passes on too */
+            CHECK_MSG(r.prompt_tokens == 11 && r.n_tokens == 3, "json: usage %zu + %zu", r.prompt_tokens, r.n_tokens);
         if (!cases[i].error)
             CHECK_MSG(r.error == NULL, "%s: error '%s'", sc, r.error);
         else if (!strcmp(cases[i].error, "*"))

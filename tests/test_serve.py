@@ -648,7 +648,24 @@ def chat_body(stream=False, **kw):
     return b
 
 
+def model_tokens_total(port):
+    st, h, b = request(port, "GET", "/metrics")
+    for line in b.decode().splitlines():
+        if line.startswith("relief_model_tokens_total "):
+            return int(line.split()[1])
+    return -1
+
+
+def check_usage(u, label):
+    """usage: the prompt's tokens (> 0), the tokens generated (at most chat_body's max_tokens), their sum."""
+    ok = (isinstance(u.get("prompt_tokens"), int) and u["prompt_tokens"] > 0
+          and isinstance(u.get("completion_tokens"), int) and 0 <= u["completion_tokens"] <= 16
+          and u.get("total_tokens") == u["prompt_tokens"] + u["completion_tokens"])
+    check(ok, f"{label} usage {u}")
+
+
 def check_chat(port, label):
+    """Returns the usage of a plain chat_body() answer (for comparing servers)."""
     # Conventions clients expect: models with a creation time, one model by id,
     # unsupported fields refused by name.
     st, h, j = jrequest(port, "GET", "/v1/models")
@@ -668,7 +685,10 @@ def check_chat(port, label):
     body["response_format"] = {"type": "text"}
     st, h, j1 = jrequest(port, "POST", "/v1/chat/completions", body)
     check(st == 200, f"{label} response_format text accepted: {st}")
+    tokens_before = model_tokens_total(port)
     st, h, j = jrequest(port, "POST", "/v1/chat/completions", chat_body())
+    tokens_after = model_tokens_total(port)
+    usage = {}
     ok = check(st == 200 and j and j.get("object") == "chat.completion", f"{label} chat: {st} {j}")
     if ok:
         ch = j["choices"][0]
@@ -676,9 +696,12 @@ def check_chat(port, label):
         check(ch["message"]["role"] == "assistant" and isinstance(ch["message"]["content"], str),
               f"{label} chat message")
         check(ch["finish_reason"] in ("stop", "length"), f"{label} finish_reason {ch['finish_reason']}")
-        u = j.get("usage", {})
-        check(u.get("completion_tokens", -1) >= 0 and u.get("total_tokens", -1) >= u.get("completion_tokens", 0),
-              f"{label} usage {u}")
+        usage = j.get("usage", {})
+        check_usage(usage, label)
+        # The tokens the server counted as generated (/metrics) are the answer's.
+        check(tokens_after - tokens_before == usage.get("completion_tokens"),
+              f"{label} completion_tokens {usage.get('completion_tokens')} = metrics' "
+              f"{tokens_after - tokens_before}")
     st, ev = sse(port, "/v1/chat/completions", chat_body(True, stream_options={"include_usage": True}))
     datas = [e[1] for e in ev]
     ok = check(st == 200 and datas and datas[-1] == "[DONE]", f"{label} chat stream ends with [DONE]: {st}")
@@ -689,13 +712,19 @@ def check_chat(port, label):
         check(with_choices[0]["choices"][0]["delta"].get("role") == "assistant", f"{label} first delta role")
         check(all("content" in c["choices"][0]["delta"] for c in with_choices[:-1]), f"{label} content deltas")
         check(with_choices[-1]["choices"][0]["finish_reason"] in ("stop", "length"), f"{label} final chunk")
-        check(any("usage" in c and not c["choices"] for c in chunks), f"{label} usage chunk")
+        uc = [c for c in chunks if "usage" in c and not c["choices"]]
+        if check(len(uc) == 1 and chunks[-1] is uc[0], f"{label} one usage chunk, last"):
+            check_usage(uc[0]["usage"], label + " stream")
+            # The same messages make the same prompt.
+            check(uc[0]["usage"]["prompt_tokens"] == usage.get("prompt_tokens"),
+                  f"{label} streamed prompt_tokens {uc[0]['usage']} = {usage}")
         text = "".join(c["choices"][0]["delta"].get("content", "") for c in with_choices)
         check(isinstance(text, str), f"{label} streamed text")
     st, h, j = jrequest(port, "POST", "/v1/chat/completions", {"messages": [{"role": "robot", "content": "x"}]})
     check(st == 400 and error_field(j) == "messages[0].role", f"{label} bad role: {st} {j}")
     st, h, j = jrequest(port, "POST", "/v1/chat/completions", chat_body(max_tokens=0))
     check(st == 400 and error_field(j) == "max_tokens", f"{label} bad max_tokens: {st} {j}")
+    return usage
 
 
 def test_model():
@@ -722,7 +751,7 @@ def test_model():
         check(j.get("prefixes") == {"state": "done", "ready": 22, "of": 22}, f"warm-up: healthz {j.get('prefixes')}")
         st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": "warm-up: flood"})
         check(st == 200 and j["timings"]["prefix_cached"], f"first flood report after the warm-up: {j.get('timings')}")
-        check_chat(port, "builtin")
+        builtin_usage = check_chat(port, "builtin")
 
         t0 = time.monotonic()
         st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": REPORT})
@@ -815,7 +844,10 @@ def test_model():
             check(j["model"]["error"] is None or "deadline" in str(j["model"]["error"]),
                   f"remote guidance model error: {j['model']['error']}")
             print("remote guidance model part:", {k: v for k, v in j["model"].items() if k != "text"})
-            check_chat(s2.port, "remote")
+            remote_usage = check_chat(s2.port, "remote")
+            # The remote server's counts pass through: the same messages make the same prompt there.
+            check(remote_usage.get("prompt_tokens") == builtin_usage.get("prompt_tokens"),
+                  f"remote prompt_tokens {remote_usage} = builtin {builtin_usage}")
         finally:
             check(s2.stop() == 0, "remote server exits 0")
         # SIGTERM with a stream in flight: it finishes (done event), then the server exits 0.

@@ -119,17 +119,63 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
                           relief_hybrid_result *res);
 void relief_hybrid_result_free(relief_hybrid_result *res);
 
-/* Plain chat through the backend (for the OpenAI-compatible endpoint):
- * messages are role/content pairs. Streams text to on_text; *text receives
- * the whole answer (malloc'd). Returns 0, or -1 with *error set (static). */
+/* ---- plain chat (the OpenAI-compatible endpoint) ---- */
+
+/* Who wrote a chat message. Each backend maps these itself: the built-in
+ * engine joins system and developer messages into harmony's developer
+ * instructions; a remote server gets developer messages as "system". (Not
+ * relief_role, which names a plan step's responder.) */
+typedef enum {
+    RELIEF_CHAT_SYSTEM,
+    RELIEF_CHAT_DEVELOPER,
+    RELIEF_CHAT_USER,
+    RELIEF_CHAT_ASSISTANT,
+} relief_chat_role;
+
+/* The role named by an OpenAI message's "role" string ("system",
+ * "developer", "user", "assistant"; exact, case-sensitive). Returns it, or
+ * -1 for NULL or any other string. */
+int relief_chat_role_parse(const char *name);
+
 typedef struct {
-    const char *role;           /* "system", "developer", "user", "assistant" */
-    const char *content;
+    relief_chat_role role;
+    const char *content;        /* NUL-terminated; any bytes (sent on as valid UTF-8) */
 } relief_chat_message;
 
-int relief_hybrid_chat(relief_hybrid *h, const relief_chat_message *msgs, size_t n, double deadline_s,
-                       int max_tokens, int (*on_text)(const char *text, size_t len, void *user), void *user,
-                       char **text, size_t *text_len, bool *complete, size_t *n_tokens, const char **error);
+typedef struct {
+    const relief_chat_message *msgs; /* the conversation, in order; the caller's, read during the call */
+    size_t n;
+    double deadline_s;          /* seconds from the call for the whole answer (<= 0: 60) */
+    int max_tokens;             /* tokens to generate at most (<= 0: the backend's default; built-in engine:
+                                   the config's max_tokens, else 512) */
+    /* Called with each piece of the answer (whole UTF-8 characters); return
+     * non-zero to stop the model. May be NULL. */
+    int (*on_text)(const char *text, size_t len, void *user);
+    void *user;
+} relief_chat_request;
+
+typedef struct {
+    char *text;                 /* the whole answer (final channel), malloc'd and NUL-terminated; "" when the
+                                   model said nothing; NULL after a failure */
+    size_t text_len;
+    bool complete;              /* the model ended its answer (false: cut by max_tokens, the deadline or on_text) */
+    size_t completion_tokens;   /* tokens the model generated (remote: the server's usage count when it sends
+                                   one, else the answer's non-empty pieces) */
+    size_t prompt_tokens;       /* the prompt's tokens as the model read it (the built-in engine's rendered
+                                   harmony prompt; remote: the server's usage count, 0 when it sends none) */
+    const char *error;          /* NULL, or why the answer failed or is incomplete (static string) */
+} relief_chat_result;
+
+/* Answers a conversation through the configured backend, streaming the
+ * answer to req->on_text. Fills *res (always: zeroed first); free its text
+ * with relief_chat_result_free. Returns 0 when the model answered (possibly
+ * incomplete, with res->error saying why), or -1 with res->error set (no
+ * backend configured, out of memory, the backend failed before any text)
+ * and res->text NULL. The counts are filled in either case. */
+int relief_hybrid_chat(relief_hybrid *h, const relief_chat_request *req, relief_chat_result *res);
+
+/* Frees res->text and zeroes *res. res may be NULL. */
+void relief_chat_result_free(relief_chat_result *res);
 
 /* Called by relief_hybrid_warm after each hazard: the prefix's tokens, the
  * seconds it took, and whether it was kept already. */

@@ -1,7 +1,8 @@
 /*
  * backend.h - the interface every model backend implements for the hybrid
  * responder: chat messages in, final-channel text streamed out, under an
- * absolute deadline and a cancellation flag.
+ * absolute deadline and a cancellation flag. Messages carry a
+ * relief_chat_role; each backend maps the roles to its own format.
  */
 #ifndef RELIEF_BACKEND_H
 #define RELIEF_BACKEND_H
@@ -29,8 +30,8 @@ typedef struct {
 } backend_opts;
 
 typedef struct {
-    size_t n_tokens;            /* tokens (or stream chunks, for remote) received */
-    size_t prompt_tokens;       /* when known */
+    size_t n_tokens;            /* tokens generated (remote: the server's usage count, else content pieces) */
+    size_t prompt_tokens;       /* the prompt's tokens as the model read it; 0 when unknown */
     bool complete;              /* the answer ended normally */
     bool cut;                   /* stopped by the deadline */
     bool prefix_cached;         /* the prompt's prefix came from a snapshot */

@@ -291,6 +291,14 @@ static void today(char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%d", gmtime_r(&now, &tm));
 }
 
+/* Harmony has one place for instructions, the developer message: a chat's
+ * system and developer messages both go there (its system message is the
+ * model's own: identity, reasoning effort, channels). */
+static bool builtin_instructs(relief_chat_role r)
+{
+    return r == RELIEF_CHAT_SYSTEM || r == RELIEF_CHAT_DEVELOPER;
+}
+
 /* Renders the conversation into *ids (malloc'd) and counts in *n_pre the
  * tokens of its prefix: the system and developer messages, which a snapshot
  * can stand for (0 when they are not a prefix of the whole). The developer
@@ -308,7 +316,7 @@ static int render(builtin *b, const relief_chat_message *msgs, size_t n, const b
     char *dated = NULL;
     size_t k = 0, dev_len = 0;
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(msgs[i].role, "system") || !strcmp(msgs[i].role, "developer"))
+        if (builtin_instructs(msgs[i].role))
             dev_len += strlen(msgs[i].content) + 2;
     char *dev = NULL;
     if (dev_len) {
@@ -319,14 +327,14 @@ static int render(builtin *b, const relief_chat_message *msgs, size_t n, const b
         }
         dev[0] = '\0';
         for (size_t i = 0; i < n; i++)
-            if (!strcmp(msgs[i].role, "system") || !strcmp(msgs[i].role, "developer")) {
+            if (builtin_instructs(msgs[i].role)) {
                 if (dev[0])
                     strcat(dev, "\n\n");
                 strcat(dev, msgs[i].content);
             }
     }
     for (size_t i = 0; i < n; i++) {
-        if (!strcmp(msgs[i].role, "user") && !dated) {
+        if (msgs[i].role == RELIEF_CHAT_USER && !dated) {
             char date[16];
             today(date, sizeof date);
             size_t len = strlen(msgs[i].content) + 64;
@@ -337,9 +345,9 @@ static int render(builtin *b, const relief_chat_message *msgs, size_t n, const b
             }
             snprintf(dated, len, "(Current date: %s)\n\n%s", date, msgs[i].content);
             hm[k++] = (harmony_message){.author = "user", .content = dated};
-        } else if (!strcmp(msgs[i].role, "user"))
+        } else if (msgs[i].role == RELIEF_CHAT_USER)
             hm[k++] = (harmony_message){.author = "user", .content = msgs[i].content};
-        else if (!strcmp(msgs[i].role, "assistant"))
+        else if (msgs[i].role == RELIEF_CHAT_ASSISTANT)
             hm[k++] = (harmony_message){.author = "assistant", .channel = "final", .content = msgs[i].content};
     }
     harmony_convo cv = {.system = &sys, .instructions = dev ? dev : b->fixed_developer, .messages = hm,
@@ -600,7 +608,7 @@ static int builtin_warm(backend *base, const char *developer, const atomic_int *
     builtin *b = (builtin *)base;
     *n_tokens = 0;
     *was_cached = false;
-    relief_chat_message dev = {"developer", developer};
+    relief_chat_message dev = {RELIEF_CHAT_DEVELOPER, developer};
     backend_opts o = {.reasoning = b->cfg.reasoning};
     int32_t *ids = NULL;
     size_t n_ids = 0, n_pre = 0;

@@ -105,16 +105,6 @@ static int collect_text(const char *t, size_t n, void *user)
     return c->on_text ? c->on_text(t, n, c->user) : 0;
 }
 
-/* Remote servers take "system" where harmony says "developer". */
-static void map_roles(const relief_hybrid *h, relief_chat_message *m, size_t n)
-{
-    if (h->cfg.kind != RELIEF_BACKEND_REMOTE)
-        return;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(m[i].role, "developer"))
-            m[i].role = "system";
-}
-
 int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, const relief_hybrid_request *req,
                           relief_hybrid_result *res)
 {
@@ -145,8 +135,7 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
     if (!user) {
         res->model_error = "out of memory";
     } else {
-        relief_chat_message msgs[2] = {{"developer", developer}, {"user", user}};
-        map_roles(h, msgs, 2);
+        relief_chat_message msgs[2] = {{RELIEF_CHAT_DEVELOPER, developer}, {RELIEF_CHAT_USER, user}};
         backend_opts o = {.deadline = t0 + deadline_s, .cancel = req->cancel, .max_tokens = h->cfg.max_tokens,
                           .temperature = h->cfg.kind == RELIEF_BACKEND_BUILTIN ? -1 : h->cfg.temperature,
                           .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only,
@@ -218,41 +207,56 @@ void relief_hybrid_result_free(relief_hybrid_result *res)
     memset(res, 0, sizeof *res);
 }
 
-int relief_hybrid_chat(relief_hybrid *h, const relief_chat_message *msgs, size_t n, double deadline_s,
-                       int max_tokens, int (*on_text)(const char *text, size_t len, void *user), void *user,
-                       char **text, size_t *text_len, bool *complete, size_t *n_tokens, const char **error)
+int relief_chat_role_parse(const char *name)
 {
-    *text = NULL;
-    *text_len = 0;
-    *complete = false;
-    *n_tokens = 0;
-    *error = NULL;
+    static const char *const names[] = {[RELIEF_CHAT_SYSTEM] = "system", [RELIEF_CHAT_DEVELOPER] = "developer",
+                                        [RELIEF_CHAT_USER] = "user", [RELIEF_CHAT_ASSISTANT] = "assistant"};
+    for (int i = 0; name && i < (int)(sizeof names / sizeof *names); i++)
+        if (!strcmp(name, names[i]))
+            return i;
+    return -1;
+}
+
+int relief_hybrid_chat(relief_hybrid *h, const relief_chat_request *req, relief_chat_result *res)
+{
+    memset(res, 0, sizeof *res);
     if (!h->be) {
-        *error = "no model backend configured";
+        res->error = "no model backend configured";
         return -1;
     }
-    relief_chat_message *m = calloc(n ? n : 1, sizeof *m);
-    if (!m) {
-        *error = "out of memory";
-        return -1;
-    }
-    memcpy(m, msgs, n * sizeof *m);
-    map_roles(h, m, n);
-    collect c = {.on_text = on_text, .user = user};
-    backend_opts o = {.deadline = clock_now() + (deadline_s > 0 ? deadline_s : 60.0), .max_tokens = max_tokens,
-                      .temperature = -1, .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only};
+    collect c = {.on_text = req->on_text, .user = req->user};
+    backend_opts o = {.deadline = clock_now() + (req->deadline_s > 0 ? req->deadline_s : 60.0),
+                      .max_tokens = req->max_tokens, .temperature = -1, .reasoning = h->cfg.reasoning,
+                      .final_only = h->cfg.final_only};
     backend_result br;
-    int rc = h->be->chat(h->be, m, n, &o, collect_text, &c, &br);
-    free(m);
+    int rc = h->be->chat(h->be, req->msgs, req->msgs ? req->n : 0, &o, collect_text, &c, &br);
+    res->complete = br.complete;
+    res->completion_tokens = br.n_tokens;
+    res->prompt_tokens = br.prompt_tokens;
     if (c.text.failed) {
         free(c.text.p);
-        *error = "out of memory";
+        res->error = "out of memory";
         return -1;
     }
-    *text = c.text.p ? c.text.p : strdup("");
-    *text_len = c.text.p ? c.text.n : 0;
-    *complete = br.complete;
-    *n_tokens = br.n_tokens;
-    *error = rc < 0 ? (br.error ? br.error : "model backend failed") : br.error;
-    return rc < 0 ? -1 : 0;
+    if (rc < 0) {
+        free(c.text.p);
+        res->error = br.error ? br.error : "model backend failed";
+        return -1;
+    }
+    res->text = c.text.p ? c.text.p : strdup("");
+    if (!res->text) {
+        res->error = "out of memory";
+        return -1;
+    }
+    res->text_len = c.text.p ? c.text.n : 0;
+    res->error = br.error;
+    return 0;
+}
+
+void relief_chat_result_free(relief_chat_result *res)
+{
+    if (!res)
+        return;
+    free(res->text);
+    memset(res, 0, sizeof *res);
 }

@@ -6,7 +6,10 @@
  *
  * Request: POST {base}/v1/chat/completions with a JSON body
  *   {"model", "messages": [{"role", "content"}...], "stream": true,
+ *    "stream_options": {"include_usage": true},
  *    "max_tokens" (when > 0), "temperature" (when >= 0)}
+ * with the roles OpenAI servers know: developer messages go as "system"
+ * (not every server accepts "developer").
  * and "Authorization: Bearer TOKEN" when a token is set. Message text that
  * is not valid UTF-8 is sent with each bad byte replaced by U+FFFD.
  *
@@ -44,7 +47,10 @@
  *                        is kept and the answer is incomplete
  *   -1, error set        a failure before any text: "cannot reach the remote
  *                        server", "remote server returned HTTP 401", ...
- * res->n_tokens counts non-empty content pieces. o->reasoning and
+ * res->n_tokens is the server's usage.completion_tokens when it sends one
+ * (asked for by include_usage; most servers do), else the count of
+ * non-empty content pieces; res->prompt_tokens is usage.prompt_tokens, 0
+ * without it. o->reasoning and
  * o->final_only are not sent (not every server accepts them); reasoning
  * that a server streams separately (delta.reasoning_content) is ignored.
  * Each call opens its own connection; proxies follow libcurl's usual
@@ -264,6 +270,21 @@ static const char *remote_curl_error(CURLcode c, bool got_status)
     }
 }
 
+/* The OpenAI role name a message is sent with. */
+static const char *remote_role(relief_chat_role r)
+{
+    switch (r) {
+    case RELIEF_CHAT_SYSTEM:
+    case RELIEF_CHAT_DEVELOPER:
+        return "system";
+    case RELIEF_CHAT_ASSISTANT:
+        return "assistant";
+    case RELIEF_CHAT_USER:
+        break;
+    }
+    return "user";
+}
+
 /* The request body (malloc'd JSON text), or NULL when out of memory. */
 static char *remote_request(const remote_backend *rb, const relief_chat_message *msgs, size_t n,
                             const backend_opts *o)
@@ -273,7 +294,7 @@ static char *remote_request(const remote_backend *rb, const relief_chat_message 
     int bad = !root || !arr;
     for (size_t i = 0; !bad && i < n; i++) {
         json_t *m = json_object();
-        if (!m || json_object_set_new(m, "role", remote_jstring(msgs[i].role)) ||
+        if (!m || json_object_set_new(m, "role", json_string(remote_role(msgs[i].role))) ||
             json_object_set_new(m, "content", remote_jstring(msgs[i].content))) {
             json_decref(m);
             bad = 1;
@@ -288,6 +309,10 @@ static char *remote_request(const remote_backend *rb, const relief_chat_message 
     if (!bad)
         bad = json_object_set_new(root, "model", remote_jstring(rb->model)) ||
               json_object_set_new(root, "stream", json_true());
+    if (!bad) {
+        json_t *so = json_pack("{s:b}", "include_usage", 1);
+        bad = !so || json_object_set_new(root, "stream_options", so); /* takes so even on failure */
+    }
     if (!bad && o->max_tokens > 0)
         bad = json_object_set_new(root, "max_tokens", json_integer(o->max_tokens));
     if (!bad && o->temperature >= 0)

@@ -164,9 +164,14 @@ static void remote_chunk(remote_sse *x, json_t *j)
         remote_sse_fail(x, REMOTE_E_SERVER);
         return;
     }
-    json_t *pt = json_object_get(json_object_get(j, "usage"), "prompt_tokens");
+    json_t *usage = json_object_get(j, "usage");
+    json_t *pt = json_object_get(usage, "prompt_tokens"), *ct = json_object_get(usage, "completion_tokens");
     if (json_is_integer(pt) && json_integer_value(pt) >= 0)
         x->res->prompt_tokens = (size_t)json_integer_value(pt);
+    if (json_is_integer(ct) && json_integer_value(ct) >= 0) {
+        x->res->n_tokens = (size_t)json_integer_value(ct); /* the server's token count, not our pieces */
+        x->server_counted = true;
+    }
     json_t *c = json_array_get(json_object_get(j, "choices"), 0);
     if (!c)
         return;
@@ -178,7 +183,8 @@ static void remote_chunk(remote_sse *x, json_t *j)
         x->got_content = true;
         size_t len = json_string_length(content);
         if (len > 0) {
-            x->res->n_tokens++;
+            if (!x->server_counted)
+                x->res->n_tokens++;
             remote_emit(x, json_string_value(content), len, false);
         }
     }

@@ -68,6 +68,7 @@ typedef struct {
     bool cr;                   /* the previous line ended with '\r' */
     bool emitted;              /* text was passed to fn */
     bool got_content;          /* a content string was seen (even empty) */
+    bool server_counted;       /* usage.completion_tokens seen: res->n_tokens is the server's count */
     remote_buf line;           /* SSE: the line being read */
     remote_buf data;           /* SSE: the event's data lines joined by '\n' */
     remote_buf body;           /* sniffing, then the JSON body */

@@ -119,29 +119,30 @@ static int c_on_text(const char *text, size_t len, void *user)
 }
 
 typedef struct {
-    char *text;
-    size_t len, n_tokens;
-    bool complete;
-    const char *error;
+    relief_chat_result res;
     int rc;
 } chat_out;
 
 static void chat_call(ccall *cc, chat_out *out)
 {
     double t = clock_now();
-    out->rc = relief_hybrid_chat(serve_responder(cc->s), cc->msgs, cc->n, cc->deadline_s, cc->max_tokens, c_on_text, cc, &out->text,
-                                 &out->len, &out->complete, &out->n_tokens, &out->error);
+    relief_chat_request rq = {.msgs = cc->msgs, .n = cc->n, .deadline_s = cc->deadline_s,
+                              .max_tokens = cc->max_tokens, .on_text = c_on_text, .user = cc};
+    out->rc = relief_hybrid_chat(serve_responder(cc->s), &rq, &out->res);
     double ms = (clock_now() - t) * 1e3;
     if (cc->slot) {
         lim_release(&cc->s->lim);
         cc->slot = false;
     }
-    metrics_generation(&cc->s->m, out->n_tokens, ms, out->rc == 0 && !out->complete, out->rc < 0);
+    metrics_generation(&cc->s->m, out->res.completion_tokens, ms, out->rc == 0 && !out->res.complete, out->rc < 0);
 }
 
-static void chat_usage(strbuf *b, size_t n_tokens)
+/* The OpenAI "usage" object: the prompt's tokens as the model read it and
+ * the tokens it generated (the backend's counts, relief_chat_result). */
+static void chat_usage(strbuf *b, const relief_chat_result *r)
 {
-    strbuf_printf(b, "{\"prompt_tokens\":0,\"completion_tokens\":%zu,\"total_tokens\":%zu}", n_tokens, n_tokens);
+    strbuf_printf(b, "{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,\"total_tokens\":%zu}", r->prompt_tokens,
+                  r->completion_tokens, r->prompt_tokens + r->completion_tokens);
 }
 
 static void c_stream_run(stream_job *j)
@@ -153,17 +154,17 @@ static void c_stream_run(stream_job *j)
     chat_call(cc, &out);
     if (out.rc < 0) {
         strbuf b = {0};
-        serve_error_json(&b, "backend_error", NULL, out.error ? out.error : "model backend failed");
+        serve_error_json(&b, "backend_error", NULL, out.res.error ? out.res.error : "model backend failed");
         if (!b.failed)
             job_event(j, NULL, b.p, b.n);
         free(b.p);
     } else {
-        chat_emit(cc, "{}", out.complete ? "stop" : "length");
+        chat_emit(cc, "{}", out.res.complete ? "stop" : "length");
         if (cc->include_usage) {
             strbuf b = {0};
             chat_chunk_head(&b, cc);
             strbuf_str(&b, "],\"usage\":");
-            chat_usage(&b, out.n_tokens);
+            chat_usage(&b, &out.res);
             strbuf_str(&b, "}");
             if (!b.failed)
                 job_event(j, NULL, b.p, b.n);
@@ -171,7 +172,7 @@ static void c_stream_run(stream_job *j)
         }
     }
     job_event(j, NULL, "[DONE]", 6);
-    free(out.text);
+    relief_chat_result_free(&out.res);
 }
 
 enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *r)
@@ -252,13 +253,12 @@ enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *
         for (size_t i = 0; i < cc->n && !bad; i++) {
             json_t *m = json_array_get(msgs, i);
             json_t *role = json_object_get(m, "role");
-            const char *rs = json_is_string(role) ? json_string_value(role) : NULL;
+            int rl = relief_chat_role_parse(json_is_string(role) ? json_string_value(role) : NULL);
             bool oom = false;
             if (!json_is_object(m)) {
                 snprintf(field, sizeof field, "messages[%zu]", i);
                 bad = field, why = "must be an object with \"role\" and \"content\"";
-            } else if (!rs || (strcmp(rs, "system") && strcmp(rs, "developer") && strcmp(rs, "user") &&
-                               strcmp(rs, "assistant"))) {
+            } else if (rl < 0) {
                 snprintf(field, sizeof field, "messages[%zu].role", i);
                 bad = field, why = "must be \"system\", \"developer\", \"user\" or \"assistant\"";
             } else if (!(cc->msgs[i].content = chat_content(cc, json_object_get(m, "content"), &oom))) {
@@ -269,7 +269,7 @@ enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *
                 snprintf(field, sizeof field, "messages[%zu].content", i);
                 bad = field, why = "must be a string or an array of text parts";
             }
-            cc->msgs[i].role = rs;
+            cc->msgs[i].role = rl < 0 ? RELIEF_CHAT_USER : (relief_chat_role)rl;
         }
     }
     if (bad) {
@@ -312,9 +312,8 @@ enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *
     chat_out out = {0};
     chat_call(cc, &out);
     if (out.rc < 0) {
-        free(out.text);
         enum MHD_Result e = serve_reply_error(s, c, r, 502, "backend_error", NULL, "%s",
-                                        out.error ? out.error : "model backend failed");
+                                        out.res.error ? out.res.error : "model backend failed");
         ccall_free(cc);
         return e;
     }
@@ -324,11 +323,11 @@ enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *
     strbuf_printf(&b, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":", cc->created);
     strbuf_json_cstr(&b, s->model_id);
     strbuf_str(&b, ",\"system_fingerprint\":null,\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    strbuf_json_str(&b, out.text ? out.text : "", out.text ? out.len : 0);
-    strbuf_printf(&b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", out.complete ? "stop" : "length");
-    chat_usage(&b, out.n_tokens);
+    strbuf_json_str(&b, out.res.text ? out.res.text : "", out.res.text ? out.res.text_len : 0);
+    strbuf_printf(&b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", out.res.complete ? "stop" : "length");
+    chat_usage(&b, &out.res);
     strbuf_str(&b, "}");
-    free(out.text);
+    relief_chat_result_free(&out.res);
     ccall_free(cc);
     return serve_reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
 }
