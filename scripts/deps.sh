@@ -15,6 +15,11 @@ if [ "${1:-build}" = test ]; then
   # libxml2-utils (xmllint) and poppler-utils (pdfinfo, pdftoppm): the CAP
   # alerts against the OASIS schema and the printed ICS 201 page.
   pkgs="$pkgs python3 python3-jsonschema valgrind chromium clang libclang-rt-dev faketime libxml2-utils poppler-utils"
+  # nodejs and npm: the official OpenAI Node client against relief serve
+  # (tests/test_openai_node.sh). npm only where no npm runs already: NodeSource's
+  # nodejs carries its own and conflicts with Debian's npm package.
+  pkgs="$pkgs nodejs"
+  command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi
 missing=""
 for p in $pkgs; do

@@ -103,6 +103,12 @@ set_tests_properties(browser PROPERTIES SKIP_RETURN_CODE 77)
 # Portuguese, and the model's progress and Stop with the tiny oracle model.
 add_test(NAME browser_lang COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_browser_lang.sh $<TARGET_FILE:relief> ${CMAKE_BINARY_DIR} ${RELIEF_TESTDATA})
 set_tests_properties(browser_lang PROPERTIES SKIP_RETURN_CODE 77)
+# The official OpenAI Node client (npm "openai", installed into a temporary
+# directory) against relief serve with the tiny model: models, chat, a stream
+# with usage, an unsupported field; skipped (77) without node, npm or the registry.
+add_test(NAME openai_node COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_openai_node.sh $<TARGET_FILE:relief>
+         ${CMAKE_SOURCE_DIR} ${RELIEF_TESTDATA}/oracle/tiny/tiny-q.gguf)
+set_tests_properties(openai_node PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 if(RELIEF_SANITIZE)
   # Sanitizers slow everything several-fold: latency bounds are reported, not asserted.
   set_tests_properties(serve PROPERTIES ENVIRONMENT "RELIEF_SERVE_NO_TIMING=1")

@@ -1,0 +1,62 @@
+#!/bin/sh
+# relief serve with the tiny model, driven by the official OpenAI Node client
+# (npm "openai", version 6) through tests/openai_node.mjs: models, a chat
+# answer, a streamed one with usage, and an unsupported field (tools); the
+# usage numbers equal the tokens the server counted itself (/metrics).
+# node and npm come from Debian (scripts/deps.sh test); the client from the
+# npm registry, into a temporary directory. Exits 77 (skipped), saying why,
+# when node or npm is missing or the client cannot be installed.
+# usage: test_openai_node.sh RELIEF_BINARY SOURCE_DIR TINY_MODEL.gguf
+set -u
+relief=$1
+src=$2
+model=$3
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    pk=nodejs
+    command -v npm >/dev/null 2>&1 || pk="$pk npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pk >/dev/null 2>&1 || true
+  fi
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "SKIP: node or npm is not installed (sh scripts/deps.sh test)"
+  exit 77
+fi
+
+tmp=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+if ! timeout 240 npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error openai@6 >"$tmp/npm.log" 2>&1; then
+  echo "SKIP: npm could not install the openai client (no registry?):"
+  tail -5 "$tmp/npm.log"
+  exit 77
+fi
+echo "openai $(node -p "require('$tmp/node_modules/openai/package.json').version"), node $(node --version)"
+cp "$src/tests/openai_node.mjs" "$tmp/" || fail "cannot copy openai_node.mjs"
+
+mkdir "$tmp/cache"
+"$relief" serve --port 0 --model "$model" --cache-dir "$tmp/cache" >"$tmp/out" 2>"$tmp/err" &
+server_pid=$!
+i=0
+while ! grep -q "model backend ready" "$tmp/err" 2>/dev/null; do
+  i=$((i + 1))
+  [ $i -gt 600 ] && fail "the server did not load the model: $(cat "$tmp/err")"
+  kill -0 "$server_pid" 2>/dev/null || fail "the server exited: $(cat "$tmp/err")"
+  sleep 0.1
+done
+base=$(sed -n 's/^relief serve: listening on //p' "$tmp/out")
+[ -n "$base" ] || fail "no listening line: $(cat "$tmp/out")"
+base=${base%/}
+timeout 240 node "$tmp/openai_node.mjs" "$base"
+rc=$?
+[ $rc -eq 0 ] || fail "the OpenAI client checks failed (exit $rc); server log: $(tail -20 "$tmp/err")"
+echo "PASS: the OpenAI Node client against relief serve"
