@@ -748,7 +748,8 @@ def test_model():
             if j.get("prefixes", {}).get("state") != "running":
                 break
             time.sleep(0.05)
-        check(j.get("prefixes") == {"state": "done", "ready": 22, "of": 22}, f"warm-up: healthz {j.get('prefixes')}")
+        check(j.get("prefixes") == {"state": "done", "ready": 22, "of": 22, "wanted": 0},
+              f"warm-up: healthz {j.get('prefixes')}")
         st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": "warm-up: flood"})
         check(st == 200 and j["timings"]["prefix_cached"], f"first flood report after the warm-up: {j.get('timings')}")
         builtin_usage = check_chat(port, "builtin")
@@ -873,6 +874,37 @@ def test_model():
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def test_wanted_prefix():
+    """A JSON request whose hard deadline cut its prompt prefix short asks
+    for it: the server computes it in the background, and the next report
+    of the same hazards finds it."""
+    if not os.path.exists(TINY):
+        check(False, "model tests need " + TINY)
+        return
+    cache = tempfile.mkdtemp(prefix="relief-serve-wanted-")
+    s = Server("--model", TINY, "--deadline", "0.001", "--max-tokens", "4", "--cache-dir", cache, "--no-warm",
+               wait=300)
+    two = "Earthquake: the school collapsed and a fire broke out in the ruins, 40 children inside"
+    try:
+        st, h, j = jrequest(s.port, "POST", "/v1/guidance", {"report": two})
+        hz = [x["id"] for x in j["plan"]["hazards"] if not x.get("secondary")] if st == 200 else []
+        check(st == 200 and len(hz) >= 2 and not j["timings"]["prefix_cached"],
+              f"a two-hazard report under a 1 ms deadline: {hz} {j and j.get('timings')}")
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            st, h, p = jrequest(s.port, "GET", "/healthz")
+            pf = p.get("prefixes", {})
+            if pf.get("wanted") == 0 and pf.get("state") != "running":
+                break
+            time.sleep(0.05)
+        check(pf.get("wanted") == 0 and pf.get("state") == "done", f"the wanted prefix was computed: {pf}")
+        st, h, j = jrequest(s.port, "POST", "/v1/guidance", {"report": two + ", more trapped"})
+        check(st == 200 and j["timings"]["prefix_cached"], f"the next report of those hazards: {j and j.get('timings')}")
+    finally:
+        check(s.stop() == 0, "wanted-prefix server exits 0")
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def test_budget():
     """Streams run for --budget, whole answers stop at --deadline; a stream
     shows the prompt being read ("progress" events) before its first token."""
@@ -920,6 +952,7 @@ test_browser_safety()
 test_fairness()
 test_broken_model()
 test_midnight()
+test_wanted_prefix()
 test_budget()
 test_model()
 print(f"{checks - fails} of {checks} serve checks passed")

@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -188,6 +189,18 @@ typedef void (*relief_warm_fn)(const char *hazard, size_t tokens, double seconds
  * how many prefixes were computed (0 with a remote backend or none), -1 on
  * failure (out of memory, the model failed). */
 int relief_hybrid_warm(relief_hybrid *h, const atomic_int *stop, relief_warm_fn progress, void *user);
+
+/* The hazards whose first-30-minute steps a report's prompt prefix holds
+ * (its primary detections), as a mask of 1u << hazard; 0 for none or NULL.
+ * Reports with the same mask share one cached prefix. */
+uint32_t relief_hybrid_prefix_hazards(const relief_plan *plan);
+
+/* Computes and keeps (memory and disk) the prompt prefix for one hazard
+ * mask, giving way to requests; for a server whose hard deadline cut a
+ * request before its prefix was done. Returns 1 when computed, 0 when it was
+ * kept already, stop was raised or the backend keeps no prefixes (remote),
+ * -1 on failure. */
+int relief_hybrid_warm_hazards(relief_hybrid *h, uint32_t hazards, const atomic_int *stop);
 
 /* The default cache directory: $RELIEF_CACHE_DIR, else $XDG_CACHE_HOME/relief
  * (an absolute XDG_CACHE_HOME only, as the XDG spec says), else

@@ -173,6 +173,25 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
     return 0;
 }
 
+uint32_t relief_hybrid_prefix_hazards(const relief_plan *plan)
+{
+    return plan ? prompt_hazard_set(plan) : 0;
+}
+
+int relief_hybrid_warm_hazards(relief_hybrid *h, uint32_t hazards, const atomic_int *stop)
+{
+    if (!h->be || !h->be->warm)
+        return 0;
+    char *developer = prompt_developer(h->kb, hazards);
+    if (!developer)
+        return -1;
+    size_t n = 0;
+    bool was_cached = false;
+    int rc = h->be->warm(h->be, developer, stop, &n, &was_cached);
+    free(developer);
+    return rc;
+}
+
 int relief_hybrid_warm(relief_hybrid *h, const atomic_int *stop, relief_warm_fn progress, void *user)
 {
     if (!h->be || !h->be->warm)

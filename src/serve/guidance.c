@@ -209,9 +209,14 @@ static int g_respond(gcall *g, relief_hybrid_result *res)
     metrics_plan(&s->m, res->timings.plan_ms);
     if (g->busy)
         metrics_busy(&s->m);
-    else if (serve_model_ready(s) && !rq.no_model)
+    else if (serve_model_ready(s) && !rq.no_model) {
         metrics_generation(&s->m, res->timings.model_tokens, res->timings.model_ms, res->model_cut,
                            res->model_error != NULL);
+        /* A hard deadline may have cut its prefix short: have it computed
+         * for the next report of these hazards (the loader thread). */
+        if (!res->timings.prefix_cached)
+            serve_want_prefix(s, relief_hybrid_prefix_hazards(res->plan));
+    }
     return 0;
 }
 

@@ -36,8 +36,11 @@ enum MHD_Result serve_handle_healthz(server *s, struct MHD_Connection *c, req_ct
     strbuf_str(&b, ",\"model_state\":");
     strbuf_json_cstr(&b, states[st]);
     static const char *const warm_states[] = {"off", "running", "done", "failed"};
-    strbuf_printf(&b, ",\"prefixes\":{\"state\":\"%s\",\"ready\":%d,\"of\":%d}",
-                  warm_states[atomic_load(&s->warm_state)], atomic_load(&s->warm_done), RELIEF_HZ_COUNT);
+    pthread_mutex_lock(&s->wanted_mu);
+    int wanted = s->n_wanted;
+    pthread_mutex_unlock(&s->wanted_mu);
+    strbuf_printf(&b, ",\"prefixes\":{\"state\":\"%s\",\"ready\":%d,\"of\":%d,\"wanted\":%d}",
+                  warm_states[atomic_load(&s->warm_state)], atomic_load(&s->warm_done), RELIEF_HZ_COUNT, wanted);
     strbuf_str(&b, "}");
     return serve_reply_sbuf(s, c, r, 200, "application/json", &b, NULL);
 }

@@ -120,6 +120,7 @@ typedef struct {
 
 typedef enum { MODEL_NONE, MODEL_LOADING, MODEL_READY, MODEL_FAILED } model_state;
 typedef enum { WARM_OFF, WARM_RUNNING, WARM_DONE, WARM_FAILED } warm_state;
+#define SERVE_WANTED_MAX 8 /* hazard sets waiting for their prefix; more are dropped (asked again later) */
 
 typedef struct {
     serve_opts o;
@@ -132,6 +133,14 @@ typedef struct {
     bool loader_started;
     atomic_int warm_state;             /* warm_state: the prefixes computed after the model loads */
     atomic_int warm_done;              /* hazards whose prefix is ready (of RELIEF_HZ_COUNT) */
+    /* Hazard sets whose prefix a request needed and did not find (a hard
+     * deadline may cut its computation): the loader thread computes them
+     * after the warm-up, one at a time, yielding to requests. */
+    pthread_mutex_t wanted_mu;
+    pthread_cond_t wanted_cv;
+    uint32_t wanted[SERVE_WANTED_MAX];
+    int n_wanted;                      /* under wanted_mu */
+    bool wanted_stop;                  /* under wanted_mu: the server is stopping */
     relief_hybrid_config hc;
     char model_id[256];
     char backend_label[300];
@@ -229,6 +238,10 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
 /* formats.c: whether a guidance request asks for a field format (?format=cap,
  * ics201, ics201-json) or sends a CAP alert; then its answer. */
 bool serve_guidance_format_wanted(struct MHD_Connection *c);
+/* Asks the loader thread to compute the prompt prefix for hazard mask
+ * `hazards` (relief_hybrid_prefix_hazards) when it is not queued already;
+ * a full queue drops it. Never blocks for long; cannot fail. */
+void serve_want_prefix(server *s, uint32_t hazards);
 /* The plan language code ("en", "es", "fr", "pt", static) that the n bytes
  * at s name, case-insensitively; NULL for any other. */
 const char *serve_plan_lang_code(const char *s, size_t n);

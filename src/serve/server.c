@@ -76,20 +76,55 @@ static void *loader_main(void *arg)
     atomic_store(&s->hy_model, h);
     atomic_store(&s->model_state, MODEL_READY);
     fprintf(stderr, "relief serve: model backend ready after %.1f s (%s)\n", clock_now() - t0, relief_hybrid_backend_name(h));
-    if (s->o.no_warm || s->hc.kind != RELIEF_BACKEND_BUILTIN)
+    if (s->hc.kind != RELIEF_BACKEND_BUILTIN)
         return NULL;
     /* Every hazard's prompt prefix, so that a report's first token waits
      * only for its own tokens. Requests go first: the warm-up yields to
      * them between and within prefixes. */
-    atomic_store(&s->warm_state, WARM_RUNNING);
-    t0 = clock_now();
-    int n = relief_hybrid_warm(h, &s->stopping, on_warm, s);
-    atomic_store(&s->warm_state, n < 0 ? WARM_FAILED : WARM_DONE);
-    if (!atomic_load(&s->stopping))
-        fprintf(stderr, n < 0 ? "relief serve: computing the prompt prefixes failed; each is computed on first use\n"
-                              : "relief serve: %d prompt prefixes computed in %.1f s, the others were cached\n",
-                n, clock_now() - t0);
+    if (!s->o.no_warm) {
+        atomic_store(&s->warm_state, WARM_RUNNING);
+        t0 = clock_now();
+        int n = relief_hybrid_warm(h, &s->stopping, on_warm, s);
+        atomic_store(&s->warm_state, n < 0 ? WARM_FAILED : WARM_DONE);
+        if (!atomic_load(&s->stopping))
+            fprintf(stderr, n < 0 ? "relief serve: computing the prompt prefixes failed; each is computed on first use\n"
+                                  : "relief serve: %d prompt prefixes computed in %.1f s, the others were cached\n",
+                    n, clock_now() - t0);
+    }
+    /* Then the prefixes requests asked for and did not find. */
+    for (;;) {
+        pthread_mutex_lock(&s->wanted_mu);
+        while (!s->n_wanted && !s->wanted_stop)
+            pthread_cond_wait(&s->wanted_cv, &s->wanted_mu);
+        if (s->wanted_stop) {
+            pthread_mutex_unlock(&s->wanted_mu);
+            break;
+        }
+        uint32_t hazards = s->wanted[0];
+        atomic_store(&s->warm_state, WARM_RUNNING); /* before the slot frees: shutdown sees the work */
+        pthread_mutex_unlock(&s->wanted_mu);
+        int rc = relief_hybrid_warm_hazards(h, hazards, &s->stopping);
+        pthread_mutex_lock(&s->wanted_mu);
+        memmove(s->wanted, s->wanted + 1, (size_t)--s->n_wanted * sizeof *s->wanted);
+        atomic_store(&s->warm_state, rc < 0 ? WARM_FAILED : WARM_DONE);
+        pthread_mutex_unlock(&s->wanted_mu);
+    }
     return NULL;
+}
+
+void serve_want_prefix(server *s, uint32_t hazards)
+{
+    if (!hazards || s->hc.kind != RELIEF_BACKEND_BUILTIN)
+        return;
+    pthread_mutex_lock(&s->wanted_mu);
+    bool queued = false;
+    for (int i = 0; i < s->n_wanted; i++)
+        queued |= s->wanted[i] == hazards;
+    if (!queued && s->n_wanted < SERVE_WANTED_MAX && !s->wanted_stop) {
+        s->wanted[s->n_wanted++] = hazards;
+        pthread_cond_signal(&s->wanted_cv);
+    }
+    pthread_mutex_unlock(&s->wanted_mu);
 }
 
 /* The model id shown by /v1/models and in chat answers. */
@@ -133,7 +168,9 @@ int relief_serve_main(int argc, char **argv)
     pthread_mutex_init(&s->m.mu, NULL);
     pthread_mutex_init(&s->lim.mu, NULL);
     pthread_mutex_init(&s->reg.mu, NULL);
-    if (serve_cond_init_mono(&s->lim.cv) || serve_cond_init_mono(&s->reg.cv)) {
+    pthread_mutex_init(&s->wanted_mu, NULL);
+    if (serve_cond_init_mono(&s->lim.cv) || serve_cond_init_mono(&s->reg.cv) ||
+        pthread_cond_init(&s->wanted_cv, NULL)) {
         fprintf(stderr, "relief serve: out of memory\n");
         return 1;
     }
@@ -262,8 +299,14 @@ int relief_serve_main(int argc, char **argv)
         pthread_mutex_unlock(&s->reg.mu);
         pthread_join(s->reg.th, NULL);
     }
-    if (s->loader_started &&
-        (atomic_load(&s->model_state) == MODEL_LOADING || atomic_load(&s->warm_state) == WARM_RUNNING)) {
+    /* The loader thread computes prefixes only with warm_state RUNNING, set
+     * under wanted_mu; once wanted_stop is set it starts no more. */
+    pthread_mutex_lock(&s->wanted_mu);
+    s->wanted_stop = true;
+    pthread_cond_broadcast(&s->wanted_cv);
+    bool busy = atomic_load(&s->warm_state) == WARM_RUNNING;
+    pthread_mutex_unlock(&s->wanted_mu);
+    if (s->loader_started && (atomic_load(&s->model_state) == MODEL_LOADING || busy)) {
         /* The model is still loading (a prefix evaluation can take a minute
          * on two cores): stop now rather than wait for it. The loader thread
          * still uses the kb, so nothing is freed; exiting ends it. */
@@ -281,6 +324,8 @@ int relief_serve_main(int argc, char **argv)
     pthread_mutex_destroy(&s->lim.mu);
     pthread_mutex_destroy(&s->reg.mu);
     pthread_mutex_destroy(&s->m.mu);
+    pthread_cond_destroy(&s->wanted_cv);
+    pthread_mutex_destroy(&s->wanted_mu);
     fprintf(stderr, "relief serve: stopped\n");
     return 0;
 }
