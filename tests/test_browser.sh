@@ -11,15 +11,8 @@
 set -u
 relief=$1
 outdir=$2
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || true
-  fi
-fi
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "SKIP: chromium is not installed (sh scripts/deps.sh test)"
-  exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+need_tool chromium chromium
 
 tmp=$(mktemp -d)
 server_pid=""

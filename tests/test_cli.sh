@@ -4,20 +4,10 @@
 # usage: test_cli.sh RELIEF_BINARY SOURCE_DIR SHARED_DIR
 set -u
 relief=$1 src=$2 shared=$3
-fails=0 n=0
 tmp=$(mktemp -d /tmp/relief-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-ok()   { n=$((n+1)); }
-bad()  { n=$((n+1)); fails=$((fails+1)); echo "FAIL: $*" >&2; }
-expect_rc() { # expected-rc description command...
-  want=$1; shift; what=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want: $(head -c 300 "$tmp/err")"; fi
-}
-contains() { # file pattern description
-  if grep -q -- "$2" "$1"; then ok; else bad "$3: '$2' not in output"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 expect_rc 0 "example" "$relief" --example
 contains "$tmp/out" "DO NOW (first 30 minutes)" "example shows the brief"

@@ -7,19 +7,9 @@
 # usage: test_formats_cli.sh RELIEF_BINARY DATA_DIR
 set -u
 relief=$1 data=$2
-fails=0 n=0
 tmp=$(mktemp -d /tmp/relief-formats-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-ok()  { n=$((n+1)); }
-bad() { n=$((n+1)); fails=$((fails+1)); echo "FAIL: $*" >&2; }
-expect_rc() { # expected-rc description command...
-  want=$1; shift; what=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want: $(head -c 300 "$tmp/err")"; fi
-}
-contains() { # file pattern description
-  if grep -q -- "$2" "$1"; then ok; else bad "$3: '$2' not in $(head -c 400 "$1")"; fi
-}
+. "$(dirname "$0")/lib.sh"
 unset RELIEF_CAP_SENDER RELIEF_CAP_WEB RELIEF_CAP_CONTACT
 report="Chemical spill on Route 9 near Millbrook, toxic cloud drifting, 20 people with burning eyes"
 

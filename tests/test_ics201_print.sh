@@ -10,10 +10,8 @@
 set -u
 relief=$1
 outdir=$2
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "SKIP: chromium is not installed (sh scripts/deps.sh test)"
-  exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+need_tool chromium chromium
 tmp=$(mktemp -d)
 server_pid=""
 cleanup() {

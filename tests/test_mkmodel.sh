@@ -9,20 +9,10 @@
 # usage: test_mkmodel.sh MKMODEL_BINARY SHARED_DIR
 set -u
 mk=$1 shared=$2
-fails=0 n=0
 tmp=$(mktemp -d /tmp/relief-mkmodel-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-ok()   { n=$((n+1)); }
-bad()  { n=$((n+1)); fails=$((fails+1)); echo "FAIL: $*" >&2; }
-expect_rc() { # expected-rc description command...
-  want=$1; shift; what=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, wanted $want: $(head -c 300 "$tmp/err")"; fi
-}
-contains() { # file pattern description
-  if grep -q -- "$2" "$1"; then ok; else bad "$3: '$2' not in output"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 vocab="$shared/oracle/tiny/tiny-f32.gguf"
 

@@ -11,17 +11,11 @@ set -u
 relief=$1
 src=$2
 model=$3
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    pk=nodejs
-    command -v npm >/dev/null 2>&1 || pk="$pk npm"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pk >/dev/null 2>&1 || true
-  fi
-fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "SKIP: node or npm is not installed (sh scripts/deps.sh test)"
-  exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+# Debian's npm conflicts with NodeSource's nodejs, which carries its own npm:
+# ask for npm only when node is not there at all.
+need_tool node nodejs npm
+need_tool npm npm
 
 tmp=$(mktemp -d)
 server_pid=""
