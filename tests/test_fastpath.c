@@ -28,6 +28,7 @@
  * usage: test_fastpath TINY_DIR  (prints one line per case and mode)
  */
 #include "check.h"
+#include "test_util.h"
 #include "relief/llm.h"
 
 #include <stdlib.h>
@@ -53,59 +54,8 @@ static const contract CONTRACT[] = {
 
 static char dir[1024];
 
-static void *slurp(const char *rel, size_t *len)
-{
-    char path[2048];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
-}
 
-static size_t parse_ids(const char *text, int32_t *ids, size_t cap)
-{
-    size_t n = 0;
-    const char *p = text;
-    while (*p && n < cap) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    return n;
-}
 
-/* max |a - b| / std(b) over n values (NaN counts as infinite). */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double mean = 0, var = 0, mx = 0;
-    for (size_t i = 0; i < n; i++)
-        mean += b[i];
-    mean /= n;
-    for (size_t i = 0; i < n; i++)
-        var += (b[i] - mean) * (b[i] - mean);
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        mx = isnan(d) ? INFINITY : d > mx ? d : mx;
-    }
-    return mx / sqrt(var / n);
-}
 
 /* KL(softmax(p) || softmax(q)) in nats. */
 static double kl(const float *p, const float *q, size_t n)
@@ -221,8 +171,8 @@ static metrics measure(const float *fast, const float *exact, const float *ref, 
     size_t same_exact = 0, same_hf = 0;
     for (size_t i = 0; i < n; i++) {
         const float *f = fast + i * V, *e = exact + i * V, *h = ref + i * V;
-        r.rel_hf = fmax(r.rel_hf, rel_err(f, h, V));
-        r.rel_exact = fmax(r.rel_exact, rel_err(f, e, V));
+        r.rel_hf = fmax(r.rel_hf, test_rel_err(f, h, V));
+        r.rel_exact = fmax(r.rel_exact, test_rel_err(f, e, V));
         double k = kl(e, f, V);
         r.kl_mean += k / n;
         r.kl_max = fmax(r.kl_max, k);
@@ -242,11 +192,11 @@ static void run_case(const char *model, const char *prompt, const char *logits_f
     if (!m)
         return;
     size_t len;
-    char *ptext = slurp(prompt, &len);
-    float *ref = slurp(logits_file, &len);
+    char *ptext = test_read_in(dir, prompt, &len);
+    float *ref = test_read_in(dir, logits_file, &len);
     CHECK(ptext && ref && len == n_tok * V * sizeof(float));
     int32_t ids[4096];
-    size_t n = ptext ? parse_ids(ptext, ids, 4096) : 0;
+    size_t n = ptext ? test_parse_ids(ptext, ids, 4096) : 0;
     CHECK(n == n_tok);
     /* The exact path evaluated the same two ways (batched, token by token). */
     float *exact[2] = {malloc(n_tok * V * sizeof(float)), malloc(n_tok * V * sizeof(float))};
@@ -278,7 +228,7 @@ static void run_case(const char *model, const char *prompt, const char *logits_f
                 CHECK_MSG(r.top1_exact >= ct->top1, "%s %s %s %s: top-1 agreement %.3f < %.3f", ct->name, model,
                           prompt, how, r.top1_exact, ct->top1);
                 if (strstr(prompt, "p40") && quantized && batched) {
-                    float *lc = slurp("ref/llamacpp.tiny-q.p40.logits.f32", &len);
+                    float *lc = test_read_in(dir, "ref/llamacpp.tiny-q.p40.logits.f32", &len);
                     CHECK(lc && len == n * V * sizeof(float));
                     if (lc && len == n * V * sizeof(float)) {
                         metrics l = measure(lc, exact[1], ref, n, V);
@@ -293,9 +243,9 @@ static void run_case(const char *model, const char *prompt, const char *logits_f
                 }
             }
             if (cf && greedy) {
-                char *gtext = slurp(greedy, &len);
+                char *gtext = test_read_in(dir, greedy, &len);
                 int32_t want[64];
-                size_t ng = gtext ? parse_ids(gtext, want, 64) : 0;
+                size_t ng = gtext ? test_parse_ids(gtext, want, 64) : 0;
                 CHECK(ng == 16);
                 size_t agree = greedy_agree(cf, ids, n, want, ng);
                 printf("  %-5s %-13s %-16s greedy: %zu of %zu ids equal to transformers'\n", ct->name, model, prompt,
@@ -339,7 +289,7 @@ static void test_threads_and_batching(const contract *ct)
         for (int batched = 0; batched < 2; batched++) {
             CHECK(c && eval_all(c, ids, n, V, out, batched));
             for (size_t i = 0; i < n; i++)
-                worst = fmax(worst, rel_err(out + i * V, ref + i * V, V));
+                worst = fmax(worst, test_rel_err(out + i * V, ref + i * V, V));
         }
         relief_llm_ctx_free(c);
     }
@@ -354,7 +304,7 @@ static void test_threads_and_batching(const contract *ct)
     relief_llm_ctx_reset(c);
     for (size_t i = 0; i < L; i++)
         relief_llm_eval(c, lids + i, 1, ref, false, NULL);
-    double e = rel_err(out, ref, V);
+    double e = test_rel_err(out, ref, V);
     printf("  %-5s 700-token prompt, batched vs decode: rel %.2e\n", ct->name, e);
     CHECK_MSG(e <= ct->rel_hf, "%s long prompt batched vs decode: %.3g", ct->name, e);
     relief_llm_ctx_free(c);
@@ -372,7 +322,7 @@ int main(int argc, char **argv)
     }
     snprintf(dir, sizeof dir, "%s", argv[1]);
     size_t len;
-    char *manifest = slurp("manifest.txt", &len);
+    char *manifest = test_read_in(dir, "manifest.txt", &len);
     if (!manifest) {
         fprintf(stderr, "cannot read %s/manifest.txt\n", dir);
         return 1;

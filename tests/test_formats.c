@@ -15,6 +15,7 @@
  * usage: test_formats DATA_DIR
  */
 #include "formats/cap.h"
+#include "test_util.h"
 #include "formats/formats.h"
 #include "formats/ics201.h"
 
@@ -42,27 +43,6 @@ static int failures, checks;
 
 static const long long NOW = 1750000000; /* 2025-06-15T15:06:40Z */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        if (len)
-            *len = (size_t)n;
-    }
-    return buf;
-}
 
 static relief_plan *plan_of(const relief_kb *kb, const char *report)
 {
@@ -144,7 +124,7 @@ static void test_examples(const relief_kb *kb, validator *v, const char *dir)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/reports.tsv", dir);
-    char *all = slurp(path, NULL);
+    char *all = test_read_file(path, NULL);
     CHECK(all != NULL, "cannot read %s", path);
     if (!all)
         return;
@@ -297,7 +277,7 @@ static void test_read(const relief_kb *kb, validator *v, const char *dir)
     char path[1024];
     size_t len;
     snprintf(path, sizeof path, "%s/flash_flood_warning.xml", dir);
-    char *xml = slurp(path, &len);
+    char *xml = test_read_file(path, &len);
     CHECK(xml != NULL, "cannot read %s", path);
     if (xml) {
         cap_report r;

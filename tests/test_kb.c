@@ -6,6 +6,7 @@
  * usage: test_kb KB_DIR
  */
 #include "check.h"
+#include "test_util.h"
 #include "relief/guide.h"
 
 #include <dirent.h>
@@ -27,26 +28,6 @@ static void path_join(char *out, size_t cap, const char *a, const char *b)
 }
 static const char *kbdir_arg; /* the shipped kb directory */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
-}
 
 static void put(const char *rel, const char *data, size_t len)
 {
@@ -80,7 +61,7 @@ static void copy_dir(const char *src, const char *sub)
         path_join(in, sizeof in, path, e->d_name);
         path_join(rel, sizeof rel, sub, e->d_name);
         size_t len;
-        char *data = slurp(in, &len);
+        char *data = test_read_file(in, &len);
         if (data)
             put(rel, data, len);
         free(data);
@@ -101,7 +82,7 @@ static void expect_error(const char *rel, const char *content, const char *want)
     char orig_path[1024];
     path_join(orig_path, sizeof orig_path, tmpdir, rel);
     size_t olen = 0;
-    char *orig = slurp(orig_path, &olen);
+    char *orig = test_read_file(orig_path, &olen);
     put(rel, content, strlen(content));
     char *err = NULL;
     relief_kb *kb = relief_kb_load_dir(tmpdir, &err);
@@ -169,7 +150,7 @@ static void test_brief_mechanics(void)
         char path[1024];
         snprintf(path, sizeof path, "%s/extract.kb", kbdir_arg);
         size_t len = 0;
-        char *ex = slurp(path, &len);
+        char *ex = test_read_file(path, &len);
         const char *add = "\n[lexicon]\nclass: tag.testgas\nwords: zorgas\n";
         char *all = malloc(len + strlen(add) + 1);
         if (!ex || !all) {

@@ -10,6 +10,7 @@
  * usage: test_llm TINY_DIR
  */
 #include "check.h"
+#include "test_util.h"
 #include "relief/llm.h"
 
 #include <stdlib.h>
@@ -17,61 +18,8 @@
 
 static char dir[1024];
 
-static void *slurp(const char *rel, size_t *len)
-{
-    char path[2048];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
-}
 
-static size_t parse_ids(const char *text, int32_t *ids, size_t cap)
-{
-    size_t n = 0;
-    const char *p = text;
-    while (*p && n < cap) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    return n;
-}
 
-/* max |a - b| / std(b) over n values. */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double mean = 0, var = 0, mx = 0;
-    for (size_t i = 0; i < n; i++)
-        mean += b[i];
-    mean /= n;
-    for (size_t i = 0; i < n; i++)
-        var += (b[i] - mean) * (b[i] - mean);
-    double sd = sqrt(var / n);
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > mx || isnan(d))
-            mx = isnan(d) ? INFINITY : d;
-    }
-    return mx / sd;
-}
 
 static relief_model *load(const char *file)
 {
@@ -106,11 +54,11 @@ static void run_case(const char *model, const char *prompt, const char *logits_f
         return;
     CHECK(relief_model_vocab(m) == n_vocab);
     size_t len;
-    char *ptext = slurp(prompt, &len);
-    float *ref = slurp(logits_file, &len);
+    char *ptext = test_read_in(dir, prompt, &len);
+    float *ref = test_read_in(dir, logits_file, &len);
     CHECK(ptext && ref && len == n_tok * n_vocab * sizeof(float));
     int32_t ids[4096];
-    size_t n = ptext ? parse_ids(ptext, ids, 4096) : 0;
+    size_t n = ptext ? test_parse_ids(ptext, ids, 4096) : 0;
     CHECK(n == n_tok);
     char err[256];
     relief_llm_ctx *c = relief_llm_ctx_new(m, (uint32_t)(n + 32), 0, err, sizeof err);
@@ -120,7 +68,7 @@ static void run_case(const char *model, const char *prompt, const char *logits_f
         CHECK(relief_llm_eval(c, ids, n, out, true, NULL) == RELIEF_LLM_OK);
         double worst = 0;
         for (size_t i = 0; i < n; i++) {
-            double e = rel_err(out + i * n_vocab, ref + i * n_vocab, n_vocab);
+            double e = test_rel_err(out + i * n_vocab, ref + i * n_vocab, n_vocab);
             worst = e > worst ? e : worst;
         }
         CHECK_MSG(worst <= tol, "%s %s prompt: rel err %.3g > %.3g", model, prompt, worst, tol);
@@ -130,16 +78,16 @@ static void run_case(const char *model, const char *prompt, const char *logits_f
         worst = 0;
         for (size_t i = 0; i < n; i++) {
             CHECK(relief_llm_eval(c, ids + i, 1, out, false, NULL) == RELIEF_LLM_OK);
-            double e = rel_err(out, ref + i * n_vocab, n_vocab);
+            double e = test_rel_err(out, ref + i * n_vocab, n_vocab);
             worst = e > worst ? e : worst;
         }
         CHECK_MSG(worst <= tol, "%s %s decode: rel err %.3g > %.3g", model, prompt, worst, tol);
         printf(", decode %.2e\n", worst);
         /* Greedy continuation. */
         if (greedy) {
-            char *gtext = slurp(greedy, &len);
+            char *gtext = test_read_in(dir, greedy, &len);
             int32_t want[64];
-            size_t ng = gtext ? parse_ids(gtext, want, 64) : 0;
+            size_t ng = gtext ? test_parse_ids(gtext, want, 64) : 0;
             CHECK(ng == 16);
             relief_llm_ctx_reset(c);
             relief_sampler_params sp = relief_llm_sampler_defaults();
@@ -296,7 +244,7 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof dir, "%s", argv[1]);
     setenv("RELIEF_EXACT", "1", 1); /* every context below: the exact path */
     size_t len;
-    char *manifest = slurp("manifest.txt", &len);
+    char *manifest = test_read_in(dir, "manifest.txt", &len);
     if (!manifest) {
         fprintf(stderr, "cannot read %s/manifest.txt\n", dir);
         return 1;

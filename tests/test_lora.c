@@ -21,6 +21,7 @@
  * usage: test_lora TINY_DIR
  */
 #include "check.h"
+#include "test_util.h"
 #include "llm/lora.h"
 #include "llm/safetensors.h"
 #include "relief/hybrid.h"
@@ -59,12 +60,6 @@ static void *slurp_path(const char *path, size_t *len)
     return buf;
 }
 
-static void *slurp(const char *rel, size_t *len)
-{
-    char path[2048];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    return slurp_path(path, len);
-}
 
 static void write_file(const char *path, const void *data, size_t n)
 {
@@ -76,44 +71,13 @@ static void write_file(const char *path, const void *data, size_t n)
     fclose(f);
 }
 
-static size_t parse_ids(const char *text, int32_t *ids, size_t cap)
-{
-    size_t n = 0;
-    const char *p = text;
-    while (*p && n < cap) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    return n;
-}
 
-/* max |a - b| / std(b) over n values. */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double mean = 0, var = 0, mx = 0;
-    for (size_t i = 0; i < n; i++)
-        mean += b[i];
-    mean /= n;
-    for (size_t i = 0; i < n; i++)
-        var += (b[i] - mean) * (b[i] - mean);
-    double sd = sqrt(var / n);
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > mx || isnan(d))
-            mx = isnan(d) ? INFINITY : d;
-    }
-    return mx / sd;
-}
 
 static double rows_rel_err(const float *a, const float *b, size_t rows, size_t V)
 {
     double worst = 0;
     for (size_t i = 0; i < rows; i++) {
-        double e = rel_err(a + i * V, b + i * V, V);
+        double e = test_rel_err(a + i * V, b + i * V, V);
         worst = e > worst || isnan(e) ? e : worst;
     }
     return worst;
@@ -138,7 +102,7 @@ static void base_still_works(const char *after)
     float *out = malloc(relief_model_vocab(base) * sizeof(float));
     relief_llm_ctx_reset(base_ctx);
     CHECK(out && relief_llm_eval(base_ctx, p1_ids, 1, out, false, NULL) == RELIEF_LLM_OK);
-    double e = out ? rel_err(out, ref_p1, relief_model_vocab(base)) : INFINITY;
+    double e = out ? test_rel_err(out, ref_p1, relief_model_vocab(base)) : INFINITY;
     CHECK_MSG(e <= 1e-4, "base model after '%s': rel err %g", after, e);
     free(out);
 }
@@ -188,11 +152,11 @@ static void run_case(const char *adapter, const char *prompt, const char *logits
                      const char *greedy, double tol)
 {
     size_t len;
-    char *ptext = slurp(prompt, &len);
-    float *ref = slurp(logits_file, &len);
+    char *ptext = test_read_in(dir, prompt, &len);
+    float *ref = test_read_in(dir, logits_file, &len);
     CHECK(ptext && ref && len == n_tok * V * sizeof(float));
     int32_t ids[4096];
-    size_t n = ptext ? parse_ids(ptext, ids, 4096) : 0;
+    size_t n = ptext ? test_parse_ids(ptext, ids, 4096) : 0;
     CHECK(n == n_tok);
     relief_lora *lg = load_lora(adapter, 1.0f), *lp = load_lora("lora-qkvo-peft", 1.0f);
     CHECK(lg && lp);
@@ -215,9 +179,9 @@ static void run_case(const char *adapter, const char *prompt, const char *logits
         CHECK_MSG(cross <= 1e-6, "%s: GGUF vs PEFT form rel diff %.3g", prompt, cross);
         printf("; gguf vs peft %.1e\n", cross);
         if (greedy) {
-            char *gtext = slurp(greedy, &len);
+            char *gtext = test_read_in(dir, greedy, &len);
             int32_t want[64], got[64];
-            size_t ng = gtext ? parse_ids(gtext, want, 64) : 0;
+            size_t ng = gtext ? test_parse_ids(gtext, want, 64) : 0;
             CHECK(ng == 16);
             relief_lora *both[2] = {lg, lp};
             for (int f = 0; f < 2; f++) {
@@ -662,7 +626,7 @@ static void test_gguf_errors(void)
     expect_load_error(p, 1, "no LoRA tensors");
     /* Truncated copies of the real adapter: the GGUF reader's errors. */
     size_t len;
-    unsigned char *real = slurp("lora-qkvo.gguf", &len);
+    unsigned char *real = test_read_in(dir, "lora-qkvo.gguf", &len);
     CHECK(real != NULL);
     if (real) {
         size_t cuts[] = {3, 24, 100, 1000, len / 2, len - 1};
@@ -1006,16 +970,16 @@ int main(int argc, char **argv)
     relief_model_params mp = {.quiet = true};
     base = relief_model_load(path, &mp, err, sizeof err);
     size_t len;
-    char *p1 = slurp("prompts/p1.txt", &len);
-    ref_p1 = slurp("ref/tiny-f32.p1.logits.f32", &len);
-    if (!base || !p1 || !ref_p1 || parse_ids(p1, p1_ids, 4) != 1 ||
+    char *p1 = test_read_in(dir, "prompts/p1.txt", &len);
+    ref_p1 = test_read_in(dir, "ref/tiny-f32.p1.logits.f32", &len);
+    if (!base || !p1 || !ref_p1 || test_parse_ids(p1, p1_ids, 4) != 1 ||
         !(base_ctx = relief_llm_ctx_new(base, 8, 1, err, sizeof err))) {
         fprintf(stderr, "cannot load the tiny oracle from %s: %s\n", dir, base ? "prompt or reference" : err);
         rm_tree(tmp);
         return 1;
     }
     free(p1);
-    char *manifest = slurp("manifest.txt", &len);
+    char *manifest = test_read_in(dir, "manifest.txt", &len);
     int cases = 0;
     for (char *line = manifest ? strtok(manifest, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         if (line[0] == '#')

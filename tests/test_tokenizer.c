@@ -10,6 +10,7 @@
  * usage: test_tokenizer SHARED_DIR   (the ../shared folder beside the clone)
  */
 #include "check.h"
+#include "test_util.h"
 #include "utf8_check.h"
 #include "llm/gguf.h"
 #include "llm/tokenizer.h"
@@ -29,34 +30,6 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = (n + 4096 + 1) * 2;
-            char *p = realloc(buf, cap);
-            if (!p) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = p;
-        }
-        size_t r = fread(buf + n, 1, 4096, f);
-        n += r;
-        if (r < 4096)
-            break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
 
 /* Concatenated bytes of ids (malloc'd). */
 static char *join_bytes(const relief_tokenizer *t, const int32_t *ids, size_t n, size_t *len)
@@ -408,7 +381,7 @@ static void test_tiny(void)
     json_t *chat = info ? json_object_get(info, "chat_text") : NULL;
     snprintf(path, sizeof path, "%s/oracle/tiny/prompts/chat.txt", shared);
     size_t clen;
-    char *want_txt = slurp(path, &clen);
+    char *want_txt = test_read_file(path, &clen);
     CHECK_MSG(chat && json_is_string(chat) && want_txt, "tiny chat prompt missing");
     if (chat && json_is_string(chat) && want_txt) {
         int32_t *want, *got;
