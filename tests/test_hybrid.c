@@ -14,6 +14,7 @@
 #include "relief/llm.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,13 +29,6 @@ typedef struct {
     char text[65536];
     size_t len;
 } trace;
-
-static void on_plan(const relief_plan *p, void *user)
-{
-    trace *t = user;
-    (void)p;
-    t->plan_at = relief_llm_now() - t->t0;
-}
 
 static int on_text(const char *s, size_t n, void *user)
 {
@@ -62,6 +56,62 @@ static char *cache_file(void)
     return path[0] ? path : NULL;
 }
 
+static const relief_kb *kb_of_test;
+
+/* relief_hybrid_result_json: what the CLI and the server both write. */
+static void check_result_json(const relief_hybrid_result *res)
+{
+    relief_hybrid_json_opts o = {.backend = "builtin:x", .with_text = true, .queue_ms = -1};
+    char *js = relief_hybrid_result_json(res, &o);
+    CHECK(js != NULL);
+    char *whole = malloc(strlen(js) + 3);
+    CHECK(whole != NULL);
+    sprintf(whole, "{%s}", js);
+    json_error_t e;
+    json_t *root = json_loads(whole, JSON_ALLOW_NUL, &e);
+    CHECK_MSG(root != NULL, "result JSON does not parse: %s: %s", e.text, whole);
+    if (!root)
+        return;
+    json_t *m = json_object_get(root, "model"), *t = json_object_get(root, "timings");
+    json_t *text = json_object_get(m, "text"), *err = json_object_get(m, "error");
+    /* The tiny model's words are noise, NULs included: compared as bytes. */
+    CHECK(json_is_string(text) && json_string_length(text) == res->model_text_len &&
+          !memcmp(json_string_value(text), res->model_text, res->model_text_len));
+    CHECK(json_is_boolean(json_object_get(m, "complete")));
+    CHECK(res->model_error ? json_is_string(err) && !strcmp(json_string_value(err), res->model_error)
+                           : json_is_null(err));
+    CHECK(!strcmp(json_string_value(json_object_get(m, "backend")), "builtin:x"));
+    CHECK(json_integer_value(json_object_get(t, "tokens")) == (json_int_t)res->timings.model_tokens);
+    CHECK(json_integer_value(json_object_get(t, "prompt_tokens")) == (json_int_t)res->timings.prompt_tokens);
+    CHECK(json_is_number(json_object_get(t, "ttft_ms")) && !json_object_get(t, "queue_ms"));
+    json_decref(root);
+    free(js);
+    /* Withheld (a busy server): no text, not complete, the caller's error. */
+    o = (relief_hybrid_json_opts){.backend = "b", .with_text = true, .withheld = true, .error = "busy",
+                                  .queue_ms = 12.5};
+    js = relief_hybrid_result_json(res, &o);
+    CHECK(js && strstr(js, "\"text\":null") && strstr(js, "\"complete\":false") &&
+          strstr(js, "\"error\":\"busy\"") && strstr(js, "\"queue_ms\":12.5"));
+    free(js);
+    free(whole);
+}
+
+/* The two steps' contracts apart from the model: elaborate needs a plan;
+ * without a backend it says so and leaves the plan alone. */
+static void test_steps_without_model(const relief_kb *kb)
+{
+    relief_hybrid_result res;
+    memset(&res, 0, sizeof res);
+    CHECK(relief_hybrid_elaborate(NULL, NULL, &res) == -1);
+    const char *report = "Flash flood in the valley, 40 people on roofs";
+    CHECK(relief_hybrid_plan(kb, report, strlen(report), NULL, &res) == 0 && res.plan);
+    CHECK(relief_hybrid_elaborate(NULL, NULL, &res) == 0);
+    CHECK(res.model_error && strstr(res.model_error, "no model backend") && res.model_text == NULL);
+    CHECK(res.plan && res.plan->n_steps > 0 && res.timings.total_ms >= res.timings.plan_ms);
+    relief_hybrid_result_free(&res);
+    relief_hybrid_result_free(&res); /* zeroed: a second free is harmless */
+}
+
 static relief_hybrid *make(const relief_kb *kb, float temperature)
 {
     relief_hybrid_config cfg = {.kind = RELIEF_BACKEND_BUILTIN, .model_path = model_copy, .cache_dir = cache_dir,
@@ -75,10 +125,13 @@ static relief_hybrid *make(const relief_kb *kb, float temperature)
 static void respond(relief_hybrid *h, double deadline, trace *t, relief_hybrid_result *res)
 {
     memset(t, 0, sizeof *t);
-    relief_hybrid_request rq = {.deadline_s = deadline, .on_plan = on_plan, .on_text = on_text, .user = t};
+    relief_hybrid_request rq = {.deadline_s = deadline, .on_text = on_text, .user = t};
     const char *report = "River rising in Riverside, 3,000 residents, levee may fail within 2 hours";
     t->t0 = relief_llm_now();
-    CHECK(relief_hybrid_respond(h, report, strlen(report), &rq, res) == 0);
+    CHECK(relief_hybrid_plan(kb_of_test, report, strlen(report), &rq, res) == 0);
+    t->plan_at = relief_llm_now() - t->t0;
+    CHECK(res->plan && res->model_text == NULL && res->timings.plan_ms >= 0);
+    CHECK(relief_hybrid_elaborate(h, &rq, res) == 0);
 }
 
 static int count_cache_files(void)
@@ -271,7 +324,9 @@ int main(int argc, char **argv)
     relief_kb *kb = relief_kb_load_embedded(&err);
     if (!kb)
         return 2;
+    kb_of_test = kb;
     test_prompt(kb);
+    test_steps_without_model(kb);
 
     /* Plan first, fast; model text follows; the prefix for this report's
      * hazards is computed on first use and written to the cache. */
@@ -288,6 +343,7 @@ int main(int argc, char **argv)
     CHECK(res.timings.model_tokens > 0 && res.timings.prompt_tokens > 0);
     CHECK(t.first_text_at > t.plan_at);
     CHECK(cache_file() != NULL);
+    check_result_json(&res);
     char first[65536];
     size_t first_len = t.len;
     memcpy(first, t.text, t.len);

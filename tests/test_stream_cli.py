@@ -11,6 +11,7 @@ The slow model is tests/mock_openai.py's "slow" scenario: one piece every
 
 usage: test_stream_cli.py RELIEF_BINARY MOCK_OPENAI.py TINY_MODEL.gguf
 """
+import json
 import os
 import pty
 import select
@@ -119,6 +120,24 @@ with tempfile.TemporaryDirectory() as cache:
     r = subprocess.run([relief, "--model", tiny, "--cache-dir", cache, report], capture_output=True, text=True)
     check(r.returncode == 0 and "reading the report" not in r.stdout + r.stderr,
           "no progress line off a terminal")
+    # --format json: the plan, then one line with the model part, written
+    # by the same function as the server's guidance answer.
+    r = subprocess.run([relief, "--model", tiny, "--cache-dir", cache, "--format", "json", report],
+                       capture_output=True, text=True)
+    lines = [l for l in r.stdout.splitlines() if l.strip()]
+    try:
+        plan, last = json.loads(r.stdout[:r.stdout.rindex("\n{")]), json.loads(lines[-1])
+    except ValueError as e:
+        plan, last = None, {}
+        check(False, f"--format json with a model: output does not parse: {e}: {r.stdout[-300:]!r}")
+    m, t = last.get("model", {}), last.get("timings", {})
+    check(r.returncode == 0 and plan and plan.get("steps") and m.get("backend", "").startswith("builtin:"),
+          f"--format json with a model: plan and model part: exit {r.returncode}, {lines[-1][:200]!r}")
+    check(isinstance(m.get("text"), str) and isinstance(m.get("complete"), bool) and "error" in m,
+          f"model part has text, complete, error: {sorted(m)}")
+    check(all(k in t for k in ("plan_ms", "ttft_ms", "model_ms", "total_ms", "tokens", "prompt_tokens",
+                                "tokens_per_s", "prefix_cached")) and t["prefix_cached"] is True,
+          f"timings as the server writes them, prefix cached by the runs before: {t}")
 
 print(f"test_stream_cli: {checks} checks, {fails} failed")
 sys.exit(1 if fails else 0)

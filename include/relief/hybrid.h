@@ -2,11 +2,14 @@
  * relief/hybrid.h - the hybrid responder: the protocol plan at once, then a
  * model's elaboration streamed under a hard deadline.
  *
- * relief_hybrid_respond() builds the plan first and hands it to on_plan
- * before any model work starts; the plan never waits for the model and
- * never fails. If a backend is configured, the model's text (the final
- * channel) is streamed to on_text until it ends or the deadline passes;
- * the result says whether it was complete or cut at the deadline.
+ * Two steps: relief_hybrid_plan() builds the protocol plan (no model work,
+ * never waits); the caller shows it, decides whether the model may run
+ * (a server admits the request to its model here), and then
+ * relief_hybrid_elaborate() streams the model's text (the final channel)
+ * to on_text until it ends or the deadline passes; the result says whether
+ * it was complete or cut. relief_hybrid_respond() is the two in a row, for
+ * callers with nothing to do between them. relief_hybrid_result_json()
+ * writes a result's model part the same way for every surface.
  *
  * Backends: the built-in engine (a gpt-oss GGUF file), a remote
  * OpenAI-compatible chat-completions server over HTTP (Ollama, vLLM,
@@ -70,7 +73,7 @@ typedef struct {
     double first_token_ms;      /* request start to the model's first token, analysis included
                                    (built-in engine; remote: as ttft_ms); < 0 when none */
     double model_ms;            /* model time in all */
-    double total_ms;
+    double total_ms;            /* the plan's start to the model's end (waits between the steps included) */
     size_t model_tokens;        /* tokens generated */
     double tokens_per_s;
     size_t prompt_tokens;
@@ -86,15 +89,15 @@ typedef struct {
     bool model_cut;             /* cut at the deadline */
     const char *model_error;    /* NULL, or why the model gave nothing (static string) */
     relief_hybrid_timings timings;
+    double started;             /* private: the clock when the plan was started (for total_ms) */
 } relief_hybrid_result;
 
 typedef struct {
-    double deadline_s;          /* seconds from the call for the whole response (0: 5) */
+    double deadline_s;          /* relief_hybrid_elaborate: seconds from its call for the model (0: 5);
+                                   relief_hybrid_respond: from its call, the plan included */
     int days;                   /* needs horizon (0: 3) */
     bool no_model;              /* plan only */
     const atomic_int *cancel;   /* e.g. the client went away */
-    /* Called once with the plan, before any model work. */
-    void (*on_plan)(const relief_plan *plan, void *user);
     /* Called with each piece of model text (whole UTF-8 characters); return
      * non-zero to stop the model. */
     int (*on_text)(const char *text, size_t len, void *user);
@@ -114,11 +117,51 @@ typedef struct {
     bool prefix_unbounded;
 } relief_hybrid_request;
 
-/* Answers a report. Fills *res (free with relief_hybrid_result_free).
- * Returns 0, or -1 only when memory runs out before the plan exists. */
+/* Step 1: the plan for a report (req's days, lang and lang_reason; req may
+ * be NULL). Needs only the knowledge base, so a caller may show the plan
+ * before any backend exists. Fills *res afresh (res->plan owned by it;
+ * free with relief_hybrid_result_free, also after a failure); the model
+ * part stays empty ("not asked"). Returns 0, or -1 when memory runs out
+ * (res->plan is then NULL). */
+int relief_hybrid_plan(const relief_kb *kb, const char *report, size_t len, const relief_hybrid_request *req,
+                       relief_hybrid_result *res);
+
+/* Step 2: the model's elaboration of res->plan (built by relief_hybrid_plan),
+ * under req->deadline_s from this call; fills the model part and timings
+ * of *res. With no backend, or req->no_model, only says so
+ * (model_error "no model backend configured", or NULL when not asked).
+ * A failing backend is reported in res->model_error, not as a failure.
+ * Returns 0, or -1 when res holds no plan. */
+int relief_hybrid_elaborate(relief_hybrid *h, const relief_hybrid_request *req, relief_hybrid_result *res);
+
+/* relief_hybrid_plan then relief_hybrid_elaborate, the deadline counted from
+ * this call. Returns 0, or -1 only when memory runs out before the plan
+ * exists. */
 int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, const relief_hybrid_request *req,
                           relief_hybrid_result *res);
+
+/* Frees what *res owns and zeroes it; NULL and zeroed results are fine. */
 void relief_hybrid_result_free(relief_hybrid_result *res);
+
+/* How relief_hybrid_result_json writes a result. */
+typedef struct {
+    const char *backend;        /* relief_hybrid_backend_name(), or what the caller calls it */
+    bool with_text;             /* include the model's text ("text": string or null) */
+    bool withheld;              /* the model was not run for this request (e.g. the server was busy):
+                                   text null, complete and cut false */
+    const char *error;          /* overrides res->model_error (e.g. "busy"); NULL: the result's */
+    double queue_ms;            /* time waiting for the model between the steps; < 0: not written */
+} relief_hybrid_json_opts;
+
+/* The model part of a result as two JSON members, without the braces
+ * around them:
+ *   "model":{["text":…,]"complete":b,"cut":b,"backend":s,"error":s|null},
+ *   "timings":{"plan_ms","ttft_ms"(null when no text),"first_token_ms",
+ *              "model_ms",["queue_ms",]"total_ms","tokens","prompt_tokens",
+ *              "prompt_cached","tokens_per_s","prefix_cached"}
+ * so that the CLI and the server write the same thing. Returns a malloc'd
+ * NUL-terminated string (caller frees), or NULL when memory runs out. */
+char *relief_hybrid_result_json(const relief_hybrid_result *res, const relief_hybrid_json_opts *opts);
 
 /* ---- plain chat (the OpenAI-compatible endpoint) ---- */
 

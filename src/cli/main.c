@@ -234,8 +234,8 @@ static void show_reading(double done, void *user)
     ss->progress_shown = true;
 }
 
-/* The model's part, after the plan is already written. */
-static int elaborate(session *ss, const char *text, size_t len)
+/* The model's part of res, whose plan is already written. */
+static int elaborate(session *ss, relief_hybrid_result *res)
 {
     const options *o = ss->o;
     if (!open_backend(ss))
@@ -259,27 +259,28 @@ static int elaborate(session *ss, const char *text, size_t len)
                                 .on_text = o->fmt == RELIEF_FMT_JSON ? NULL : print_text,
                                 .on_progress = streaming && isatty(STDERR_FILENO) ? show_reading : NULL,
                                 .user = ss};
-    relief_hybrid_result res;
-    int rc = relief_hybrid_respond(ss->hybrid, text, len, &rq, &res);
+    relief_hybrid_elaborate(ss->hybrid, &rq, res);
     erase_reading(ss);
     if (streaming)
         sigaction(SIGINT, &old_sa, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "relief: out of memory\n");
-        return EXIT_FAIL;
-    }
     if (o->fmt == RELIEF_FMT_JSON) {
-        /* One more JSON line with the model part. */
-        printf("{\"model\": {\"backend\": \"%s\", \"complete\": %s, \"cut\": %s, \"tokens\": %zu}}\n",
-               relief_hybrid_backend_name(ss->hybrid), res.model_complete ? "true" : "false",
-               res.model_cut ? "true" : "false", res.timings.model_tokens);
+        /* One more JSON line with the model part, as the server writes it. */
+        relief_hybrid_json_opts jo = {.backend = relief_hybrid_backend_name(ss->hybrid), .with_text = true,
+                                      .queue_ms = -1};
+        char *js = relief_hybrid_result_json(res, &jo);
+        if (!js) {
+            fprintf(stderr, "relief: out of memory\n");
+            return EXIT_FAIL;
+        }
+        printf("{%s}\n", js);
+        free(js);
     } else {
         if (!ss->text_started) {
             const char *none = relief_kb_string(ss->kb, ss->plan_lang, "model.none");
             fputs("== ", stdout);
             for (const char *c = none ? none : ""; *c; c++) { /* "{why}" is the backend's error */
                 if (!strncmp(c, "{why}", 5)) {
-                    fputs(res.model_error ? res.model_error : "no text", stdout);
+                    fputs(res->model_error ? res->model_error : "no text", stdout);
                     c += 4;
                 } else {
                     fputc(*c, stdout);
@@ -288,13 +289,12 @@ static int elaborate(session *ss, const char *text, size_t len)
             fputs(" ==", stdout);
         }
         printf("\n[%s; model %s after %.0f ms, %zu tokens%s]\n", relief_hybrid_backend_name(ss->hybrid),
-               res.model_complete ? "complete"
-               : res.model_cut    ? (streaming && !o->deadline_given ? "cut at the budget" : "cut at the deadline")
+               res->model_complete ? "complete"
+               : res->model_cut    ? (streaming && !o->deadline_given ? "cut at the budget" : "cut at the deadline")
                : atomic_load(&interrupted) ? "stopped by Ctrl-C"
                                            : "stopped",
-               res.timings.total_ms, res.timings.model_tokens, res.timings.prefix_cached ? ", prefix cached" : "");
+               res->timings.total_ms, res->timings.model_tokens, res->timings.prefix_cached ? ", prefix cached" : "");
     }
-    relief_hybrid_result_free(&res);
     fflush(stdout);
     return EXIT_OK;
 }
@@ -319,11 +319,14 @@ static int emit(session *ss, const char *text, size_t len)
         return EXIT_FAIL;
     }
     relief_options ro = {.days = o->days, .lang = o->lang};
-    relief_plan *p = relief_plan_build(ss->kb, text, len, &ro);
-    if (!p) {
+    relief_hybrid_request rq = {.days = o->days, .lang = o->lang};
+    relief_hybrid_result res;
+    if (relief_hybrid_plan(ss->kb, text, len, &rq, &res) < 0) {
+        relief_hybrid_result_free(&res);
         fprintf(stderr, "relief: out of memory\n");
         return EXIT_FAIL;
     }
+    const relief_plan *p = res.plan;
     /* The model's heading in the plan's language (a copy that outlives the plan). */
     ss->plan_lang = "en";
     for (const char *const *c = plan_langs; *c; c++)
@@ -331,12 +334,10 @@ static int emit(session *ss, const char *text, size_t len)
             ss->plan_lang = *c;
     /* The field's formats are documents of the plan alone: no model text. */
     int rc = o->fo.kind ? cli_formats_print(ss->kb, p, &o->fo, &ro) : (print_plan(p, ss), EXIT_OK);
-    relief_plan_free(p);
-    if (rc != EXIT_OK || o->fo.kind)
-        return rc;
-    if (o->model || o->backend)
-        return elaborate(ss, text, len);
-    return EXIT_OK;
+    if (rc == EXIT_OK && !o->fo.kind && (o->model || o->backend))
+        rc = elaborate(ss, &res);
+    relief_hybrid_result_free(&res);
+    return rc;
 }
 
 static int interactive(session *ss)

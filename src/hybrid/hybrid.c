@@ -105,27 +105,37 @@ static int collect_text(const char *t, size_t n, void *user)
     return c->on_text ? c->on_text(t, n, c->user) : 0;
 }
 
-int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, const relief_hybrid_request *req,
-                          relief_hybrid_result *res)
+int relief_hybrid_plan(const relief_kb *kb, const char *report, size_t len, const relief_hybrid_request *req,
+                       relief_hybrid_result *res)
 {
     relief_hybrid_request def = {0};
     if (!req)
         req = &def;
     memset(res, 0, sizeof *res);
-    double t0 = clock_now();
-    double deadline_s = req->deadline_s > 0 ? req->deadline_s : DEFAULT_DEADLINE_S;
-    relief_options opt = {.days = req->days, .lang = req->lang, .lang_reason = req->lang_reason};
-    res->plan = relief_plan_build(h->kb, report, len, &opt);
-    if (!res->plan)
-        return -1;
-    res->timings.plan_ms = (clock_now() - t0) * 1e3;
+    res->started = clock_now();
     res->timings.ttft_ms = -1;
     res->timings.first_token_ms = -1;
-    if (req->on_plan)
-        req->on_plan(res->plan, req->user);
-    if (!h->be || req->no_model) {
-        res->model_error = h->be ? NULL : "no model backend configured";
-        res->timings.total_ms = (clock_now() - t0) * 1e3;
+    relief_options opt = {.days = req->days, .lang = req->lang, .lang_reason = req->lang_reason};
+    res->plan = relief_plan_build(kb, report, len, &opt);
+    if (!res->plan)
+        return -1;
+    res->timings.plan_ms = (clock_now() - res->started) * 1e3;
+    res->timings.total_ms = res->timings.plan_ms;
+    return 0;
+}
+
+int relief_hybrid_elaborate(relief_hybrid *h, const relief_hybrid_request *req, relief_hybrid_result *res)
+{
+    relief_hybrid_request def = {0};
+    if (!req)
+        req = &def;
+    if (!res->plan)
+        return -1;
+    double t0 = clock_now();
+    double deadline_s = req->deadline_s > 0 ? req->deadline_s : DEFAULT_DEADLINE_S;
+    if (!h || !h->be || req->no_model) {
+        res->model_error = h && h->be ? NULL : "no model backend configured";
+        res->timings.total_ms = (clock_now() - res->started) * 1e3;
         return 0;
     }
     uint32_t hazards = prompt_hazard_set(res->plan);
@@ -141,19 +151,20 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
                           .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only,
                           .persist_prefix = true, .prefix_unbounded = req->prefix_unbounded,
                           .on_progress = req->on_progress, .progress_user = req->user};
-        double tm = clock_now();
         backend_result br;
         int rc = h->be->chat(h->be, msgs, 2, &o, collect_text, &c, &br);
-        res->timings.model_ms = (clock_now() - tm) * 1e3;
+        /* Times that count "from the request" count from the plan's start. */
+        double before_model = t0 - res->started;
+        res->timings.model_ms = (clock_now() - t0) * 1e3;
         res->timings.model_tokens = br.n_tokens;
         res->timings.prompt_tokens = br.prompt_tokens;
         res->timings.prefix_cached = br.prefix_cached;
         res->timings.prompt_cached = br.prompt_cached;
         res->timings.tokens_per_s = res->timings.model_ms > 0 ? br.n_tokens / (res->timings.model_ms / 1e3) : 0;
         if (br.ttft >= 0)
-            res->timings.ttft_ms = (tm - t0 + br.ttft) * 1e3;
+            res->timings.ttft_ms = (before_model + br.ttft) * 1e3;
         if (br.first_token >= 0)
-            res->timings.first_token_ms = (tm - t0 + br.first_token) * 1e3;
+            res->timings.first_token_ms = (before_model + br.first_token) * 1e3;
         else
             res->timings.first_token_ms = res->timings.ttft_ms;
         res->model_complete = br.complete;
@@ -167,10 +178,24 @@ int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, cons
         c.text.p = NULL;
         c.text.n = 0;
     }
+    free(res->model_text);
     res->model_text = c.text.p ? c.text.p : strdup("");
     res->model_text_len = c.text.p ? c.text.n : 0;
-    res->timings.total_ms = (clock_now() - t0) * 1e3;
+    res->timings.total_ms = (clock_now() - res->started) * 1e3;
     return 0;
+}
+
+int relief_hybrid_respond(relief_hybrid *h, const char *report, size_t len, const relief_hybrid_request *req,
+                          relief_hybrid_result *res)
+{
+    relief_hybrid_request rq = req ? *req : (relief_hybrid_request){0};
+    double t0 = clock_now();
+    if (relief_hybrid_plan(h->kb, report, len, &rq, res) < 0)
+        return -1;
+    /* The deadline covers the plan too. */
+    double deadline_s = rq.deadline_s > 0 ? rq.deadline_s : DEFAULT_DEADLINE_S;
+    rq.deadline_s = fmax(deadline_s - (clock_now() - t0), 1e-6);
+    return relief_hybrid_elaborate(h, &rq, res);
 }
 
 uint32_t relief_hybrid_prefix_hazards(const relief_plan *plan)

@@ -86,29 +86,31 @@ static void gcall_free(void *arg)
     free(g);
 }
 
-static void g_on_plan(const relief_plan *plan, void *user)
+/* A stream's "plan" event: the plan before any model work. Returns false
+ * when it could not be sent (out of memory, or the client went away). */
+static bool g_send_plan(gcall *g, const relief_plan *plan)
 {
-    gcall *g = user;
-    server *s = g->s;
-    if (g->job) {
-        char *js = relief_plan_render(plan, RELIEF_FMT_JSON, 0);
-        if (!js || job_event(g->job, "plan", js, strlen(js)) < 0)
-            atomic_store(&g->stop_model, 1);
-        else
-            g->plan_sent = true;
-        free(js);
+    char *js = relief_plan_render(plan, RELIEF_FMT_JSON, 0);
+    bool sent = js && job_event(g->job, "plan", js, strlen(js)) == 0;
+    free(js);
+    return sent;
+}
+
+/* Waits for a model slot (the request was admitted to the queue when it
+ * arrived) until the request's deadline; a request that gets none is
+ * answered with its plan alone and the model part says "busy". */
+static void g_admit(gcall *g)
+{
+    if (g->adm != ADM_WAITING)
+        return;
+    double t = clock_now();
+    if (lim_acquire(&g->s->lim, g->t0 + g->deadline_s, g->job ? &g->job->gone : NULL)) {
+        g->adm = ADM_RUNNING;
+    } else {
+        g->adm = ADM_DONE;
+        g->busy = true;
     }
-    if (g->adm == ADM_WAITING) {
-        double t = clock_now();
-        if (lim_acquire(&s->lim, g->t0 + g->deadline_s, g->job ? &g->job->gone : NULL)) {
-            g->adm = ADM_RUNNING;
-        } else {
-            g->adm = ADM_DONE;
-            g->busy = true;
-            atomic_store(&g->stop_model, 1);
-        }
-        g->queue_ms = (clock_now() - t) * 1e3;
-    }
+    g->queue_ms = (clock_now() - t) * 1e3;
 }
 
 static int g_on_text(const char *text, size_t len, void *user)
@@ -141,75 +143,58 @@ static void g_on_progress(double done, void *user)
         atomic_store(&g->stop_model, 1);
 }
 
-/* The "model" object of a guidance answer (with the text when with_text). */
-static void g_model_json(strbuf *b, const gcall *g, const relief_hybrid_result *res, bool with_text)
+/* The answer's model part ("model" and "timings" members); NULL when
+ * memory runs out. */
+static char *g_model_json(const gcall *g, const relief_hybrid_result *res, bool with_text)
 {
     int st = atomic_load(&g->s->model_state);
-    const char *err = g->busy ? "busy" : st == MODEL_LOADING ? "the model is still loading"
-                    : st == MODEL_FAILED ? "model backend unavailable" : res->model_error;
-    strbuf_str(b, "{");
-    if (with_text) {
-        strbuf_str(b, "\"text\":");
-        if (res->model_text && !g->busy)
-            strbuf_json_str(b, res->model_text, res->model_text_len);
-        else
-            strbuf_str(b, "null");
-        strbuf_str(b, ",");
-    }
-    strbuf_printf(b, "\"complete\":%s,\"cut\":%s,\"backend\":", res->model_complete && !g->busy ? "true" : "false",
-              res->model_cut && !g->busy ? "true" : "false");
-    strbuf_json_cstr(b, g->s->backend_name);
-    strbuf_str(b, ",\"error\":");
-    strbuf_json_cstr(b, err);
-    strbuf_str(b, "}");
+    relief_hybrid_json_opts o = {
+        .backend = g->s->backend_name,
+        .with_text = with_text,
+        .withheld = g->busy,
+        .error = g->busy ? "busy" : st == MODEL_LOADING ? "the model is still loading"
+               : st == MODEL_FAILED ? "model backend unavailable" : NULL,
+        .queue_ms = g->queue_ms,
+    };
+    return relief_hybrid_result_json(res, &o);
 }
 
-static void g_timings_json(strbuf *b, const gcall *g, const relief_hybrid_result *res)
-{
-    const relief_hybrid_timings *t = &res->timings;
-    strbuf_str(b, "{\"plan_ms\":");
-    strbuf_num(b, t->plan_ms, 3);
-    strbuf_str(b, ",\"ttft_ms\":");
-    if (t->ttft_ms >= 0)
-        strbuf_num(b, t->ttft_ms, 3);
-    else
-        strbuf_str(b, "null");
-    strbuf_str(b, ",\"model_ms\":");
-    strbuf_num(b, t->model_ms, 3);
-    strbuf_str(b, ",\"queue_ms\":");
-    strbuf_num(b, g->queue_ms, 3);
-    strbuf_str(b, ",\"total_ms\":");
-    strbuf_num(b, t->total_ms, 3);
-    strbuf_printf(b, ",\"tokens\":%zu,\"prompt_tokens\":%zu,\"tokens_per_s\":", t->model_tokens, t->prompt_tokens);
-    strbuf_num(b, t->tokens_per_s, 2);
-    strbuf_printf(b, ",\"prefix_cached\":%s}", t->prefix_cached ? "true" : "false");
-}
-
-/* Runs the responder for g; the slot, if any, is released on return. */
+/* The request's path, in order: plan → send the plan (streams) → admit to
+ * the model → elaborate. The plan never waits for admission; a busy model
+ * only means no elaboration. The slot, if any, is released on return.
+ * Returns 0, or -1 when memory ran out before the plan existed. */
 static int g_respond(gcall *g, relief_hybrid_result *res)
 {
     server *s = g->s;
-    relief_hybrid_request rq = {.deadline_s = g->deadline_s,
-                                .days = g->days,
-                                .no_model = !serve_model_ready(s) || g->adm != ADM_WAITING,
+    relief_hybrid_request rq = {.days = g->days,
                                 .cancel = &g->stop_model,
-                                .on_plan = g_on_plan,
                                 .on_text = g_on_text,
                                 .on_progress = g_on_progress,
                                 .user = g,
                                 .lang = g->lang,
                                 .lang_reason = g->lang_reason};
-    int rc = relief_hybrid_respond(serve_responder(s), g->report, g->report_len, &rq, res);
+    if (relief_hybrid_plan(s->kb, g->report, g->report_len, &rq, res) < 0)
+        return -1;
+    metrics_plan(&s->m, res->timings.plan_ms);
+    if (g->job)
+        g->plan_sent = g_send_plan(g, res->plan);
+    if (g->job && !g->plan_sent)
+        atomic_store(&g->stop_model, 1); /* the client is gone: no model for nobody */
+    else
+        g_admit(g);
+    bool model = g->adm == ADM_RUNNING && serve_model_ready(s);
+    /* The deadline counts from the request's arrival: the plan and the
+     * wait for a slot came out of it. */
+    rq.deadline_s = fmax(g->deadline_s - (clock_now() - g->t0), 1e-3);
+    rq.no_model = !model;
+    relief_hybrid_elaborate(serve_responder(s), &rq, res);
     if (g->adm == ADM_RUNNING) {
         lim_release(&s->lim);
         g->adm = ADM_DONE;
     }
-    if (rc < 0)
-        return -1;
-    metrics_plan(&s->m, res->timings.plan_ms);
     if (g->busy)
         metrics_busy(&s->m);
-    else if (serve_model_ready(s) && !rq.no_model) {
+    else if (model) {
         metrics_generation(&s->m, res->timings.model_tokens, res->timings.model_ms, res->model_cut,
                            res->model_error != NULL);
         /* A hard deadline may have cut its prefix short: have it computed
@@ -237,13 +222,13 @@ static void g_stream_run(stream_job *j)
         free(js);
     }
     strbuf b = {0};
-    strbuf_str(&b, "{\"model\":");
-    g_model_json(&b, g, &res, false);
-    strbuf_str(&b, ",\"timings\":");
-    g_timings_json(&b, g, &res);
+    char *model = g_model_json(g, &res, false);
+    strbuf_str(&b, "{");
+    strbuf_str(&b, model ? model : "");
     strbuf_str(&b, "}");
-    if (!b.failed)
+    if (model && !b.failed)
         job_event(j, "done", b.p, b.n);
+    free(model);
     free(b.p);
     relief_hybrid_result_free(&res);
 }
@@ -329,11 +314,13 @@ enum MHD_Result serve_handle_guidance(server *s, struct MHD_Connection *c, req_c
     strbuf b = {0};
     if (!js)
         b.failed = true;
-    strbuf_str(&b, ",\"model\":");
-    g_model_json(&b, g, &res, true);
-    strbuf_str(&b, ",\"timings\":");
-    g_timings_json(&b, g, &res);
+    char *model = g_model_json(g, &res, true);
+    strbuf_str(&b, ",");
+    strbuf_str(&b, model ? model : "");
     strbuf_str(&b, "}");
+    if (!model)
+        b.failed = true;
+    free(model);
     char retry[32];
     snprintf(retry, sizeof retry, "%.0f", ceil(s->o.deadline));
     bool busy = g->busy;
