@@ -20,117 +20,6 @@
 typedef lex_match match;
 typedef lex_match_vec match_vec;
 
-/* Matches are pushed in token order (lexicon_find walks the tokens once),
- * so the vector is sorted by start; only the matches of the current token
- * can repeat this one. */
-static int push_match(match_vec *v, uint32_t phrase, size_t start, size_t end)
-{
-    for (size_t i = v->n; i > 0 && v->m[i - 1].start == start; i--) /* hashtag halves can repeat a match */
-        if (v->m[i - 1].phrase == phrase)
-            return 0;
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 32;
-        match *p = realloc(v->m, cap * sizeof *p);
-        if (!p)
-            return -1;
-        v->m = p;
-        v->cap = cap;
-    }
-    v->m[v->n++] = (match){phrase, (uint32_t)start, (uint32_t)end, false};
-    return 0;
-}
-
-static bool word_eq(const char *tok, const char *word, bool prefix)
-{
-    return prefix ? strncmp(tok, word, strlen(word)) == 0 : strcmp(tok, word) == 0;
-}
-
-/* Does phrase p match at token i? Returns the end token or 0. The first
- * word was already matched by the index lookup. */
-static size_t match_rest(const kb_phrase *p, const token_list *t, size_t i)
-{
-    size_t j = i + 1;
-    for (size_t w = 1; w < p->n_words; w++, j++) {
-        if (j >= t->n || t->tok[j].sentence != t->tok[i].sentence)
-            return 0;
-        if (!word_eq(tok_str(t, j), p->words[w], p->prefix[w]))
-            return 0;
-    }
-    return j;
-}
-
-static int try_bucket(const kb_lexicon *kb, const kb_bucket *b, const token_list *t, size_t i,
-                      bool single_only, match_vec *out)
-{
-    if (!b)
-        return 0;
-    for (uint32_t k = 0; k < b->n; k++) {
-        const kb_phrase *p = &kb->phrases[b->ids[k]];
-        if (single_only && p->n_words != 1)
-            continue;
-        size_t end = match_rest(p, t, i);
-        if (end && push_match(out, b->ids[k], i, end) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-int lexicon_find(const kb_lexicon *kb, const token_list *t, match_vec *out)
-{
-    char key[256];
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->tok[i].kind != TOK_WORD && t->tok[i].norm_len == 0)
-            continue;
-        const char *w = tok_str(t, i);
-        size_t len = t->tok[i].norm_len;
-        if (try_bucket(kb, kb_index_find(&kb->exact, w), t, i, false, out) < 0)
-            return -1;
-        for (size_t k = 0; k < kb->n_prefix_lens; k++) {
-            size_t pl = kb->prefix_lens[k];
-            if (pl > len || pl >= sizeof key)
-                continue;
-            memcpy(key, w, pl);
-            key[pl] = '\0';
-            if (try_bucket(kb, kb_index_find(&kb->prefix, key), t, i, false, out) < 0)
-                return -1;
-        }
-        /* "#yycflood", "#prayforboston": a hashtag's head or tail may be a
-         * cue; a head may be followed by a two-letter place code as short
-         * as "#terremotocr", "#floodph" (tails stay 3 letters or more). */
-        if (t->tok[i].hashtag && len >= 5 && len < sizeof key) {
-            for (size_t cut = 3; cut + 2 <= len; cut++) {
-                if (cut + 3 <= len && try_bucket(kb, kb_index_find(&kb->exact, w + cut), t, i, true, out) < 0)
-                    return -1;
-                memcpy(key, w, cut);
-                key[cut] = '\0';
-                if (try_bucket(kb, kb_index_find(&kb->exact, key), t, i, true, out) < 0)
-                    return -1;
-            }
-        }
-    }
-    return 0;
-}
-
-/* Marks token positions where any of the phrases in list ends (end_at) or
- * starts (start_at); simple scan, the lists are short. */
-static void mark_phrases(const kb_phrase *list, size_t n, const token_list *t, uint8_t *start_at,
-                         uint8_t *end_at)
-{
-    for (size_t i = 0; i < t->n; i++) {
-        const char *w = tok_str(t, i);
-        for (size_t k = 0; k < n; k++) {
-            const kb_phrase *p = &list[k];
-            if (w[0] != p->words[0][0] || !word_eq(w, p->words[0], p->prefix[0]))
-                continue;
-            size_t end = p->n_words == 1 ? i + 1 : match_rest(p, t, i);
-            if (!end)
-                continue;
-            start_at[i] = 1;
-            end_at[end - 1] = 1;
-        }
-    }
-}
-
 static bool is_contraction_not(const token_list *t, size_t i)
 {
     /* "don't", "isn't", "can't": tokenised as "don" + "t". */
@@ -155,11 +44,11 @@ int guide_detect(const relief_kb *kb, const token_list *t, arena *a, detect_resu
     }
     uint8_t *neg_end = flags, *ne_start = flags + t->n, *ne_end = flags + 2 * t->n;
     uint8_t *scratch = flags + 3 * t->n;
-    mark_phrases(kb->negation, kb->n_negation, t, scratch, neg_end);
+    lexicon_mark(kb->negation, kb->n_negation, t, scratch, neg_end);
     for (size_t i = 0; i < t->n; i++)
         if (is_contraction_not(t, i))
             neg_end[i] = 1;
-    mark_phrases(kb->nonevent, kb->n_nonevent, t, ne_start, ne_end);
+    lexicon_mark(kb->nonevent, kb->n_nonevent, t, ne_start, ne_end);
 
     /* Drop cues inside not-phrases and inside longer cues. The matches are
      * sorted by start and none spans more than `span` tokens, so only those

@@ -313,8 +313,6 @@ const char *kb_strf(arena *a, const relief_kb *kb, int li, int s, const char *co
  * relief_kb_load_embedded, with messages naming "kb/PATH" and the line. */
 relief_kb *kb_load_embedded_with(const char *path, const char *data, size_t len, char **err);
 
-/* Finds the bucket for key, or NULL. */
-const kb_bucket *kb_index_find(const kb_index *ix, const char *key);
 
 /* Kinds of number words ([numbers] in kb/lang files). */
 enum { NUM_VALUE, NUM_MULT, NUM_ARTICLE, NUM_VAGUE };
@@ -339,9 +337,32 @@ typedef struct {
     size_t n, cap;
 } lex_match_vec;
 
+/* ---- lexicon.c: phrase lists indexed by first word ---- */
+
+/* Finds the bucket for key, or NULL (also in an index never built). */
+const kb_bucket *kb_index_find(const kb_index *ix, const char *key);
+/* Adds phrase id under key (not copied: it must outlive the index); the
+ * index must have room (cap > used). Returns 0, or -1 when memory runs out. */
+int kb_index_add(kb_index *ix, const char *key, uint32_t id);
+/* Frees the index's buckets and zeroes it. */
+void kb_index_free(kb_index *ix);
+/* Indexes lx->phrases by their first word. Returns 0, -1 when memory runs
+ * out, -2 when the phrases' prefix first words have more distinct lengths
+ * than prefix_lens holds. Free with lexicon_free_index (also after a failure). */
+int lexicon_build_index(kb_lexicon *lx);
+void lexicon_free_index(kb_lexicon *lx);
+/* True when token tok is word (or, when prefix, starts with it). */
+bool lexicon_word_eq(const char *tok, const char *word, bool prefix);
+/* Does phrase p match at token i (its first word already matched)? Returns
+ * the end token (exclusive), or 0. Words of a phrase stay in one sentence. */
+size_t lexicon_match_rest(const kb_phrase *p, const token_list *t, size_t i);
 /* Finds every phrase of lex in the tokens (whole words, prefixes, hashtag
- * halves). The caller frees out->m. Returns -1 on OOM. */
+ * halves), pushed in token order. The caller frees out->m. Returns -1 on OOM. */
 int lexicon_find(const kb_lexicon *lex, const token_list *t, lex_match_vec *out);
+/* Marks token positions where any of the n phrases in list starts
+ * (start_at[i] = 1) or ends (end_at[last token] = 1); a plain scan for the
+ * short negation and non-event lists. */
+void lexicon_mark(const kb_phrase *list, size_t n, const token_list *t, uint8_t *start_at, uint8_t *end_at);
 
 /* ---- pipeline stages ---- */
 

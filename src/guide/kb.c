@@ -442,89 +442,13 @@ static int load_text(loader *L, const char *name, const char *data, size_t len, 
     return rc;
 }
 
-/* ---- cue index ---- */
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static kb_bucket *index_slot(kb_index *ix, const char *key)
-{
-    size_t mask = ix->cap - 1;
-    uint64_t h = hash_str(key);
-    for (size_t i = h & mask;; i = (i + 1) & mask)
-        if (!ix->slots[i].key || (ix->slots[i].hash == h && !strcmp(ix->slots[i].key, key)))
-            return &ix->slots[i];
-}
-
-const kb_bucket *kb_index_find(const kb_index *ix, const char *key)
-{
-    if (!ix->cap)
-        return NULL;
-    const kb_bucket *b = index_slot((kb_index *)ix, key);
-    return b->key ? b : NULL;
-}
-
-static int index_add(kb_index *ix, const char *key, uint32_t id)
-{
-    kb_bucket *b = index_slot(ix, key);
-    if (!b->key) {
-        b->key = key;
-        b->hash = hash_str(key);
-        ix->used++;
-    }
-    if (b->n == b->cap) {
-        uint32_t cap = b->cap ? b->cap * 2 : 4;
-        uint32_t *p = realloc(b->ids, cap * sizeof *p);
-        if (!p)
-            return -1;
-        b->ids = p;
-        b->cap = cap;
-    }
-    b->ids[b->n++] = id;
-    return 0;
-}
-
-static void index_free(kb_index *ix)
-{
-    for (size_t i = 0; i < ix->cap; i++)
-        free(ix->slots[i].ids);
-    free(ix->slots);
-    memset(ix, 0, sizeof *ix);
-}
-
+/* Builds lx's first-word index, reporting failures as the loader does. */
 static int build_index(loader *L, kb_lexicon *lx)
 {
-    size_t cap = 64;
-    while (cap < lx->n_phrases * 2 + 16)
-        cap *= 2;
-    lx->exact.slots = calloc(cap, sizeof(kb_bucket));
-    lx->prefix.slots = calloc(cap, sizeof(kb_bucket));
-    if (!lx->exact.slots || !lx->prefix.slots)
-        return kb_oom(L);
-    lx->exact.cap = lx->prefix.cap = cap;
-    for (size_t i = 0; i < lx->n_phrases; i++) {
-        const kb_phrase *p = &lx->phrases[i];
-        kb_index *ix = p->prefix[0] ? &lx->prefix : &lx->exact;
-        if (index_add(ix, p->words[0], (uint32_t)i) < 0)
-            return kb_oom(L);
-        if (p->prefix[0]) {
-            size_t n = strlen(p->words[0]);
-            bool seen = false;
-            for (size_t k = 0; k < lx->n_prefix_lens; k++)
-                seen |= lx->prefix_lens[k] == n;
-            if (!seen) {
-                if (n > 255 || lx->n_prefix_lens == sizeof lx->prefix_lens)
-                    return kb_fail(L, 0, "too many distinct prefix-phrase lengths");
-                lx->prefix_lens[lx->n_prefix_lens++] = (uint8_t)n;
-            }
-        }
-    }
-    return 0;
+    int rc = lexicon_build_index(lx);
+    if (rc == -2)
+        return kb_fail(L, 0, "too many distinct prefix-phrase lengths");
+    return rc < 0 ? kb_oom(L) : 0;
 }
 
 /* Gives every step a dedup key shared by steps with the same id or the
@@ -562,12 +486,12 @@ static int assign_dedup_keys(loader *L)
             if (!b)
                 b = kb_index_find(&ix, st->text);
             st->dedup = b ? b->ids[0] : next++;
-            if ((idkey && !kb_index_find(&ix, idkey) && index_add(&ix, idkey, st->dedup) < 0) ||
-                (!kb_index_find(&ix, st->text) && index_add(&ix, st->text, st->dedup) < 0))
+            if ((idkey && !kb_index_find(&ix, idkey) && kb_index_add(&ix, idkey, st->dedup) < 0) ||
+                (!kb_index_find(&ix, st->text) && kb_index_add(&ix, st->text, st->dedup) < 0))
                 rc = kb_oom(L);
         }
     }
-    index_free(&ix);
+    kb_index_free(&ix);
     kb->n_dedup = next;
     return rc;
 }
@@ -700,15 +624,11 @@ void relief_kb_free(relief_kb *kb)
 {
     if (!kb)
         return;
-    index_free(&kb->cues.exact);
-    index_free(&kb->cues.prefix);
-    index_free(&kb->lex.exact);
-    index_free(&kb->lex.prefix);
+    lexicon_free_index(&kb->cues);
+    lexicon_free_index(&kb->lex);
     speller_free(kb);
-    index_free(&kb->numbers.exact);
-    index_free(&kb->numbers.prefix);
-    index_free(&kb->langwords.exact);
-    index_free(&kb->langwords.prefix);
+    lexicon_free_index(&kb->numbers);
+    lexicon_free_index(&kb->langwords);
     arena_free(&kb->mem);
     free(kb);
 }
