@@ -14,27 +14,8 @@ outdir=$2
 . "$(dirname "$0")/lib.sh"
 need_tool chromium chromium
 
-tmp=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-"$relief" serve --port 0 >"$tmp/out" 2>"$tmp/err" &
-server_pid=$!
-i=0
-while ! grep -q "listening on" "$tmp/out" 2>/dev/null; do
-  i=$((i + 1))
-  [ $i -gt 100 ] && fail "the server did not start: $(cat "$tmp/err")"
-  sleep 0.1
-done
-base=$(sed -n 's/^relief serve: listening on //p' "$tmp/out")
+use_scratch
+start_server
 report="Flash%20flood%20in%20Riverside%2C%20200%20families%2C%20the%20levee%20may%20fail%20within%202%20hours.%20Nursing%20home%20with%2040%20elderly%20residents."
 url="$base/?report=$report&autosubmit=1&probe=1"
 

@@ -33,35 +33,7 @@ testdata=${3:-}
 . "$(dirname "$0")/lib.sh"
 need_tool chromium chromium
 
-tmp=$(mktemp -d)
-server_pid=""
-stop_server() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  server_pid=""
-}
-cleanup() {
-  stop_server
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-# start_server ARGS...: sets $base.
-start_server() {
-  : >"$tmp/out"
-  "$relief" serve --port 0 "$@" >"$tmp/out" 2>"$tmp/err" &
-  server_pid=$!
-  i=0
-  while ! grep -q "listening on" "$tmp/out" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -gt 100 ] && fail "the server did not start: $(cat "$tmp/err")"
-    sleep 0.1
-  done
-  base=$(sed -n 's/^relief serve: listening on //p' "$tmp/out")
-}
+use_scratch
 
 plain="Flash flood in Riverside, 200 families, the levee may fail within 2 hours. Nursing home with 40 elderly residents."
 report="Flash%20flood%20in%20Riverside%2C%20200%20families%2C%20the%20levee%20may%20fail%20within%202%20hours.%20Nursing%20home%20with%2040%20elderly%20residents."
@@ -362,7 +334,7 @@ if [ -z "$testdata" ] || [ ! -f "$tiny" ]; then
   exit 0
 fi
 start_server --model "$tiny" --no-warm --cache-dir "$tmp/cache" --budget 60 --max-tokens 4000
-/usr/bin/env python3 - "$base/healthz" <<'EOF' || fail "the tiny model did not load: $(cat "$tmp/err")"
+/usr/bin/env python3 - "$base/healthz" <<'EOF' || fail "the tiny model did not load: $(cat "$tmp/srv.err")"
 import json, sys, time, urllib.request
 for _ in range(300):
     try:

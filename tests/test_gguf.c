@@ -8,6 +8,7 @@
  * usage: test_gguf FILE.gguf   (a valid model, e.g. the tiny oracle)
  */
 #include "check.h"
+#include "test_gguf_image.h"
 #include "llm/gguf.h"
 #include "llm/mapfile.h"
 #include "llm/quant.h"
@@ -57,96 +58,65 @@ static bool expect_error(const unsigned char *data, size_t len, const char *want
     return ok;
 }
 
-/* A small writer for hand-made files. */
-typedef struct {
-    unsigned char buf[4096];
-    size_t n;
-} wbuf;
-
-static void w_bytes(wbuf *w, const void *p, size_t n)
-{
-    if (w->n + n <= sizeof w->buf) {
-        memcpy(w->buf + w->n, p, n);
-        w->n += n;
-    }
-}
-static void w_u32(wbuf *w, uint32_t v) { unsigned char b[4] = {v, v >> 8, v >> 16, v >> 24}; w_bytes(w, b, 4); }
-static void w_u64(wbuf *w, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        unsigned char b = (unsigned char)(v >> (8 * i));
-        w_bytes(w, &b, 1);
-    }
-}
-static void w_str(wbuf *w, const char *s) { w_u64(w, strlen(s)); w_bytes(w, s, strlen(s)); }
-static void w_header(wbuf *w, uint32_t version, uint64_t nt, uint64_t nkv)
-{
-    w->n = 0;
-    w_bytes(w, "GGUF", 4);
-    w_u32(w, version);
-    w_u64(w, nt);
-    w_u64(w, nkv);
-}
-
 static void test_handmade(void)
 {
-    wbuf w;
-    w_header(&w, 3, 0, 0);
+    gguf_image w = {0};
+    gi_header(&w, 3, 0, 0);
     char err[256];
-    gguf_file *f = gguf_open_memory(w.buf, w.n, err, sizeof err);
+    gguf_file *f = gguf_open_memory(w.b, w.n, err, sizeof err);
     CHECK(f != NULL); /* empty but valid */
     gguf_close(f);
 
-    CHECK(expect_error(w.buf, 10, "too short"));
-    w_header(&w, 1, 0, 0);
-    CHECK(expect_error(w.buf, w.n, "version 1"));
-    w_header(&w, 0x03000000, 0, 0);
-    CHECK(expect_error(w.buf, w.n, "big-endian"));
-    w_header(&w, 7, 0, 0);
-    CHECK(expect_error(w.buf, w.n, "version 7"));
-    memcpy(w.buf, "GGUG", 4);
-    CHECK(expect_error(w.buf, w.n, "not a GGUF file"));
+    CHECK(expect_error(w.b, 10, "too short"));
+    gi_header(&w, 1, 0, 0);
+    CHECK(expect_error(w.b, w.n, "version 1"));
+    gi_header(&w, 0x03000000, 0, 0);
+    CHECK(expect_error(w.b, w.n, "big-endian"));
+    gi_header(&w, 7, 0, 0);
+    CHECK(expect_error(w.b, w.n, "version 7"));
+    memcpy(w.b, "GGUG", 4);
+    CHECK(expect_error(w.b, w.n, "not a GGUF file"));
     /* A file claiming 2^40 tensors or keys is refused before any allocation. */
-    w_header(&w, 3, 1ull << 40, 0);
-    CHECK(expect_error(w.buf, w.n, "tensor count 1099511627776 is impossible"));
-    w_header(&w, 3, 0, 1ull << 40);
-    CHECK(expect_error(w.buf, w.n, "metadata count"));
+    gi_header(&w, 3, 1ull << 40, 0);
+    CHECK(expect_error(w.b, w.n, "tensor count 1099511627776 is impossible"));
+    gi_header(&w, 3, 0, 1ull << 40);
+    CHECK(expect_error(w.b, w.n, "metadata count"));
     /* Duplicate key. */
-    w_header(&w, 3, 0, 2);
-    w_str(&w, "a.b"); w_u32(&w, GGUF_T_U32); w_u32(&w, 1);
-    w_str(&w, "a.b"); w_u32(&w, GGUF_T_U32); w_u32(&w, 2);
-    CHECK(expect_error(w.buf, w.n, "duplicate metadata key 'a.b'"));
+    gi_header(&w, 3, 0, 2);
+    gi_str(&w, "a.b"); gi_u32(&w, GGUF_T_U32); gi_u32(&w, 1);
+    gi_str(&w, "a.b"); gi_u32(&w, GGUF_T_U32); gi_u32(&w, 2);
+    CHECK(expect_error(w.b, w.n, "duplicate metadata key 'a.b'"));
     /* String longer than the file. */
-    w_header(&w, 3, 0, 1);
-    w_str(&w, "k"); w_u32(&w, GGUF_T_STRING); w_u64(&w, 1ull << 20);
-    CHECK(expect_error(w.buf, w.n, "runs past the end"));
+    gi_header(&w, 3, 0, 1);
+    gi_str(&w, "k"); gi_u32(&w, GGUF_T_STRING); gi_u64(&w, 1ull << 20);
+    CHECK(expect_error(w.b, w.n, "runs past the end"));
     /* Huge string length. */
     unsigned char pad[64] = {0};
-    w_header(&w, 3, 0, 1);
-    w_u64(&w, 1ull << 62);
-    w_bytes(&w, pad, sizeof pad);
-    CHECK(expect_error(w.buf, w.n, "exceeds the 1 GiB limit"));
+    gi_header(&w, 3, 0, 1);
+    gi_u64(&w, 1ull << 62);
+    gi_bytes(&w, pad, sizeof pad);
+    CHECK(expect_error(w.b, w.n, "exceeds the 1 GiB limit"));
     /* Unknown value type, nested array, huge array, bad bool. */
-    w_header(&w, 3, 0, 1);
-    w_str(&w, "k"); w_u32(&w, 99);
-    w_bytes(&w, pad, sizeof pad);
-    CHECK(expect_error(w.buf, w.n, "unknown value type 99"));
-    w_header(&w, 3, 0, 1);
-    w_str(&w, "k"); w_u32(&w, GGUF_T_ARRAY); w_u32(&w, GGUF_T_ARRAY); w_u64(&w, 1);
-    CHECK(expect_error(w.buf, w.n, "array element type 9 is not allowed"));
-    w_header(&w, 3, 0, 1);
-    w_str(&w, "k"); w_u32(&w, GGUF_T_ARRAY); w_u32(&w, GGUF_T_U32); w_u64(&w, 1ull << 29);
-    CHECK(expect_error(w.buf, w.n, "runs past the end"));
-    w_header(&w, 3, 0, 1);
-    w_str(&w, "k"); w_u32(&w, GGUF_T_BOOL); w_bytes(&w, "\x05", 1);
-    CHECK(expect_error(w.buf, w.n, "BOOL value 5"));
+    gi_header(&w, 3, 0, 1);
+    gi_str(&w, "k"); gi_u32(&w, 99);
+    gi_bytes(&w, pad, sizeof pad);
+    CHECK(expect_error(w.b, w.n, "unknown value type 99"));
+    gi_header(&w, 3, 0, 1);
+    gi_str(&w, "k"); gi_u32(&w, GGUF_T_ARRAY); gi_u32(&w, GGUF_T_ARRAY); gi_u64(&w, 1);
+    CHECK(expect_error(w.b, w.n, "array element type 9 is not allowed"));
+    gi_header(&w, 3, 0, 1);
+    gi_str(&w, "k"); gi_u32(&w, GGUF_T_ARRAY); gi_u32(&w, GGUF_T_U32); gi_u64(&w, 1ull << 29);
+    CHECK(expect_error(w.b, w.n, "runs past the end"));
+    gi_header(&w, 3, 0, 1);
+    gi_str(&w, "k"); gi_u32(&w, GGUF_T_BOOL); gi_bytes(&w, "\x05", 1);
+    CHECK(expect_error(w.b, w.n, "BOOL value 5"));
     /* Alignment with the wrong type or not a power of two. */
-    w_header(&w, 3, 0, 1);
-    w_str(&w, "general.alignment"); w_u32(&w, GGUF_T_U64); w_u64(&w, 32);
-    CHECK(expect_error(w.buf, w.n, "general.alignment has type UINT64"));
-    w_header(&w, 3, 0, 1);
-    w_str(&w, "general.alignment"); w_u32(&w, GGUF_T_U32); w_u32(&w, 24);
-    CHECK(expect_error(w.buf, w.n, "not a power of two"));
+    gi_header(&w, 3, 0, 1);
+    gi_str(&w, "general.alignment"); gi_u32(&w, GGUF_T_U64); gi_u64(&w, 32);
+    CHECK(expect_error(w.b, w.n, "general.alignment has type UINT64"));
+    gi_header(&w, 3, 0, 1);
+    gi_str(&w, "general.alignment"); gi_u32(&w, GGUF_T_U32); gi_u32(&w, 24);
+    CHECK(expect_error(w.b, w.n, "not a power of two"));
     /* Tensor records: bad dims, zero extent, unknown and removed types, bad offsets, past EOF. */
     struct { uint32_t nd; uint64_t ne0, ne1; uint32_t type; uint64_t off; const char *want; } bad[] = {
         {5, 32, 1, 0, 0, "5 dimensions"},
@@ -160,25 +130,26 @@ static void test_handmade(void)
         {2, 1ull << 40, 1ull << 30, 0, 0, "overflows"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        w_header(&w, 3, 1, 0);
-        w_str(&w, "blk.0.attn_q.weight");
-        w_u32(&w, bad[i].nd);
-        w_u64(&w, bad[i].ne0);
-        w_u64(&w, bad[i].ne1);
+        gi_header(&w, 3, 1, 0);
+        gi_str(&w, "blk.0.attn_q.weight");
+        gi_u32(&w, bad[i].nd);
+        gi_u64(&w, bad[i].ne0);
+        gi_u64(&w, bad[i].ne1);
         for (uint32_t d = 2; d < bad[i].nd; d++)
-            w_u64(&w, 1);
-        w_u32(&w, bad[i].type);
-        w_u64(&w, bad[i].off);
+            gi_u64(&w, 1);
+        gi_u32(&w, bad[i].type);
+        gi_u64(&w, bad[i].off);
         while (w.n % 32)
-            w_bytes(&w, "", 1);
+            gi_bytes(&w, "", 1);
         unsigned char zero[256] = {0};
-        w_bytes(&w, zero, sizeof zero);
-        CHECK_MSG(expect_error(w.buf, w.n, bad[i].want), "case %zu", i);
+        gi_bytes(&w, zero, sizeof zero);
+        CHECK_MSG(expect_error(w.b, w.n, bad[i].want), "case %zu", i);
     }
     /* Name too long and duplicate tensor names. */
-    w_header(&w, 3, 1, 0);
-    w_str(&w, "a-name-that-is-far-too-long-for-ggml-because-it-has-more-than-63-bytes");
-    CHECK(expect_error(w.buf, w.n, "name length"));
+    gi_header(&w, 3, 1, 0);
+    gi_str(&w, "a-name-that-is-far-too-long-for-ggml-because-it-has-more-than-63-bytes");
+    CHECK(expect_error(w.b, w.n, "name length"));
+    gi_free(&w);
 }
 
 /* map_file with and without RELIEF_HUGEPAGES on a file large enough for

@@ -12,17 +12,7 @@ relief=$1
 outdir=$2
 . "$(dirname "$0")/lib.sh"
 need_tool chromium chromium
-tmp=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+use_scratch
 chrome() {
   timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
     --disable-component-update --disable-sync --disable-dev-shm-usage --no-pdf-header-footer \
@@ -45,15 +35,7 @@ We have 2 fire engines, 3 ambulances, 1 crane and 40 volunteers. The wind will t
   >"$tmp/full.html" || fail "relief --format ics201 (a full report)"
 # The web page's "Print ICS 201" button fetches the same form from the
 # service: the page has the button, and the service's form prints on one page.
-"$relief" serve --port 0 >"$tmp/srv.out" 2>"$tmp/srv.err" &
-server_pid=$!
-i=0
-while ! grep -q "listening on" "$tmp/srv.out" 2>/dev/null; do
-  i=$((i + 1))
-  [ $i -gt 100 ] && fail "the server did not start: $(cat "$tmp/srv.err")"
-  sleep 0.1
-done
-base=$(sed -n 's/^relief serve: listening on //p' "$tmp/srv.out")
+start_server
 python3 - "$base" "$tmp/served.html" <<'PY' || fail "the service's ICS 201"
 import json, sys, urllib.request
 base, out = sys.argv[1], sys.argv[2]
@@ -68,8 +50,7 @@ with urllib.request.urlopen(req) as r:
 assert b"INCIDENT BRIEFING (ICS 201)" in html and b"Wildfire" in html
 open(out, "wb").write(html)
 PY
-kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-server_pid=""
+stop_server
 
 for doc in example full served; do
   for size in default A4 letter; do

@@ -21,6 +21,7 @@
  * usage: test_lora TINY_DIR
  */
 #include "check.h"
+#include "test_gguf_image.h"
 #include "test_util.h"
 #include "llm/lora.h"
 #include "llm/safetensors.h"
@@ -509,75 +510,42 @@ typedef struct {
     uint32_t type, esize;
 } gt;
 
-typedef struct {
-    unsigned char *b;
-    size_t n, cap;
-} wbuf;
-
-static void w_bytes(wbuf *w, const void *p, size_t n)
-{
-    if (w->n + n <= w->cap) {
-        memcpy(w->b + w->n, p, n);
-        w->n += n;
-    }
-}
-static void w_u32(wbuf *w, uint32_t v) { unsigned char b[4] = {v, v >> 8, v >> 16, v >> 24}; w_bytes(w, b, 4); }
-static void w_u64(wbuf *w, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        unsigned char b = (unsigned char)(v >> (8 * i));
-        w_bytes(w, &b, 1);
-    }
-}
-static void w_str(wbuf *w, const char *s) { w_u64(w, strlen(s)); w_bytes(w, s, strlen(s)); }
-static void w_kv_str(wbuf *w, const char *k, const char *v) { w_str(w, k); w_u32(w, 8); w_str(w, v); }
-static void w_pad(wbuf *w)
-{
-    static const unsigned char z[32] = {0};
-    w_bytes(w, z, (32 - w->n % 32) % 32);
-}
-
 /* Writes an adapter GGUF (F32 values 0.01 * pattern) to path. */
 static void write_gguf_adapter(const char *path, const char *arch, const char *gtype, const char *atype, float alpha,
                                const gt *t, int nt)
 {
-    wbuf w = {malloc(1 << 20), 0, 1 << 20};
-    if (!w.b)
-        return;
-    w_bytes(&w, "GGUF", 4);
-    w_u32(&w, 3);
-    w_u64(&w, (uint64_t)nt);
-    w_u64(&w, 4);
-    w_kv_str(&w, "general.architecture", arch);
-    w_kv_str(&w, "general.type", gtype);
-    w_kv_str(&w, "adapter.type", atype);
-    w_str(&w, "adapter.lora.alpha");
-    w_u32(&w, 6);
-    w_bytes(&w, &alpha, 4);
+    gguf_image w = {0};
+    gi_header(&w, 3, (uint64_t)nt, 4);
+    gi_kv_str(&w, "general.architecture", arch);
+    gi_kv_str(&w, "general.type", gtype);
+    gi_kv_str(&w, "adapter.type", atype);
+    gi_str(&w, "adapter.lora.alpha");
+    gi_u32(&w, 6);
+    gi_bytes(&w, &alpha, 4);
     uint64_t off = 0;
     for (int i = 0; i < nt; i++) {
-        w_str(&w, t[i].name);
-        w_u32(&w, 2);
-        w_u64(&w, t[i].ne0);
-        w_u64(&w, t[i].ne1);
-        w_u32(&w, t[i].type);
-        w_u64(&w, off);
+        gi_str(&w, t[i].name);
+        gi_u32(&w, 2);
+        gi_u64(&w, t[i].ne0);
+        gi_u64(&w, t[i].ne1);
+        gi_u32(&w, t[i].type);
+        gi_u64(&w, off);
         off += (t[i].ne0 * t[i].ne1 * t[i].esize + 31) / 32 * 32;
     }
-    w_pad(&w);
+    gi_pad(&w, 32);
     for (int i = 0; i < nt; i++) {
         for (uint64_t e = 0; e < t[i].ne0 * t[i].ne1; e++) {
             float v = 0.01f * (float)(e % 5);
             unsigned char z[8] = {0};
             if (t[i].esize == 4)
-                w_bytes(&w, &v, 4);
+                gi_bytes(&w, &v, 4);
             else
-                w_bytes(&w, z, t[i].esize);
+                gi_bytes(&w, z, t[i].esize);
         }
-        w_pad(&w);
+        gi_pad(&w, 32);
     }
     write_file(path, w.b, w.n);
-    free(w.b);
+    gi_free(&w);
 }
 
 static void test_gguf_errors(void)

@@ -17,17 +17,7 @@ model=$3
 need_tool node nodejs npm
 need_tool npm npm
 
-tmp=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+use_scratch
 
 if ! timeout 240 npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error openai@6 >"$tmp/npm.log" 2>&1; then
   echo "SKIP: npm could not install the openai client (no registry?):"
@@ -38,19 +28,9 @@ echo "openai $(node -p "require('$tmp/node_modules/openai/package.json').version
 cp "$src/tests/openai_node.mjs" "$tmp/" || fail "cannot copy openai_node.mjs"
 
 mkdir "$tmp/cache"
-"$relief" serve --port 0 --model "$model" --cache-dir "$tmp/cache" >"$tmp/out" 2>"$tmp/err" &
-server_pid=$!
-i=0
-while ! grep -q "model backend ready" "$tmp/err" 2>/dev/null; do
-  i=$((i + 1))
-  [ $i -gt 600 ] && fail "the server did not load the model: $(cat "$tmp/err")"
-  kill -0 "$server_pid" 2>/dev/null || fail "the server exited: $(cat "$tmp/err")"
-  sleep 0.1
-done
-base=$(sed -n 's/^relief serve: listening on //p' "$tmp/out")
-[ -n "$base" ] || fail "no listening line: $(cat "$tmp/out")"
-base=${base%/}
+start_server --model "$model" --cache-dir "$tmp/cache"
+wait_model 60
 timeout 240 node "$tmp/openai_node.mjs" "$base"
 rc=$?
-[ $rc -eq 0 ] || fail "the OpenAI client checks failed (exit $rc); server log: $(tail -20 "$tmp/err")"
+[ $rc -eq 0 ] || fail "the OpenAI client checks failed (exit $rc); server log: $(tail -20 "$tmp/srv.err")"
 echo "PASS: the OpenAI Node client against relief serve"

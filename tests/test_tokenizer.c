@@ -10,6 +10,7 @@
  * usage: test_tokenizer SHARED_DIR   (the ../shared folder beside the clone)
  */
 #include "check.h"
+#include "test_gguf_image.h"
 #include "test_util.h"
 #include "utf8_check.h"
 #include "llm/gguf.h"
@@ -409,61 +410,6 @@ static void test_tiny(void)
     tok_free(t);
 }
 
-/* A GGUF v3 image built in memory, for malformed and synthetic vocabularies. */
-typedef struct {
-    unsigned char *b;
-    size_t n, cap;
-} image;
-
-static void im_put(image *im, const void *p, size_t n)
-{
-    if (im->n + n > im->cap) {
-        size_t nc = (im->n + n) * 2;
-        unsigned char *q = realloc(im->b, nc);
-        if (!q) {
-            perror("realloc");
-            exit(2);
-        }
-        im->b = q;
-        im->cap = nc;
-    }
-    memcpy(im->b + im->n, p, n);
-    im->n += n;
-}
-
-static void im_u32(image *im, uint32_t v)
-{
-    im_put(im, &v, 4);
-}
-
-static void im_u64(image *im, uint64_t v)
-{
-    im_put(im, &v, 8);
-}
-
-static void im_str(image *im, const char *s)
-{
-    im_u64(im, strlen(s));
-    im_put(im, s, strlen(s));
-}
-
-static void im_kv_str(image *im, const char *key, const char *v)
-{
-    im_str(im, key);
-    im_u32(im, GGUF_T_STRING);
-    im_str(im, v);
-}
-
-static void im_kv_strs(image *im, const char *key, char **v, size_t n)
-{
-    im_str(im, key);
-    im_u32(im, GGUF_T_ARRAY);
-    im_u32(im, GGUF_T_STRING);
-    im_u64(im, n);
-    for (size_t i = 0; i < n; i++)
-        im_str(im, v[i]);
-}
-
 /* The GPT-2 byte-level spelling of byte b (UTF-8, NUL-terminated in out[3]). */
 static void byte_level(int b, char out[3])
 {
@@ -500,16 +446,16 @@ static relief_tokenizer *synthetic(const char *pre, int skip, char **merges, siz
     toks[n++] = "ab";
     toks[n++] = "abab";
     toks[n++] = "<|end|>";
-    image im = {0};
-    im_put(&im, "GGUF", 4);
-    im_u32(&im, 3);
-    im_u64(&im, 0);
-    im_u64(&im, pre ? 4 : 3);
-    im_kv_str(&im, "tokenizer.ggml.model", "gpt2");
+    gguf_image im = {0};
+    gi_bytes(&im, "GGUF", 4);
+    gi_u32(&im, 3);
+    gi_u64(&im, 0);
+    gi_u64(&im, pre ? 4 : 3);
+    gi_kv_str(&im, "tokenizer.ggml.model", "gpt2");
     if (pre)
-        im_kv_str(&im, "tokenizer.ggml.pre", pre);
-    im_kv_strs(&im, "tokenizer.ggml.tokens", toks, n);
-    im_kv_strs(&im, "tokenizer.ggml.merges", merges, n_merges);
+        gi_kv_str(&im, "tokenizer.ggml.pre", pre);
+    gi_kv_strs(&im, "tokenizer.ggml.tokens", toks, n);
+    gi_kv_strs(&im, "tokenizer.ggml.merges", merges, n_merges);
     relief_tokenizer *t = NULL;
     gguf_file *g = gguf_open_memory(im.b, im.n, err, cap);
     CHECK_MSG(g != NULL, "%s", err);
@@ -517,7 +463,7 @@ static relief_tokenizer *synthetic(const char *pre, int skip, char **merges, siz
         t = tok_load(g, err, cap);
         gguf_close(g);
     }
-    free(im.b);
+    gi_free(&im);
     return t;
 }
 
@@ -526,12 +472,12 @@ static relief_tokenizer *synthetic(const char *pre, int skip, char **merges, siz
 static void test_synthetic(void)
 {
     char err[256] = "";
-    image im = {0};
-    im_put(&im, "GGUF", 4);
-    im_u32(&im, 3);
-    im_u64(&im, 0);
-    im_u64(&im, 1);
-    im_kv_str(&im, "tokenizer.ggml.model", "llama");
+    gguf_image im = {0};
+    gi_bytes(&im, "GGUF", 4);
+    gi_u32(&im, 3);
+    gi_u64(&im, 0);
+    gi_u64(&im, 1);
+    gi_kv_str(&im, "tokenizer.ggml.model", "llama");
     gguf_file *g = gguf_open_memory(im.b, im.n, err, sizeof err);
     CHECK_MSG(g != NULL, "%s", err);
     if (g) {
@@ -539,7 +485,7 @@ static void test_synthetic(void)
         CHECK(strstr(err, "tokenizer.ggml.model") != NULL);
         gguf_close(g);
     }
-    free(im.b);
+    gi_free(&im);
 
     char *merges[] = {"a b", "ab ab"};
     relief_tokenizer *t = synthetic("llama-bpe", -1, merges, 2, err, sizeof err);
