@@ -65,8 +65,10 @@ typedef enum {
     RELIEF_ROLE_COUNT
 } relief_role;
 
-const char *relief_role_name(int role);  /* kb keyword: "operations" */
-const char *relief_role_title(int role); /* "Operations" */
+/* A role's kb keyword ("operations") and its title ("Operations"): static
+ * strings; "?" for a role out of range. */
+const char *relief_role_name(int role);
+const char *relief_role_title(int role);
 
 /* Kinds of first-30-minute action, in the brief's default order: get
  * people out of the path, save a life now, take command, warn, rescue,
@@ -89,6 +91,7 @@ typedef enum {
     RELIEF_VG_COUNT
 } relief_vulnerable;
 
+/* The group's kb name ("elderly"): a static string; "?" out of range. */
 const char *relief_vulnerable_name(int group);
 
 /* Infrastructure systems whose status a report can mention. */
@@ -98,6 +101,7 @@ typedef enum {
     RELIEF_INFRA_COUNT
 } relief_infra;
 
+/* The system's kb name ("power"): a static string; "?" out of range. */
 const char *relief_infra_name(int system);
 
 /* A byte range [start, end) of the report a fact or cue came from. */
@@ -241,7 +245,8 @@ relief_kb *relief_kb_load_dir(const char *dir, char **err);
 void relief_kb_free(relief_kb *kb);
 
 /* Counts for checks and the CLI's kb-check: steps of a hazard (0 for an
- * out-of-range hazard), and of a hazard in one phase. */
+ * out-of-range hazard), of a hazard in one phase (0 when either is out of
+ * range), and the cross-hazard protocols. Never fail. */
 size_t relief_kb_step_count(const relief_kb *kb, int hazard);
 size_t relief_kb_phase_step_count(const relief_kb *kb, int hazard, int phase);
 size_t relief_kb_protocol_count(const relief_kb *kb);
@@ -296,6 +301,8 @@ typedef struct {
 relief_plan *relief_plan_build(const relief_kb *kb, const char *report,
                                size_t len, const relief_options *opt);
 
+/* Frees a plan and everything it owns (its strings, steps and facts); NULL
+ * is allowed. */
 void relief_plan_free(relief_plan *plan);
 
 typedef enum { RELIEF_FMT_TEXT, RELIEF_FMT_MARKDOWN, RELIEF_FMT_JSON } relief_format;

@@ -62,6 +62,8 @@ typedef struct relief_hybrid relief_hybrid;
  * backend the model is loaded and the prefix cache built or read here.
  * Returns NULL and writes a message to err on failure. */
 relief_hybrid *relief_hybrid_new(const relief_kb *kb, const relief_hybrid_config *cfg, char *err, size_t cap);
+/* Frees the responder and its backend (the model, its contexts and cached
+ * prefixes); NULL is allowed. No call on it may be in progress. */
 void relief_hybrid_free(relief_hybrid *h);
 
 /* "builtin:FILE", "remote:URL" or "none". */

@@ -44,7 +44,9 @@ typedef struct {
  * (cap bytes) naming what is wrong. params may be NULL. Free with
  * relief_model_free. */
 relief_model *relief_model_load(const char *path, const relief_model_params *params, char *err, size_t cap);
+/* Frees a model (NULL is allowed); every context of it must be freed first. */
 void relief_model_free(relief_model *m);
+/* The model's architecture and hyper-parameters, owned by the model. */
 const relief_model_info *relief_model_get_info(const relief_model *m);
 
 /* Tokenizer access. relief_model_tokenize returns 0 and a malloc'd array
@@ -53,6 +55,7 @@ const relief_model_info *relief_model_get_info(const relief_model *m);
 int relief_model_tokenize(const relief_model *m, const char *text, size_t len, bool special, int32_t **ids,
                           size_t *n);
 int32_t relief_model_token_id(const relief_model *m, const char *text);
+/* The number of token ids (the embedding's rows). */
 size_t relief_model_vocab(const relief_model *m);
 
 /* Result codes of evaluation and generation. */
@@ -65,6 +68,7 @@ typedef enum {
     RELIEF_LLM_NOMEM = 5,
 } relief_llm_status;
 
+/* "ok", "deadline reached", ...: a static string; "unknown" for a value not listed. */
 const char *relief_llm_status_str(relief_llm_status s);
 
 /* Limits checked between tokens, and between layers while evaluating a
@@ -88,6 +92,8 @@ double relief_llm_now(void);
  * a message on error. */
 relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32_t n_threads, char *err,
                                    size_t cap);
+/* Frees a context, its KV cache and its threads; NULL is allowed. Attached
+ * adapters are not freed (they may serve other contexts). */
 void relief_llm_ctx_free(relief_llm_ctx *c);
 /* Forgets every cached position. */
 void relief_llm_ctx_reset(relief_llm_ctx *c);
@@ -130,7 +136,9 @@ const char *relief_llm_ctx_numerics(const relief_llm_ctx *c);
  * must outlive every context it is attached to. Free with relief_lora_free. */
 typedef struct relief_lora relief_lora;
 relief_lora *relief_lora_load(const relief_model *m, const char *path, float multiplier, char *err, size_t cap);
+/* Frees an adapter (NULL is allowed) once no context has it attached. */
 void relief_lora_free(relief_lora *l);
+/* The multiplier given at load (the user's scale on alpha / rank). */
 float relief_lora_multiplier(const relief_lora *l);
 /* A 64-bit hash of the adapter's effective content (every A, B and scale;
  * the same for the PEFT and GGUF forms of one adapter): caches of KV state
@@ -177,6 +185,8 @@ typedef struct {
     uint64_t seed;
 } relief_sampler_params;
 
+/* The model card's sampling (temperature 1, top-p 1, no other filter), a
+ * 64-token repeat window, at most 512 new tokens; never fails. */
 relief_sampler_params relief_llm_sampler_defaults(void);
 
 /* Called for every generated token; return non-zero to stop. */
