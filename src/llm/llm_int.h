@@ -19,21 +19,39 @@ struct relief_llm_ctx {
     uint32_t n_ctx, pos;
     relief_pool *pool;
     int nth;                /* threads in the pool (1 = caller only) */
-    float **k, **v;         /* per layer: [kv_cap][n_head_kv * head_dim], rotated keys */
-    uint32_t *kv_cap;       /* n_ctx, or the ring size on sliding layers */
-    float *x, *xn, *q, *kb, *vb, *attn, *router;
-    float *scores, *gate, *up, *y, *acc;   /* one slice per thread */
-    float *rope_cos, *rope_sin;
-    float *logits;          /* last logits (generation) */
-    /* Batched prompt evaluation, LLM_MAX_BATCH rows each. */
-    float *bx, *bxn, *bq, *bk, *bv, *batt, *by, *bacc, *brouter, *bgather, *bgate, *bup;
-    uint32_t *btop;         /* [batch][n_expert_used] */
-    float *bw;              /* [batch][n_expert_used] routing weights */
-    uint32_t *elist;        /* [n_expert][batch] tokens routed to each expert */
-    uint32_t *ecount;       /* [n_expert] */
-    float *wtile;           /* per thread: 4 decoded weight rows */
-    float *bscores;         /* per thread: attention scores */
-    int32_t *recent;        /* generated/prompt tokens for the repetition penalty */
+    /* Shapes: H = n_embd, QD = n_head * head_dim, KVD = n_head_kv * head_dim,
+     * I = n_ff_expert, E = n_expert, K = n_expert_used, T = nth threads,
+     * B = LLM_MAX_BATCH; [a][b] is row-major, b contiguous. */
+    float **k, **v;         /* per layer: [kv_cap][KVD], keys rotated */
+    uint32_t *kv_cap;       /* [n_layer]: n_ctx, or the ring size on sliding layers */
+    /* One token (decode). */
+    float *x;               /* [H] the residual stream */
+    float *xn;              /* [H] x normalised, the input of a projection */
+    float *q;               /* [QD] queries, rotated */
+    float *kb, *vb;         /* [KVD] this token's key and value before they enter the cache */
+    float *attn;            /* [QD] attention output per head, before the output projection */
+    float *router;          /* [E] router logits */
+    float *scores;          /* [T][n_ctx + 1] attention scores, a slice per thread */
+    float *gate, *up;       /* [T][I] one expert's gate and up projections, a slice per thread */
+    float *y, *acc;         /* [T][H] one expert's output and the thread's sum of its experts */
+    float *rope_cos, *rope_sin; /* [head_dim / 2] for the current position */
+    float *logits;          /* [n_vocab] last logits (generation) */
+    /* Batched prompt evaluation: rows for up to B tokens. */
+    float *bx, *bxn;        /* [B][H] residual stream and its normalised copy */
+    float *bq;              /* [B][QD] */
+    float *bk, *bv;         /* [B][KVD] */
+    float *batt;            /* [B][QD] attention outputs */
+    float *by, *bacc;       /* [B][H] projection output; the experts' weighted sum */
+    float *brouter;         /* [B][E] router logits */
+    float *bgather;         /* [B][H] the inputs of the tokens routed to one expert, packed */
+    float *bgate, *bup;     /* [B][I] one expert's gate and up projections of its tokens */
+    uint32_t *btop;         /* [B][K] the experts each token uses */
+    float *bw;              /* [B][K] routing weights */
+    uint32_t *elist;        /* [E][B] tokens routed to each expert */
+    uint32_t *ecount;       /* [E] */
+    float *wtile;           /* [T][4][max(H, QD, I)] per thread: 4 decoded weight rows */
+    float *bscores;         /* [T][n_ctx + 1] per thread: attention scores */
+    int32_t *recent;        /* [LLM_MAX_RECENT] generated/prompt tokens for the repetition penalty */
     /* The fast path (kernels.h): products of Q8_0 and MXFP4 matrices take
      * their input quantized to 8 bits (terms x Q_Q8_BYTES per vector,
      * 64-byte aligned); fast is false with RELIEF_EXACT set, and the
