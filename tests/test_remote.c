@@ -148,6 +148,11 @@ typedef struct {
     const atomic_int *cancel;
     float temperature;
     int max_tokens;
+    float top_p;
+    bool has_seed;
+    uint64_t seed;
+    const char *const *stop;
+    size_t n_stop;
     const relief_chat_message *msgs;
     size_t n_msgs;
 } call_spec;
@@ -166,6 +171,11 @@ static int run(const call_spec *s, collect *c, backend_result *res, double *elap
         .cancel = s->cancel,
         .max_tokens = s->max_tokens ? s->max_tokens : 64,
         .temperature = s->temperature,
+        .top_p = s->top_p,
+        .has_seed = s->has_seed,
+        .seed = s->seed,
+        .stop = s->stop,
+        .n_stop = s->n_stop,
         .reasoning = "low",
     };
     double t0 = now_s();
@@ -238,8 +248,9 @@ static void test_request(void)
     };
     collect c = {0};
     backend_result r;
+    static const char *const stops[] = {"\n\n", "END"};
     call_spec s = {.scen = "echo", .token = "sekrit", .temperature = 0.7f, .max_tokens = 77, .msgs = msgs,
-                   .n_msgs = 4};
+                   .n_msgs = 4, .top_p = 0.9f, .has_seed = true, .seed = 1234, .stop = stops, .n_stop = 2};
     int rc = run(&s, &c, &r, NULL);
     CHECK(rc == 0 && r.complete && r.n_tokens == 1);
     json_error_t e;
@@ -256,6 +267,11 @@ static void test_request(void)
         CHECK(json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage")));
         CHECK(json_integer_value(json_object_get(body, "max_tokens")) == 77);
         CHECK_NEAR(json_number_value(json_object_get(body, "temperature")), 0.7, 1e-6);
+        CHECK_NEAR(json_number_value(json_object_get(body, "top_p")), 0.9, 1e-6);
+        CHECK(json_integer_value(json_object_get(body, "seed")) == 1234);
+        json_t *st = json_object_get(body, "stop");
+        CHECK(json_array_size(st) == 2 && streq(json_string_value(json_array_get(st, 0)), "\n\n") &&
+              streq(json_string_value(json_array_get(st, 1)), "END"));
         json_t *m = json_object_get(body, "messages");
         CHECK(json_array_size(m) == 4);
         /* Roles as OpenAI servers know them: developer instructions go as "system". */
@@ -290,6 +306,7 @@ static void test_request(void)
         CHECK(json_is_null(json_object_get(seen, "auth")));
         CHECK(json_object_get(body, "temperature") == NULL);
         CHECK(json_object_get(body, "max_tokens") == NULL);
+        CHECK(!json_object_get(body, "top_p") && !json_object_get(body, "seed") && !json_object_get(body, "stop"));
         CHECK(streq(json_string_value(json_object_get(body, "model")), "gpt-oss"));
         json_decref(seen);
     }

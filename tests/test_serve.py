@@ -664,6 +664,34 @@ def check_usage(u, label):
     check(ok, f"{label} usage {u}")
 
 
+def check_sampling(port, label):
+    """temperature, top_p, seed and stop are used (not only validated)."""
+    def answer(**kw):
+        st, h, j = jrequest(port, "POST", "/v1/chat/completions", chat_body(**kw))
+        ok = st == 200 and j and j.get("choices")
+        check(ok, f"{label} chat {kw}: {st} {j}")
+        return (j["choices"][0]["message"]["content"], j["choices"][0]["finish_reason"]) if ok else ("", None)
+    # The same seed, the same answer, at temperature 1; greedy is greedy.
+    a1, _ = answer(temperature=1, top_p=0.9, seed=42)
+    a2, _ = answer(temperature=1, top_p=0.9, seed=42)
+    check(a1 == a2, f"{label} seed 42 twice: {a1!r} vs {a2!r}")
+    g1, f1 = answer(temperature=0)
+    g2, _ = answer(temperature=0, seed=7)
+    check(g1 == g2 and len(g1) >= 2, f"{label} greedy answers equal whatever the seed: {g1!r} vs {g2!r}")
+    # A stop sequence taken from the middle of the greedy answer ends it
+    # before its first occurrence, as a complete answer.
+    stop = g1[len(g1) // 2:len(g1) // 2 + 2]
+    want = g1[:g1.find(stop)]
+    got, finish = answer(temperature=0, stop=[stop, "never-in-the-text"])
+    check(got == want and finish == "stop", f"{label} stop {stop!r}: {got!r} ({finish}), wanted {want!r}")
+    got, finish = answer(temperature=0, stop="never-in-the-text")
+    check(got == g1 and finish == f1, f"{label} a stop that never comes changes nothing: {got!r} vs {g1!r}")
+    for field, value in [("top_p", 0), ("top_p", 1.5), ("seed", "x"), ("seed", 1.5), ("stop", ""),
+                         ("stop", ["a", "b", "c", "d", "e"]), ("stop", [""]), ("stop", 3)]:
+        st, h, j = jrequest(port, "POST", "/v1/chat/completions", chat_body(**{field: value}))
+        check(st == 400 and error_field(j) == field, f"{label} bad {field} {value!r}: {st} {j}")
+
+
 def check_chat(port, label):
     """Returns the usage of a plain chat_body() answer (for comparing servers)."""
     # Conventions clients expect: models with a creation time, one model by id,
@@ -753,6 +781,7 @@ def test_model():
         st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": "warm-up: flood"})
         check(st == 200 and j["timings"]["prefix_cached"], f"first flood report after the warm-up: {j.get('timings')}")
         builtin_usage = check_chat(port, "builtin")
+        check_sampling(port, "builtin")
 
         t0 = time.monotonic()
         st, h, j = jrequest(port, "POST", "/v1/guidance", {"report": REPORT})
@@ -846,6 +875,7 @@ def test_model():
                   f"remote guidance model error: {j['model']['error']}")
             print("remote guidance model part:", {k: v for k, v in j["model"].items() if k != "text"})
             remote_usage = check_chat(s2.port, "remote")
+            check_sampling(s2.port, "remote")
             # The remote server's counts pass through: the same messages make the same prompt there.
             check(remote_usage.get("prompt_tokens") == builtin_usage.get("prompt_tokens"),
                   f"remote prompt_tokens {remote_usage} = builtin {builtin_usage}")

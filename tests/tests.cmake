@@ -32,6 +32,11 @@ target_include_directories(test_cond PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_cond PRIVATE reliefguide)
 add_test(NAME cond COMMAND test_cond)
 
+add_executable(test_limiter tests/test_limiter.c)
+target_include_directories(test_limiter PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_limiter PRIVATE reliefserve)
+add_test(NAME limiter COMMAND test_limiter)
+
 add_test(NAME cli COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_cli.sh $<TARGET_FILE:relief> ${CMAKE_SOURCE_DIR} ${RELIEF_TESTDATA})
 # Fact extraction against tests/data/extract_cases.jsonl: per-field precision
 # and recall, each at least 95 %.

@@ -183,6 +183,8 @@ typedef enum {
  * -1 for NULL or any other string. */
 int relief_chat_role_parse(const char *name);
 
+#define RELIEF_CHAT_MAX_STOP 4
+
 typedef struct {
     relief_chat_role role;
     const char *content;        /* NUL-terminated; any bytes (sent on as valid UTF-8) */
@@ -194,6 +196,19 @@ typedef struct {
     double deadline_s;          /* seconds from the call for the whole answer (<= 0: 60) */
     int max_tokens;             /* tokens to generate at most (<= 0: the backend's default; built-in engine:
                                    the config's max_tokens, else 512) */
+    /* Sampling, each used only when its has_ flag is set (else the
+     * backend's own setting); remote servers get them as the OpenAI fields
+     * of the same names. */
+    bool has_temperature;
+    float temperature;          /* 0 (greedy) to 2 */
+    bool has_top_p;
+    float top_p;                /* (0, 1]: sample from the smallest set of tokens this likely */
+    bool has_seed;
+    uint64_t seed;              /* the same seed and prompt give the same answer (built-in engine) */
+    /* Stop sequences (at most RELIEF_CHAT_MAX_STOP, none empty): the answer
+     * ends before the first of them and counts as complete. */
+    const char *const *stop;
+    size_t n_stop;
     /* Called with each piece of the answer (whole UTF-8 characters); return
      * non-zero to stop the model. May be NULL. */
     int (*on_text)(const char *text, size_t len, void *user);
@@ -204,7 +219,8 @@ typedef struct {
     char *text;                 /* the whole answer (final channel), malloc'd and NUL-terminated; "" when the
                                    model said nothing; NULL after a failure */
     size_t text_len;
-    bool complete;              /* the model ended its answer (false: cut by max_tokens, the deadline or on_text) */
+    bool complete;              /* the model ended its answer, or a stop sequence did (false: cut by max_tokens,
+                                   the deadline or on_text) */
     size_t completion_tokens;   /* tokens the model generated (remote: the server's usage count when it sends
                                    one, else the answer's non-empty pieces) */
     size_t prompt_tokens;       /* the prompt's tokens as the model read it (the built-in engine's rendered

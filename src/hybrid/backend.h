@@ -18,6 +18,11 @@ typedef struct {
     const atomic_int *cancel;   /* non-zero stops; NULL = never */
     int max_tokens;
     float temperature;          /* < 0: backend default */
+    float top_p;                /* <= 0: backend default */
+    bool has_seed;
+    uint64_t seed;
+    const char *const *stop;    /* stop sequences for a remote server (the responder also applies them) */
+    size_t n_stop;
     const char *reasoning;      /* "low", "medium", "high" */
     bool final_only;            /* skip the analysis channel where the backend can */
     bool persist_prefix;        /* keep the prompt prefix's state on disk (the responder's own prompts) */

@@ -563,9 +563,13 @@ static int builtin_chat(backend *base, const relief_chat_message *msgs, size_t n
         if (temp >= 0)
             sp.temperature = temp;
         sp.max_new_tokens = max_tokens;
+        if (o->top_p > 0)
+            sp.top_p = o->top_p;
         pthread_mutex_lock(&b->mu);
         sp.seed = b->cfg.seed ? b->cfg.seed + b->seed++ : (uint64_t)time(NULL) ^ b->seed++;
         pthread_mutex_unlock(&b->mu);
+        if (o->has_seed)
+            sp.seed = o->seed;
         gen_state g = {.fn = fn, .user = user, .res = res, .t0 = t0, .tok = model_tokenizer(b->m)};
         harmony_open open = (o->final_only || b->cfg.final_only) ? HARMONY_OPEN_FINAL : HARMONY_OPEN_ASSISTANT;
         g.parser = harmony_parser_new(b->h, open);

@@ -9,6 +9,7 @@
 #include "util/strbuf.h"
 #include "util/utf8.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -261,6 +262,65 @@ int relief_chat_role_parse(const char *name)
     return -1;
 }
 
+/* Stop sequences over a streamed answer: text that could be the start of
+ * one is held back until the next piece shows whether it is; the answer
+ * ends before the first stop sequence found. */
+typedef struct {
+    collect *out;
+    const char *const *stop;
+    size_t n_stop;
+    size_t longest;             /* the longest stop sequence's length */
+    strbuf hold;                /* text not passed on yet (shorter than longest + the last piece) */
+    bool stopped;               /* a stop sequence ended the answer */
+} stop_filter;
+
+/* The first occurrence of needle (k > 0 bytes) in hay (n bytes), or NULL
+ * (memmem is a GNU extension). */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t k)
+{
+    for (size_t i = 0; i + k <= n; i++)
+        if (hay[i] == needle[0] && !memcmp(hay + i, needle, k))
+            return hay + i;
+    return NULL;
+}
+
+/* Passes n bytes of f->hold on to the collector and keeps the rest. */
+static int stop_pass(stop_filter *f, size_t n)
+{
+    int rc = n ? collect_text(f->hold.p, n, f->out) : 0;
+    memmove(f->hold.p, f->hold.p + n, f->hold.n - n);
+    f->hold.n -= n;
+    return rc;
+}
+
+static int stop_text(const char *t, size_t n, void *user)
+{
+    stop_filter *f = user;
+    strbuf_add(&f->hold, t, n);
+    if (f->hold.failed)
+        return 1;
+    size_t first = SIZE_MAX;
+    for (size_t i = 0; i < f->n_stop; i++) {
+        const char *at = find_bytes(f->hold.p, f->hold.n, f->stop[i], strlen(f->stop[i]));
+        if (at && (size_t)(at - f->hold.p) < first)
+            first = (size_t)(at - f->hold.p);
+    }
+    if (first != SIZE_MAX) {
+        f->stopped = true;
+        f->hold.n = first;
+        stop_pass(f, first);
+        return 1;
+    }
+    /* Keep the last longest - 1 bytes (a stop sequence may begin there),
+     * moved back to a character boundary: pieces stay whole characters. */
+    if (f->hold.n < f->longest)
+        return 0;
+    size_t pass = f->hold.n - (f->longest - 1);
+    while (pass > 0 && ((unsigned char)f->hold.p[pass] & 0xC0) == 0x80)
+        pass--;
+    return stop_pass(f, pass);
+}
+
 int relief_hybrid_chat(relief_hybrid *h, const relief_chat_request *req, relief_chat_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -269,12 +329,29 @@ int relief_hybrid_chat(relief_hybrid *h, const relief_chat_request *req, relief_
         return -1;
     }
     collect c = {.on_text = req->on_text, .user = req->user};
+    size_t n_stop = req->stop ? req->n_stop : 0;
+    stop_filter sf = {.out = &c, .stop = req->stop, .n_stop = n_stop};
+    for (size_t i = 0; i < n_stop; i++) {
+        assert(req->stop[i] && req->stop[i][0]);
+        if (strlen(req->stop[i]) > sf.longest)
+            sf.longest = strlen(req->stop[i]);
+    }
     backend_opts o = {.deadline = clock_now() + (req->deadline_s > 0 ? req->deadline_s : 60.0),
-                      .max_tokens = req->max_tokens, .temperature = -1, .reasoning = h->cfg.reasoning,
-                      .final_only = h->cfg.final_only};
+                      .max_tokens = req->max_tokens,
+                      .temperature = req->has_temperature ? req->temperature : -1,
+                      .top_p = req->has_top_p ? req->top_p : -1,
+                      .has_seed = req->has_seed, .seed = req->seed,
+                      .stop = req->stop, .n_stop = n_stop,
+                      .reasoning = h->cfg.reasoning, .final_only = h->cfg.final_only};
     backend_result br;
-    int rc = h->be->chat(h->be, req->msgs, req->msgs ? req->n : 0, &o, collect_text, &c, &br);
-    res->complete = br.complete;
+    int rc = h->be->chat(h->be, req->msgs, req->msgs ? req->n : 0, &o, n_stop ? stop_text : collect_text,
+                         n_stop ? (void *)&sf : (void *)&c, &br);
+    if (n_stop && !sf.stopped && !sf.hold.failed)
+        stop_pass(&sf, sf.hold.n); /* the answer ended without one: the held tail is text */
+    if (sf.hold.failed)
+        c.text.failed = true;
+    free(sf.hold.p);
+    res->complete = br.complete || sf.stopped;
     res->completion_tokens = br.n_tokens;
     res->prompt_tokens = br.prompt_tokens;
     if (c.text.failed) {
@@ -282,7 +359,7 @@ int relief_hybrid_chat(relief_hybrid *h, const relief_chat_request *req, relief_
         res->error = "out of memory";
         return -1;
     }
-    if (rc < 0) {
+    if (rc < 0 && !sf.stopped) {
         free(c.text.p);
         res->error = br.error ? br.error : "model backend failed";
         return -1;
@@ -293,7 +370,7 @@ int relief_hybrid_chat(relief_hybrid *h, const relief_chat_request *req, relief_
         return -1;
     }
     res->text_len = c.text.p ? c.text.n : 0;
-    res->error = br.error;
+    res->error = sf.stopped ? NULL : br.error;
     return 0;
 }
 

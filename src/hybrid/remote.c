@@ -7,7 +7,8 @@
  * Request: POST {base}/v1/chat/completions with a JSON body
  *   {"model", "messages": [{"role", "content"}...], "stream": true,
  *    "stream_options": {"include_usage": true},
- *    "max_tokens" (when > 0), "temperature" (when >= 0)}
+ *    "max_tokens" (when > 0), "temperature" (when >= 0), "top_p" (when > 0),
+ *    "seed" (when given), "stop" (when any)}
  * with the roles OpenAI servers know: developer messages go as "system"
  * (not every server accepts "developer").
  * and "Authorization: Bearer TOKEN" when a token is set. Message text that
@@ -317,6 +318,17 @@ static char *remote_request(const remote_backend *rb, const relief_chat_message 
         bad = json_object_set_new(root, "max_tokens", json_integer(o->max_tokens));
     if (!bad && o->temperature >= 0)
         bad = json_object_set_new(root, "temperature", json_real((double)o->temperature));
+    if (!bad && o->top_p > 0)
+        bad = json_object_set_new(root, "top_p", json_real((double)o->top_p));
+    if (!bad && o->has_seed)
+        bad = json_object_set_new(root, "seed", json_integer((json_int_t)(o->seed & 0x7fffffffffffffffull)));
+    if (!bad && o->n_stop) {
+        json_t *st = json_array();
+        for (size_t i = 0; st && i < o->n_stop; i++)
+            if (json_array_append_new(st, remote_jstring(o->stop[i])))
+                bad = 1;
+        bad = bad || !st || json_object_set_new(root, "stop", st); /* takes st even on failure */
+    }
     /* Seven significant digits: a float's worth, so 0.7f is written 0.7. */
     char *s = bad ? NULL : json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(7));
     json_decref(arr);

@@ -12,6 +12,11 @@ typedef struct {
     char **owned;              /* contents we joined from parts */
     size_t n, n_owned;
     int max_tokens;
+    bool has_temperature, has_top_p, has_seed;
+    double temperature, top_p;
+    uint64_t seed;
+    const char *stop[RELIEF_CHAT_MAX_STOP]; /* owned by root */
+    size_t n_stop;
     double deadline_s;
     bool include_usage;
     bool slot;
@@ -118,6 +123,42 @@ static int c_on_text(const char *text, size_t len, void *user)
     return rc < 0;
 }
 
+/* "seed": absent or null (no seed), else an integer, used as its 64 bits. */
+static bool chat_seed(json_t *root, bool *has, uint64_t *seed)
+{
+    json_t *v = json_object_get(root, "seed");
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v))
+        return false;
+    *has = true;
+    *seed = (uint64_t)json_integer_value(v);
+    return true;
+}
+
+/* "stop": absent or null, a string, or an array of up to
+ * RELIEF_CHAT_MAX_STOP strings; none may be empty. */
+static bool chat_stop(ccall *cc, json_t *v)
+{
+    if (!v || json_is_null(v))
+        return true;
+    if (json_is_string(v)) {
+        cc->stop[0] = json_string_value(v);
+        cc->n_stop = 1;
+        return json_string_length(v) > 0 && strlen(cc->stop[0]) == json_string_length(v);
+    }
+    if (!json_is_array(v) || json_array_size(v) > RELIEF_CHAT_MAX_STOP)
+        return false;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        /* A string with a NUL inside could never be matched as written. */
+        if (!json_is_string(e) || json_string_length(e) == 0 || strlen(json_string_value(e)) != json_string_length(e))
+            return false;
+        cc->stop[cc->n_stop++] = json_string_value(e);
+    }
+    return true;
+}
+
 typedef struct {
     relief_chat_result res;
     int rc;
@@ -127,7 +168,12 @@ static void chat_call(ccall *cc, chat_out *out)
 {
     double t = clock_now();
     relief_chat_request rq = {.msgs = cc->msgs, .n = cc->n, .deadline_s = cc->deadline_s,
-                              .max_tokens = cc->max_tokens, .on_text = c_on_text, .user = cc};
+                              .max_tokens = cc->max_tokens,
+                              .has_temperature = cc->has_temperature, .temperature = (float)cc->temperature,
+                              .has_top_p = cc->has_top_p, .top_p = (float)cc->top_p,
+                              .has_seed = cc->has_seed, .seed = cc->seed,
+                              .stop = cc->stop, .n_stop = cc->n_stop,
+                              .on_text = c_on_text, .user = cc};
     out->rc = relief_hybrid_chat(serve_responder(cc->s), &rq, &out->res);
     double ms = (clock_now() - t) * 1e3;
     if (cc->slot) {
@@ -242,7 +288,15 @@ enum MHD_Result serve_handle_chat(server *s, struct MHD_Connection *c, req_ctx *
     else if (so && !json_is_null(so) &&
              (!json_is_object(so) || !serve_opt_bool(so, "include_usage", &cc->include_usage)))
         bad = "stream_options", why = "must be an object like {\"include_usage\": true}";
-    (void)temperature; /* validated; the backend's own sampling settings apply */
+    else if (!serve_opt_number(root, "top_p", 0, 1, true, &cc->top_p))
+        bad = "top_p", why = "must be a number greater than 0 and at most 1";
+    else if (!chat_seed(root, &cc->has_seed, &cc->seed))
+        bad = "seed", why = "must be a whole number";
+    else if (!chat_stop(cc, json_object_get(root, "stop")))
+        bad = "stop", why = "must be a non-empty string or an array of up to 4 non-empty strings";
+    cc->has_temperature = json_is_number(json_object_get(root, "temperature"));
+    cc->temperature = temperature;
+    cc->has_top_p = json_is_number(json_object_get(root, "top_p"));
     if (!bad) {
         cc->n = json_array_size(msgs);
         cc->msgs = calloc(cc->n, sizeof *cc->msgs);

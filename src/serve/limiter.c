@@ -1,11 +1,36 @@
 /* limiter.c - the generation limiter: at most max_running model generations, max_waiting queued in FIFO order. */
 #include "serve_int.h"
 
-/* ------------------------------------------------------------------ */
-/* Generation limiter: max_running at once, max_waiting in a FIFO      */
-/* ------------------------------------------------------------------ */
+#include <assert.h>
 
+int lim_init(limiter *l, int max_running, int max_waiting)
+{
+    assert(max_running >= 1 && max_waiting >= 0);
+    memset(l, 0, sizeof *l);
+    l->max_running = max_running;
+    l->max_waiting = max_waiting;
+    if (pthread_mutex_init(&l->mu, NULL))
+        return -1;
+    if (serve_cond_init_mono(&l->cv)) {
+        pthread_mutex_destroy(&l->mu);
+        return -1;
+    }
+    return 0;
+}
 
+void lim_stop(limiter *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->stopping = true;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void lim_destroy(limiter *l)
+{
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+}
 
 /* Reserves a place in the queue. Returns false when running + waiting is
  * already at its limit (the caller answers "busy"). */
@@ -23,6 +48,7 @@ bool lim_admit(limiter *l)
 void lim_unadmit(limiter *l)
 {
     pthread_mutex_lock(&l->mu);
+    assert(l->waiting > 0);
     l->waiting--;
     pthread_mutex_unlock(&l->mu);
 }
@@ -95,6 +121,7 @@ bool lim_acquire(limiter *l, double deadline, const atomic_int *cancel)
 void lim_release(limiter *l)
 {
     pthread_mutex_lock(&l->mu);
+    assert(l->running > 0);
     l->running--;
     lim_grant(l);
     pthread_mutex_unlock(&l->mu);

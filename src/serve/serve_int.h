@@ -200,6 +200,13 @@ void metrics_request(metrics *m, int ep, unsigned status, double seconds);
 void metrics_plan(metrics *m, double plan_ms);
 void metrics_generation(metrics *m, size_t tokens, double model_ms, bool cut, bool error);
 void metrics_busy(metrics *m);
+/* limiter.c: at most max_running generations, max_waiting more queued in
+ * FIFO order (contracts in limiter.c). lim_init returns 0 or -1 (out of
+ * resources); lim_stop makes every waiter and later admission fail;
+ * lim_destroy frees the lock (no thread may still use the limiter). */
+int lim_init(limiter *l, int max_running, int max_waiting);
+void lim_stop(limiter *l);
+void lim_destroy(limiter *l);
 bool lim_admit(limiter *l);
 void lim_unadmit(limiter *l);
 bool lim_acquire(limiter *l, double deadline, const atomic_int *cancel);

@@ -166,16 +166,13 @@ int relief_serve_main(int argc, char **argv)
     sigaddset(&waitset, SIGTERM);
 
     pthread_mutex_init(&s->m.mu, NULL);
-    pthread_mutex_init(&s->lim.mu, NULL);
     pthread_mutex_init(&s->reg.mu, NULL);
     pthread_mutex_init(&s->wanted_mu, NULL);
-    if (serve_cond_init_mono(&s->lim.cv) || serve_cond_init_mono(&s->reg.cv) ||
+    if (lim_init(&s->lim, s->o.max_parallel, s->o.serve_queue) || serve_cond_init_mono(&s->reg.cv) ||
         pthread_cond_init(&s->wanted_cv, NULL)) {
         fprintf(stderr, "relief serve: out of memory\n");
         return 1;
     }
-    s->lim.max_running = s->o.max_parallel;
-    s->lim.max_waiting = s->o.serve_queue;
     s->reg.head.next = s->reg.head.prev = &s->reg.head;
     s->listen_fd = -1;
     for (size_t i = 0; i < relief_web_n_files; i++)
@@ -285,10 +282,7 @@ int relief_serve_main(int argc, char **argv)
         }
     }
     atomic_store(&s->stopping, 1);
-    pthread_mutex_lock(&s->lim.mu);
-    s->lim.stopping = true;
-    pthread_cond_broadcast(&s->lim.cv);
-    pthread_mutex_unlock(&s->lim.mu);
+    lim_stop(&s->lim);
     MHD_stop_daemon(s->d);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
@@ -319,9 +313,8 @@ int relief_serve_main(int argc, char **argv)
     relief_hybrid_free(atomic_load(&s->hy_model));
     relief_hybrid_free(s->hy_plan);
     relief_kb_free(s->kb);
-    pthread_cond_destroy(&s->lim.cv);
+    lim_destroy(&s->lim);
     pthread_cond_destroy(&s->reg.cv);
-    pthread_mutex_destroy(&s->lim.mu);
     pthread_mutex_destroy(&s->reg.mu);
     pthread_mutex_destroy(&s->m.mu);
     pthread_cond_destroy(&s->wanted_cv);
