@@ -179,13 +179,13 @@ static void test_prompt(const relief_kb *kb)
     CHECK(da && strstr(da, "# First-30-minute steps for flood") && strstr(da, "\n[flood 1] "));
     CHECK(da && strstr(da, "\n[ics 1] ") && strstr(da, "\n[triage 1] ")); /* the protocols' too */
     CHECK(da && !strstr(da, "Riverside"));
-    CHECK_MSG(ua && strstr(ua, "Report:\nRiver flooding in Riverside") && strstr(ua, "Facts (protocol engine): flood") &&
-                  strstr(ua, "time to impact about 120 min") && strstr(ua, "in order: flood "),
+    CHECK_MSG(ua && strstr(ua, "Report:\nRiver flooding in Riverside") && strstr(ua, "Facts: flood") &&
+                  strstr(ua, "time to impact about 120 min") && strstr(ua, "\nBrief: flood "),
               "%s", ua ? ua : "(null)");
     CHECK(ua && !strstr(ua, "Write your answer in"));
     /* Every brief step is named by a label the developer message defines:
      * the fresh part of the prompt stays short. */
-    const char *list = ua ? strstr(ua, "in order: ") : NULL;
+    const char *list = ua ? strstr(ua, "Brief: ") : NULL;
     size_t labels = 0;
     for (const char *c = list; c && *c && *c != '\n'; c++) {
         labels += *c == ',' || *c == '.';
@@ -193,6 +193,9 @@ static void test_prompt(const relief_kb *kb)
     }
     CHECK_MSG(list && labels == pa->n_brief, "%zu labels for a brief of %zu: %s", labels, pa->n_brief,
               list ? list : "(none)");
+    /* Labels of one group in a row share its name: "flood 1, 2". */
+    CHECK_MSG(list && !strstr(list, "flood 1, flood 2"), "%s", list ? list : "(none)");
+    CHECK(da && strstr(da, "\"Brief:\"") && !strstr(ua, "Elaborate"));
     free(da), free(db), free(ua);
     relief_plan_free(pa), relief_plan_free(pb);
 

@@ -28,7 +28,10 @@ static const char *const instructions =
     "- Refer to plan steps by their number (\"step 3\").\n"
     "- Say plainly what is uncertain or missing in the report and what to verify first.\n"
     "- Do not invent numbers, resources or facts that the report does not give.\n"
-    "- Be brief: at most eight short bullet points, no preamble.";
+    "- Be brief: at most eight short bullet points, no preamble.\n"
+    "The user message gives the report, then \"Facts:\" (what the protocol engine read in it) and "
+    "\"Brief:\" (the plan's first actions as labels of the steps listed below, step 1 first; \"flood 1, 2\" "
+    "is flood 1 then flood 2). Elaborate that plan for the situation reported.";
 
 uint32_t prompt_hazard_set(const relief_plan *p)
 {
@@ -92,8 +95,20 @@ char *prompt_developer(const relief_kb *kb, uint32_t hazards)
 
 /* Writes the label of a brief step listed in the developer message for
  * `hazards` (a protocol's or one of the hazards'), or nothing and false
- * when it is not listed there. */
-static bool candidate_label(strbuf *s, const relief_kb *kb, uint32_t hazards, const relief_step *st)
+ * when it is not listed there. The group's name is left out when it is
+ * *prev, the group of the label before ("flood 1, 2"); *prev becomes this
+ * label's group (a static or kb-owned string). */
+static void put_label(strbuf *s, const char *group, size_t number, const char **prev)
+{
+    if (*prev && !strcmp(*prev, group))
+        strbuf_printf(s, "%zu", number);
+    else
+        strbuf_printf(s, "%s %zu", group, number);
+    *prev = group;
+}
+
+static bool candidate_label(strbuf *s, const relief_kb *kb, uint32_t hazards, const relief_step *st,
+                            const char **prev)
 {
     relief_step cand[MAX_CANDIDATES];
     for (int h = 0; h < RELIEF_HZ_COUNT; h++) {
@@ -102,7 +117,7 @@ static bool candidate_label(strbuf *s, const relief_kb *kb, uint32_t hazards, co
         size_t n = relief_kb_brief_steps(kb, h, cand, MAX_CANDIDATES);
         for (size_t i = 0; i < n && i < MAX_CANDIDATES; i++)
             if (same_step(&cand[i], st)) {
-                strbuf_printf(s, "%s %zu", relief_hazard_name(h), i + 1);
+                put_label(s, relief_hazard_name(h), i + 1, prev);
                 return true;
             }
     }
@@ -110,7 +125,7 @@ static bool candidate_label(strbuf *s, const relief_kb *kb, uint32_t hazards, co
         size_t n = relief_kb_protocol_brief_steps(kb, pr, cand, MAX_CANDIDATES);
         for (size_t i = 0; i < n && i < MAX_CANDIDATES; i++)
             if (same_step(&cand[i], st)) {
-                strbuf_printf(s, "%s %zu", relief_kb_protocol_id(kb, pr), i + 1);
+                put_label(s, relief_kb_protocol_id(kb, pr), i + 1, prev);
                 return true;
             }
     }
@@ -144,7 +159,7 @@ char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
         strbuf_str(&s, " [report shortened]");
     /* Every token from here on is evaluated afresh for each report (the
      * prefix cache ends before it), so the facts and the brief are terse. */
-    strbuf_str(&s, "\n\nFacts (protocol engine): ");
+    strbuf_str(&s, "\n\nFacts: ");
     if (!p->n_detections)
         strbuf_str(&s, "no hazard recognised");
     for (size_t i = 0, k = 0; i < p->n_detections; i++)
@@ -171,21 +186,23 @@ char *prompt_user(const relief_kb *kb, const relief_plan *p, uint32_t hazards)
      * developer message lists go by label (their text is in the cached
      * prefix); any other in full. */
     if (p->n_brief)
-        strbuf_str(&s, "\nThe plan's brief, steps 1 to N in order:");
+        strbuf_str(&s, "\nBrief:");
+    const char *group = NULL; /* the previous label's group: "flood 1, 2" for flood 1, flood 2 */
     for (size_t i = 0; i < p->n_brief; i++) {
         strbuf_str(&s, i ? ", " : " ");
-        if (!candidate_label(&s, kb, hazards, p->brief[i]))
+        if (!candidate_label(&s, kb, hazards, p->brief[i], &group)) {
+            group = NULL;
             strbuf_printf(&s, "(%s) %s", relief_role_title(p->brief[i]->role),
                           p->brief[i]->short_text ? p->brief[i]->short_text : p->brief[i]->text);
+        }
     }
     if (p->n_brief)
         strbuf_str(&s, ".");
-    strbuf_str(&s, "\nElaborate the plan for this situation.");
     /* The reporter reads the answer: their language, or the one asked for. */
     const char *code = answer_language(p);
     const char *name = relief_kb_language_name(kb, code);
     if (strcmp(code, "en"))
-        strbuf_printf(&s, " Write your answer in %s (language code %s), the language of the reader.",
+        strbuf_printf(&s, "\nWrite your answer in %s (language code %s), the language of the reader.",
                       name ? name : code, code);
     if (s.failed) {
         free(s.p);
