@@ -23,12 +23,16 @@
  * random models (a rounding flip moves a router decision, see the oracle
  * README), so its bounds are loose regression guards, not a promise.
  * Also: thread counts and batched vs token-by-token agree within the
- * mode's bound, and a long prompt wrapping the sliding window.
+ * mode's bound, and a long prompt wrapping the sliding window; prefix
+ * snapshots (llm_state_save/load: f16 on the fast paths, f32 on the exact
+ * one) restored into a used context give the rest of the prompt within the
+ * same contract (the exact path's 1e-4 x std included).
  *
  * usage: test_fastpath TINY_DIR  (prints one line per case and mode)
  */
 #include "check.h"
 #include "test_util.h"
+#include "llm/llm_int.h"
 #include "relief/llm.h"
 
 #include <stdlib.h>
@@ -43,13 +47,16 @@ typedef struct {
     double top1;          /* least share of positions whose top-1 equals the exact path's */
     int greedy_min;       /* least number of the 16 greedy ids equal to transformers' (from the start) */
     bool beat_llamacpp;   /* deviation on tiny-q p40 no larger than llama.cpp's */
+    double rel_snapshot;  /* rel bound after a prefix restored from an f16 snapshot */
 } contract;
 
 static const contract CONTRACT[] = {
     /* measured (AVX-512 and scalar): rel <= 7.7e-4, KL mean <= 5.2e-8, max <= 2.4e-7, top-1 100 %, greedy 16/16 */
-    {"q8x2", NULL, 2e-3, 1e-6, 5e-6, 1.0, 16, true},
+    /* f16 snapshots: rel <= 2.4e-3 measured (tiny-f32, whose fast path is the exact one, too: the f16
+     * keys and values alone), KL mean <= 2.8e-7, max <= 1.4e-6, top-1 100 % */
+    {"q8x2", NULL, 2e-3, 1e-6, 5e-6, 1.0, 16, true, 5e-3},
     /* measured: rel 0.06-0.61, KL mean <= 8.4e-3, max <= 6.9e-2, top-1 >= 90 %, greedy 16/16 */
-    {"q8", "1", 1.0, 2.5e-2, 0.2, 0.85, 8, false},
+    {"q8", "1", 1.0, 2.5e-2, 0.2, 0.85, 8, false, 1.0},
 };
 
 static char dir[1024];
@@ -314,6 +321,84 @@ static void test_threads_and_batching(const contract *ct)
     relief_model_free(m);
 }
 
+/* A prompt's first k positions saved from one context (f16 on the fast
+ * paths, f32 on the exact one) and restored into another that evaluated
+ * something else before (its stale slots must not matter), then the rest
+ * evaluated there: the logits of positions k..n-1 against transformers'
+ * within the mode's contract (mode NULL: the exact path, tol x std). */
+static void test_snapshot(const char *model, const char *prompt, const char *logits_file, size_t n_tok, size_t V,
+                          const contract *mode, double tol)
+{
+    relief_model *m = load(model);
+    size_t len = 0;
+    char *ptext = test_read_in(dir, prompt, &len);
+    float *ref = test_read_in(dir, logits_file, &len);
+    int32_t ids[4096];
+    size_t n = ptext ? test_parse_ids(ptext, ids, 4096) : 0;
+    CHECK(m && ref && n == n_tok && len == n * V * sizeof(float) && n >= 4);
+    float *out = malloc(n * V * sizeof(float)), *exact = malloc(n * V * sizeof(float));
+    relief_llm_ctx *ce = m ? ctx_in(m, (uint32_t)(n + 32), 1, NULL) : NULL;
+    relief_llm_ctx *c1 = m ? ctx_in(m, (uint32_t)(n + 32), 1, mode) : NULL;
+    relief_llm_ctx *c2 = m ? ctx_in(m, (uint32_t)(n + 32), 2, mode) : NULL;
+    bool half = mode != NULL;
+    if (!(ce && c1 && c2 && out && exact && ref && n == n_tok && n >= 4 && eval_all(ce, ids, n, V, exact, true)))
+        goto done;
+    for (size_t k = 1; k < n; k += n / 3 + 1) {
+        relief_llm_ctx_reset(c1);
+        CHECK(relief_llm_eval(c1, ids, k, NULL, false, NULL) == RELIEF_LLM_OK);
+        size_t size = llm_state_size(c1, (uint32_t)k, half);
+        CHECK(size > 0 && (!half || 2 * size == llm_state_size(c1, (uint32_t)k, false)));
+        void *buf = malloc(size);
+        CHECK(buf && llm_state_save(c1, (uint32_t)k, half, buf, size) == 0);
+        CHECK(llm_state_save(c1, (uint32_t)k, half, buf, size - 1) == -1);
+        CHECK(llm_state_save(c1, (uint32_t)k + 1, half, buf, size) == -1); /* beyond what c1 holds */
+        /* c2 first fills its cache with other tokens */
+        int32_t other[64];
+        for (size_t i = 0; i < 64 && i < n; i++)
+            other[i] = (int32_t)((i * 31 + 7) % V);
+        relief_llm_ctx_reset(c2);
+        CHECK(relief_llm_eval(c2, other, n < 64 ? n : 64, NULL, false, NULL) == RELIEF_LLM_OK);
+        CHECK(llm_state_load(c2, (uint32_t)k, half, buf, size - 1) == -1);
+        CHECK(buf && llm_state_load(c2, (uint32_t)k, half, buf, size) == 0 && relief_llm_ctx_pos(c2) == k);
+        CHECK(relief_llm_eval(c2, ids + k, n - k, out + k * V, true, NULL) == RELIEF_LLM_OK);
+        metrics r = measure(out + k * V, exact + k * V, ref + k * V, n - k, V);
+        const char *name = mode ? mode->name : "exact";
+        printf("  %-5s %-13s %-16s snapshot (%s) of %zu positions, %zu bytes: rel vs transformers %.2e; KL mean "
+               "%.2e max %.2e; top-1 vs exact %.1f %%\n",
+               name, model, prompt, half ? "f16" : "f32", k, size, r.rel_hf, r.kl_mean, r.kl_max, 100 * r.top1_exact);
+        CHECK_MSG(r.rel_hf <= tol, "%s %s %s snapshot at %zu: rel %.3g > %.3g", name, model, prompt, k, r.rel_hf, tol);
+        if (mode)
+            CHECK_MSG(r.kl_mean <= mode->kl_mean && r.kl_max <= mode->kl_max && r.top1_exact >= mode->top1,
+                      "%s %s %s snapshot at %zu: KL mean %.3g max %.3g, top-1 %.3f", name, model, prompt, k,
+                      r.kl_mean, r.kl_max, r.top1_exact);
+        free(buf);
+    }
+    /* A key beyond f16's range: the f16 save says so (-2), the f32 one
+     * keeps it. */
+    if (half) {
+        relief_llm_ctx_reset(c1);
+        CHECK(relief_llm_eval(c1, ids, 2, NULL, false, NULL) == RELIEF_LLM_OK);
+        float keep = c1->k[0][0];
+        c1->k[0][0] = 1e6f;
+        size_t size = llm_state_size(c1, 2, false);
+        void *buf = malloc(size);
+        CHECK(buf && llm_state_save(c1, 2, true, buf, llm_state_size(c1, 2, true)) == -2);
+        CHECK(buf && llm_state_save(c1, 2, false, buf, size) == 0 && llm_state_load(c2, 2, false, buf, size) == 0 &&
+              c2->k[0][0] == 1e6f);
+        c1->k[0][0] = keep;
+        free(buf);
+    }
+done:
+    relief_llm_ctx_free(ce);
+    relief_llm_ctx_free(c1);
+    relief_llm_ctx_free(c2);
+    relief_model_free(m);
+    free(out);
+    free(exact);
+    free(ref);
+    free(ptext);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -345,5 +430,14 @@ int main(int argc, char **argv)
     CHECK(cases == 12);
     for (size_t k = 0; k < sizeof CONTRACT / sizeof CONTRACT[0]; k++)
         test_threads_and_batching(&CONTRACT[k]);
+    const char *snap_models[] = {"tiny-q.gguf", "tiny-f32.gguf"};
+    for (size_t i = 0; i < 2; i++) {
+        char logits[256];
+        snprintf(logits, sizeof logits, "ref/%.*s.p100.logits.f32", (int)(strlen(snap_models[i]) - 5), snap_models[i]);
+        test_snapshot(snap_models[i], "prompts/p100.txt", logits, 100, 2090, NULL, 1e-4);
+        for (size_t k = 0; k < sizeof CONTRACT / sizeof CONTRACT[0]; k++)
+            test_snapshot(snap_models[i], "prompts/p100.txt", logits, 100, 2090, &CONTRACT[k],
+                          CONTRACT[k].rel_snapshot);
+    }
     return check_summary("test_fastpath");
 }

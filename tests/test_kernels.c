@@ -705,6 +705,76 @@ static int level_with_env(const char *value)
     return WEXITSTATUS(st) == 100 ? -1 : WEXITSTATUS(st);
 }
 
+/* f16 conversion (KV snapshots): known roundings, every level against
+ * the scalar one on random values of every magnitude, and every f16 value
+ * back to f32. */
+static void test_f16(kern_level top)
+{
+    static const struct {
+        float x;
+        uint16_t h;
+    } known[] = {
+        {1.0f, 0x3c00},          {-2.0f, 0xc000},           {65504.0f, 0x7bff}, {5.9604645e-8f, 0x0001},
+        {2.9802322e-8f, 0x0000}, {1.0f + 0x1p-11f, 0x3c00}, /* a tie: to even */
+        {1.0f + 0x3p-11f, 0x3c02}, {0.0f, 0x0000},           {-0.0f, 0x8000},    {6.1035156e-5f, 0x0400},
+    };
+    size_t nk = sizeof known / sizeof known[0];
+    for (int l = KERN_SCALAR; l <= (int)top; l++) {
+        kern_to_f16_fn to = kern_to_f16_for((kern_level)l);
+        float xs[16];
+        uint16_t hs[16];
+        for (size_t i = 0; i < nk; i++)
+            xs[i] = known[i].x;
+        CHECK(to(xs, hs, nk));
+        for (size_t i = 0; i < nk; i++)
+            CHECK_MSG(hs[i] == known[i].h, "level %d: %g -> %#x, want %#x", l, (double)known[i].x, hs[i], known[i].h);
+        /* no finite f16: in the vector part and in the tail */
+        const float bad[] = {65520.0f, INFINITY, -INFINITY, NAN, 1e30f};
+        for (size_t b = 0; b < 5; b++)
+            for (size_t at = 0; at < 16; at += 15) {
+                for (size_t i = 0; i < 16; i++)
+                    xs[i] = (float)i;
+                xs[at] = bad[b];
+                CHECK_MSG(!to(xs, hs, 16), "level %d: %g at %zu taken as finite", l, (double)bad[b], at);
+            }
+        size_t n = 4099;
+        float *x = xmalloc(n * sizeof *x);
+        uint16_t *want = xmalloc(n * sizeof *want), *got = xmalloc(n * sizeof *got);
+        uint32_t seed = 12345;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            int e = (int)(seed >> 24) % 40 - 28; /* 2^-28 .. 2^11: subnormals to large */
+            x[i] = ldexpf((float)(seed & 0xffffff) / 16777216.0f + 0.5f, e) * (seed & 0x100 ? -1.0f : 1.0f);
+            want[i] = q_f32_to_fp16(x[i]);
+        }
+        CHECK(to(x, got, n));
+        size_t diff = 0;
+        for (size_t i = 0; i < n; i++)
+            diff += got[i] != want[i];
+        CHECK_MSG(diff == 0, "level %d: %zu of %zu roundings differ from q_f32_to_fp16", l, diff, n);
+        kern_from_f16_fn from = kern_from_f16_for((kern_level)l);
+        uint16_t *all = xmalloc(65536 * sizeof *all);
+        float *back = xmalloc(65536 * sizeof *back);
+        for (uint32_t h = 0; h < 65536; h++)
+            all[h] = (uint16_t)h;
+        from(all, back, 65536);
+        size_t wrong = 0;
+        for (uint32_t h = 0; h < 65536; h++) {
+            float r = q_fp16_to_f32((uint16_t)h);
+            if (isnan(r))
+                wrong += !isnan(back[h]);
+            else
+                wrong += memcmp(&r, &back[h], sizeof r) != 0;
+        }
+        CHECK_MSG(wrong == 0, "level %d: %zu f16 values read back wrong", l, wrong);
+        free(x);
+        free(want);
+        free(got);
+        free(all);
+        free(back);
+    }
+}
+
 int main(void)
 {
     /* Every level the CPU has is compared, whatever the caller's environment. */
@@ -726,5 +796,6 @@ int main(void)
     test_quant_q8(top);
     test_qdot(top);
     test_qgemm(top);
+    test_f16(top);
     return check_summary("test_kernels");
 }

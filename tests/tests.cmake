@@ -163,6 +163,7 @@ endif()
 # and the exact path, in both precisions, at the CPU's level and scalar. The
 # oracle tests above hold the exact path (RELIEF_EXACT=1) to 1e-4 x std.
 add_executable(test_fastpath tests/test_fastpath.c)
+target_include_directories(test_fastpath PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_fastpath PRIVATE reliefllm)
 add_test(NAME llm_fastpath COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)
 add_test(NAME llm_fastpath_scalar COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)

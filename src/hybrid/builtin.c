@@ -10,7 +10,9 @@
  * arbitrary chat clients') also on disk, one file per prefix:
  * <dir>/<model file name>.relief-prefix-<key>.bin, where key hashes the
  * prefix tokens, the LoRA adapters' combined fingerprint and the context's
- * numeric path (q8x2, q8, exact: their KV states differ). The header names
+ * numeric path (q8x2, q8, exact: their KV states differ). Fast-path
+ * snapshots hold f16 keys and values (half the bytes; docs/performance.md
+ * measures the effect), the exact path's f32. The header names
  * the model file's identity (size, mtime, hash of its first MiB), the key
  * and sizes; a checksum covers the payload. Anything that does not match is
  * ignored and rebuilt (written to a temporary file and renamed, so a crash
@@ -21,6 +23,7 @@
 #include "llm/llm_int.h"
 #include "util/clock.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,9 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "RLFXPFX2"
+#define CACHE_MAGIC "RLFXPFX3"
 
-#define PREFIX_LRU 8 /* snapshots kept in memory (about 55 MB each for gpt-oss-20b's 1,000-token prefixes) */
+#define PREFIX_LRU 8 /* snapshots kept in memory (about 30 MB each, f16, for gpt-oss-20b's 1,100-token prefixes) */
 
 typedef struct {
     uint64_t key;            /* prefix tokens + adapters + numeric path; 0 = empty slot */
@@ -41,6 +44,7 @@ typedef struct {
     size_t n;
     void *state;             /* llm_state_save of n positions, [size] bytes */
     size_t size;
+    bool half;               /* keys and values as f16 */
     uint64_t used;           /* LRU clock */
 } prefix_entry;
 
@@ -81,6 +85,7 @@ typedef struct {
     uint64_t model_size, model_mtime, model_head_hash;
     uint64_t prefix_hash, n_prefix, state_size, payload_hash;
     uint64_t adapter_hash;
+    uint64_t kv_width;      /* bytes per key or value element: 2 (f16) or 4 (f32) */
 } cache_header;
 
 /* Opens a file for reading only if it is a regular file, without ever
@@ -119,7 +124,7 @@ static void cache_path(const builtin *b, uint64_t prefix_hash, char *out, size_t
     snprintf(out, cap, "%s/%s.relief-prefix-%016llx.bin", b->cache_dir, base, (unsigned long long)prefix_hash);
 }
 
-static void fill_header(const builtin *b, cache_header *h, uint64_t key, size_t n, size_t size)
+static void fill_header(const builtin *b, cache_header *h, uint64_t key, size_t n, size_t size, bool half)
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, CACHE_MAGIC, 8);
@@ -130,26 +135,38 @@ static void fill_header(const builtin *b, cache_header *h, uint64_t key, size_t 
     h->n_prefix = n;
     h->state_size = size;
     h->adapter_hash = b->lora_hash;
+    h->kv_width = half ? 2 : 4;
 }
 
-/* Reads the snapshot of key (n positions, size bytes) from disk into a new
- * buffer; NULL when absent, stale or unreadable. */
-static void *cache_read(const builtin *b, uint64_t key, size_t n, size_t size)
+/* Reads the snapshot of key (n positions) for c from disk into a new
+ * buffer of *size bytes, *half telling its element type; NULL when absent,
+ * stale or unreadable. An f16 snapshot is taken only by a fast-path context. */
+static void *cache_read(const builtin *b, const relief_llm_ctx *c, uint64_t key, size_t n, bool *half,
+                        size_t *size)
 {
     char path[2400];
     cache_path(b, key, path, sizeof path);
     FILE *f = open_regular(path);
     if (!f)
         return NULL;
-    void *state = malloc(size);
-    cache_header want, got;
-    fill_header(b, &want, key, n, size);
-    bool ok = state && fread(&got, sizeof got, 1, f) == 1 && !memcmp(got.magic, want.magic, 8) &&
-              got.model_size == want.model_size && got.model_mtime == want.model_mtime &&
-              got.model_head_hash == want.model_head_hash && got.prefix_hash == want.prefix_hash &&
-              got.n_prefix == want.n_prefix && got.state_size == want.state_size &&
-              got.adapter_hash == want.adapter_hash && fread(state, 1, size, f) == size && fgetc(f) == EOF &&
-              fnv64(state, size, 1469598103934665603ull) == got.payload_hash;
+    cache_header got;
+    void *state = NULL;
+    bool ok = fread(&got, sizeof got, 1, f) == 1 && (got.kv_width == 4 || (got.kv_width == 2 && c->fast));
+    if (ok) {
+        *half = got.kv_width == 2;
+        *size = llm_state_size(c, (uint32_t)n, *half);
+        cache_header want;
+        fill_header(b, &want, key, n, *size, *half);
+        ok = *size && !memcmp(got.magic, want.magic, 8) && got.model_size == want.model_size &&
+             got.model_mtime == want.model_mtime && got.model_head_hash == want.model_head_hash &&
+             got.prefix_hash == want.prefix_hash && got.n_prefix == want.n_prefix &&
+             got.state_size == want.state_size && got.adapter_hash == want.adapter_hash;
+    }
+    if (ok) {
+        state = malloc(*size);
+        ok = state && fread(state, 1, *size, f) == *size && fgetc(f) == EOF &&
+             fnv64(state, *size, 1469598103934665603ull) == got.payload_hash;
+    }
     fclose(f);
     if (!ok) {
         free(state);
@@ -158,13 +175,13 @@ static void *cache_read(const builtin *b, uint64_t key, size_t n, size_t size)
     return state;
 }
 
-static void cache_write(const builtin *b, uint64_t key, size_t n, const void *state, size_t size)
+static void cache_write(const builtin *b, uint64_t key, size_t n, const void *state, size_t size, bool half)
 {
     char path[2400], tmp[2500];
     cache_path(b, key, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     cache_header h;
-    fill_header(b, &h, key, n, size);
+    fill_header(b, &h, key, n, size, half);
     h.payload_hash = fnv64(state, size, 1469598103934665603ull);
     if (relief_cache_mkdir(b->cache_dir) != 0)
         return; /* no writable cache directory just means no persistent cache */
@@ -206,10 +223,11 @@ static prefix_entry *lru_find(builtin *b, uint64_t key, const int32_t *ids, size
     return NULL;
 }
 
-/* Takes ownership of state (size bytes, n positions): into an empty slot or
- * the least recently used one. Frees state when memory runs out. Caller
- * holds mu. */
-static void lru_insert(builtin *b, uint64_t key, const int32_t *ids, size_t n, void *state, size_t size)
+/* Takes ownership of state (size bytes, n positions, f16 when half): into an
+ * empty slot or the least recently used one. Frees state when memory runs
+ * out. Caller holds mu. */
+static void lru_insert(builtin *b, uint64_t key, const int32_t *ids, size_t n, void *state, size_t size,
+                       bool half)
 {
     if (lru_find(b, key, ids, n)) {
         free(state);
@@ -232,49 +250,66 @@ static void lru_insert(builtin *b, uint64_t key, const int32_t *ids, size_t n, v
     memcpy(copy, ids, n * sizeof *ids);
     free(victim->tokens);
     free(victim->state);
-    *victim = (prefix_entry){.key = key, .tokens = copy, .n = n, .state = state, .size = size, .used = ++b->clock};
+    *victim = (prefix_entry){.key = key, .tokens = copy, .n = n, .state = state, .size = size, .half = half,
+                            .used = ++b->clock};
 }
 
 /* Restores the prefix ids[0..n) into c from memory or disk; true when done
  * (c then holds n positions), false when it must be computed. */
 static bool prefix_restore(builtin *b, relief_llm_ctx *c, uint64_t key, const int32_t *ids, size_t n)
 {
-    size_t size = llm_state_size(c, (uint32_t)n);
-    if (!n || !size)
+    if (!n || !llm_state_size(c, (uint32_t)n, false))
         return false;
     pthread_mutex_lock(&b->mu);
     prefix_entry *e = lru_find(b, key, ids, n);
-    bool ok = e && e->size == size && llm_state_load(c, (uint32_t)n, e->state, size) == 0;
+    bool ok = e && (!e->half || c->fast) && llm_state_load(c, (uint32_t)n, e->half, e->state, e->size) == 0;
     if (ok)
         e->used = ++b->clock;
     pthread_mutex_unlock(&b->mu);
     if (ok)
         return true;
-    void *state = cache_read(b, key, n, size);
+    bool half;
+    size_t size;
+    void *state = cache_read(b, c, key, n, &half, &size);
     if (!state)
         return false;
-    ok = llm_state_load(c, (uint32_t)n, state, size) == 0;
+    ok = llm_state_load(c, (uint32_t)n, half, state, size) == 0;
     pthread_mutex_lock(&b->mu);
-    lru_insert(b, key, ids, n, state, size);
+    lru_insert(b, key, ids, n, state, size, half);
     pthread_mutex_unlock(&b->mu);
     return ok;
 }
 
 /* Saves the n positions c holds as the snapshot of key (memory, and disk
- * when persist). Failures only mean no cache. */
-static void prefix_store(builtin *b, const relief_llm_ctx *c, uint64_t key, const int32_t *ids, size_t n,
-                         bool persist)
+ * when persist). A fast-path context's snapshot is f16 (f32 when a value
+ * does not fit), and c is reloaded from it, so that what follows the prefix
+ * is the same whether the prefix was computed now or restored later.
+ * Failures only mean no cache. */
+static void prefix_store(builtin *b, relief_llm_ctx *c, uint64_t key, const int32_t *ids, size_t n, bool persist)
 {
-    size_t size = llm_state_size(c, (uint32_t)n);
+    bool half = c->fast;
+    size_t size = llm_state_size(c, (uint32_t)n, half);
     void *state = size ? malloc(size) : NULL;
-    if (!state || llm_state_save(c, (uint32_t)n, state, size) < 0) {
+    int rc = state ? llm_state_save(c, (uint32_t)n, half, state, size) : -1;
+    if (rc == -2) { /* a value beyond f16's range: keep f32 */
+        half = false;
+        size = llm_state_size(c, (uint32_t)n, false);
+        void *wider = realloc(state, size);
+        if (wider)
+            state = wider;
+        rc = wider ? llm_state_save(c, (uint32_t)n, false, state, size) : -1;
+    }
+    if (rc < 0) {
         free(state);
         return;
     }
+    int reloaded = half ? llm_state_load(c, (uint32_t)n, true, state, size) : 0;
+    assert(reloaded == 0); /* the sizes were checked by the save */
+    (void)reloaded;
     if (persist)
-        cache_write(b, key, n, state, size);
+        cache_write(b, key, n, state, size, half);
     pthread_mutex_lock(&b->mu);
-    lru_insert(b, key, ids, n, state, size);
+    lru_insert(b, key, ids, n, state, size, half);
     pthread_mutex_unlock(&b->mu);
 }
 

@@ -4,6 +4,7 @@
  * positions (prompt-prefix caches), and the LoRA adapters attached to it.
  * The arithmetic that runs in it is forward.c's.
  */
+#include "kernels.h"
 #include "llm_int.h"
 #include "lora.h"
 #include "quant.h"
@@ -205,56 +206,70 @@ uint32_t relief_llm_ctx_pos(const relief_llm_ctx *c)
 /* ---- prefix snapshots ---- */
 
 /* Positions of layer l that a snapshot of n_pos positions holds: the last
- * min(n_pos, cap) of them. */
+ * min(n_pos, cap) of them, where a sliding layer's cap is its window (the
+ * queries that follow, at n_pos and after, see no key before n_pos - W). */
 static uint32_t state_first(const relief_llm_ctx *c, uint32_t l, uint32_t n_pos)
 {
-    return n_pos > c->kv_cap[l] ? n_pos - c->kv_cap[l] : 0;
+    uint32_t keep = c->kv_cap[l], w = c->m->info.sliding_window;
+    if (c->m->layers[l].sliding && w < keep)
+        keep = w;
+    return n_pos > keep ? n_pos - keep : 0;
 }
 
-size_t llm_state_size(const relief_llm_ctx *c, uint32_t n_pos)
+size_t llm_state_size(const relief_llm_ctx *c, uint32_t n_pos, bool half)
 {
     const relief_model_info *h = &c->m->info;
     if (n_pos > c->n_ctx)
         return 0;
     size_t kvd = (size_t)h->n_head_kv * h->head_dim, total = 0;
     for (uint32_t l = 0; l < h->n_layer; l++)
-        total += (size_t)(n_pos - state_first(c, l, n_pos)) * kvd * 2 * sizeof(float);
-    return total;
+        total += (size_t)(n_pos - state_first(c, l, n_pos)) * kvd * 2;
+    return total * (half ? sizeof(uint16_t) : sizeof(float));
 }
 
-int llm_state_save(const relief_llm_ctx *c, uint32_t n_pos, void *buf, size_t size)
+int llm_state_save(const relief_llm_ctx *c, uint32_t n_pos, bool half, void *buf, size_t size)
 {
     const relief_model_info *h = &c->m->info;
-    if (n_pos > c->pos || size != llm_state_size(c, n_pos))
+    if (n_pos > c->pos || size != llm_state_size(c, n_pos, half))
         return -1;
-    size_t kvd = (size_t)h->n_head_kv * h->head_dim;
+    size_t kvd = (size_t)h->n_head_kv * h->head_dim, width = half ? sizeof(uint16_t) : sizeof(float);
+    kern_to_f16_fn to_f16 = kern_to_f16();
     char *o = buf;
+    bool fits = true;
     for (uint32_t l = 0; l < h->n_layer; l++)
         for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
             size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
-            memcpy(o, c->k[l] + slot, kvd * sizeof(float));
-            o += kvd * sizeof(float);
-            memcpy(o, c->v[l] + slot, kvd * sizeof(float));
-            o += kvd * sizeof(float);
+            const float *kv[2] = {c->k[l] + slot, c->v[l] + slot};
+            for (int i = 0; i < 2; i++, o += kvd * width) {
+                if (half)
+                    fits &= to_f16(kv[i], (uint16_t *)(void *)o, kvd);
+                else
+                    memcpy(o, kv[i], kvd * sizeof(float));
+            }
         }
-    return 0;
+    assert(o == (char *)buf + size);
+    return fits ? 0 : -2;
 }
 
-int llm_state_load(relief_llm_ctx *c, uint32_t n_pos, const void *buf, size_t size)
+int llm_state_load(relief_llm_ctx *c, uint32_t n_pos, bool half, const void *buf, size_t size)
 {
     const relief_model_info *h = &c->m->info;
-    if (size != llm_state_size(c, n_pos) || (n_pos && size == 0))
+    if (size != llm_state_size(c, n_pos, half) || (n_pos && size == 0))
         return -1;
-    size_t kvd = (size_t)h->n_head_kv * h->head_dim;
+    size_t kvd = (size_t)h->n_head_kv * h->head_dim, width = half ? sizeof(uint16_t) : sizeof(float);
+    kern_from_f16_fn from_f16 = kern_from_f16();
     const char *in = buf;
     for (uint32_t l = 0; l < h->n_layer; l++)
         for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
             size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
             assert(j < c->n_ctx && j % c->kv_cap[l] < c->kv_cap[l]);
-            memcpy(c->k[l] + slot, in, kvd * sizeof(float));
-            in += kvd * sizeof(float);
-            memcpy(c->v[l] + slot, in, kvd * sizeof(float));
-            in += kvd * sizeof(float);
+            float *kv[2] = {c->k[l] + slot, c->v[l] + slot};
+            for (int i = 0; i < 2; i++, in += kvd * width) {
+                if (half)
+                    from_f16((const uint16_t *)(const void *)in, kv[i], kvd);
+                else
+                    memcpy(kv[i], in, kvd * sizeof(float));
+            }
         }
     assert(n_pos <= c->n_ctx); /* llm_state_size refused anything larger */
     c->pos = n_pos;

@@ -1087,6 +1087,65 @@ kern_vaxpy_fn kern_vaxpy(void)
     return kern_vaxpy_for(kern_init());
 }
 
+/* ---- f16 conversion (KV snapshots) ---- */
+
+static bool to_f16_scalar(const float *x, uint16_t *h, size_t n)
+{
+    bool finite = true;
+    for (size_t i = 0; i < n; i++) {
+        h[i] = q_f32_to_fp16(x[i]);
+        finite &= (h[i] & 0x7c00) != 0x7c00;
+    }
+    return finite;
+}
+
+static void from_f16_scalar(const uint16_t *h, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = fp16_table[h[i]];
+}
+
+__attribute__((target("avx512f,avx2"))) static bool to_f16_avx512(const float *x, uint16_t *h, size_t n)
+{
+    const __m256i ex = _mm256_set1_epi16(0x7c00);
+    __m256i bad = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i v = _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_si256((__m256i *)(h + i), v);
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi16(_mm256_and_si256(v, ex), ex));
+    }
+    return to_f16_scalar(x + i, h + i, n - i) && _mm256_testz_si256(bad, bad);
+}
+
+__attribute__((target("avx512f"))) static void from_f16_avx512(const uint16_t *h, float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+    from_f16_scalar(h + i, x + i, n - i);
+}
+
+kern_to_f16_fn kern_to_f16_for(kern_level l)
+{
+    return l == KERN_AVX512 ? to_f16_avx512 : to_f16_scalar;
+}
+
+kern_to_f16_fn kern_to_f16(void)
+{
+    return kern_to_f16_for(kern_init());
+}
+
+kern_from_f16_fn kern_from_f16_for(kern_level l)
+{
+    return l == KERN_AVX512 ? from_f16_avx512 : from_f16_scalar;
+}
+
+kern_from_f16_fn kern_from_f16(void)
+{
+    return kern_from_f16_for(kern_init());
+}
+
 /* ---- dispatch of the fast path ---- */
 
 kern_quant_fn kern_quant_q8_for(kern_level l)

@@ -9,6 +9,7 @@
 #ifndef RELIEF_KERNELS_H
 #define RELIEF_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,17 @@ kern_vdot_fn kern_vdot(void);
 kern_vaxpy_fn kern_vaxpy(void);
 kern_vdot_fn kern_vdot_for(kern_level l);   /* at an explicit level (tests) */
 kern_vaxpy_fn kern_vaxpy_for(kern_level l);
+
+/* f16 conversion for KV snapshots. to_f16 rounds to nearest even and
+ * returns false when some value has no finite f16 (|x| > 65504, inf, NaN:
+ * the output is then not to be used); from_f16 is exact. Both levels give
+ * the same bits (NaN payloads aside). */
+typedef bool (*kern_to_f16_fn)(const float *x, uint16_t *h, size_t n);
+typedef void (*kern_from_f16_fn)(const uint16_t *h, float *x, size_t n);
+kern_to_f16_fn kern_to_f16(void);
+kern_to_f16_fn kern_to_f16_for(kern_level l); /* at an explicit level (tests) */
+kern_from_f16_fn kern_from_f16(void);
+kern_from_f16_fn kern_from_f16_for(kern_level l);
 
 /* ---- the fast path: 8-bit activations (quant.h: q_quant_q8_row) ----
  * A vector of n floats (n a multiple of 32) quantized to `terms` (1 or 2)

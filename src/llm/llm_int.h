@@ -77,12 +77,17 @@ struct relief_llm_ctx {
 /* Prefix snapshots: the KV state of positions [0, n_pos) as one flat
  * buffer (per layer, the slots those positions occupy), so a fixed prompt
  * prefix is computed once and restored into any context of the same model.
- * llm_state_size returns the bytes needed (0 if n_pos > the context or the
- * sliding rings cannot hold it); save/load return 0 or -1 on a size
- * mismatch. load also sets the context position to n_pos. */
-size_t llm_state_size(const relief_llm_ctx *c, uint32_t n_pos);
-int llm_state_save(const relief_llm_ctx *c, uint32_t n_pos, void *buf, size_t size);
-int llm_state_load(relief_llm_ctx *c, uint32_t n_pos, const void *buf, size_t size);
+ * half: keys and values as f16 (rounded to nearest even), half the bytes
+ * of f32; the fast paths use it (docs/performance.md: its effect is far
+ * below their own), the exact path keeps f32. llm_state_size returns the
+ * bytes needed (0 if n_pos > the context). save returns 0, -1 on a size
+ * mismatch or n_pos beyond the context's position, -2 when half and a value
+ * has no finite f16 (the buffer is then not to be used: save as f32).
+ * load returns 0 or -1 on a size mismatch, and sets the context position to
+ * n_pos. */
+size_t llm_state_size(const relief_llm_ctx *c, uint32_t n_pos, bool half);
+int llm_state_save(const relief_llm_ctx *c, uint32_t n_pos, bool half, void *buf, size_t size);
+int llm_state_load(relief_llm_ctx *c, uint32_t n_pos, bool half, const void *buf, size_t size);
 
 /* Picks the next token from logits (modified in place) under sp.
  * recent/n_recent: history for the repetition penalty; mask_ids/n_mask:
