@@ -765,6 +765,50 @@ __attribute__((target("avx2,fma"))) static void tile_pack(uint32_t t, const uint
         }
 }
 
+/* A whole MXFP4 tile (16 rows) with 512-bit registers: per block, the 16
+ * rows' 16 code bytes (4 dwords each; dword j holds elements 4j..4j+3 in
+ * its low nibbles and 16+4j..16+4j+3 in its high ones) are transposed so
+ * that dword j of every row sits in one register, lane r for row r: its
+ * low nibbles are group j of the tile, its high nibbles group j + 4. About
+ * half the instructions of tile_pack's 4-row path. */
+__attribute__((target(VNNI512))) static void tile_pack_mxfp4_16(const uint8_t *W, size_t stride, size_t n,
+                                                                 uint8_t *tile)
+{
+    size_t nb = n / 32;
+    float *sc = (float *)(tile + nb * QTILE_ROWS * 32);
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8((char)128, (char)129, (char)130, (char)131, (char)132,
+                                                             (char)134, (char)136, (char)140, (char)128, 127, 126,
+                                                             125, 124, 122, 120, 116));
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    /* Rows 0-7 (from the two registers of rows 0-3 and 4-7): A0 = column 0
+     * then column 1, A1 = columns 2 and 3; each column 8 rows. */
+    const __m512i pick01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i pick23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *blk = W + b * 17;
+        __m512i z[4];
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *r0 = blk + (size_t)(4 * k) * stride;
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(r0 + 1)));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r0 + stride + 1)), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r0 + 2 * stride + 1)), 2);
+            z[k] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r0 + 3 * stride + 1)), 3);
+        }
+        __m512i a0 = _mm512_permutex2var_epi32(z[0], pick01, z[1]), a1 = _mm512_permutex2var_epi32(z[0], pick23, z[1]);
+        __m512i b0 = _mm512_permutex2var_epi32(z[2], pick01, z[3]), b1 = _mm512_permutex2var_epi32(z[2], pick23, z[3]);
+        __m512i g[4] = {_mm512_shuffle_i64x2(a0, b0, 0x44), _mm512_shuffle_i64x2(a0, b0, 0xee),
+                        _mm512_shuffle_i64x2(a1, b1, 0x44), _mm512_shuffle_i64x2(a1, b1, 0xee)};
+        uint8_t *o = tile + b * QTILE_ROWS * 32;
+        for (int j = 0; j < 4; j++) {
+            _mm512_store_si512((void *)(o + j * 64), _mm512_shuffle_epi8(lut, _mm512_and_si512(g[j], m4)));
+            _mm512_store_si512((void *)(o + (j + 4) * 64),
+                               _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(g[j], 4), m4)));
+        }
+        for (uint32_t r = 0; r < QTILE_ROWS; r++)
+            sc[b * QTILE_ROWS + r] = e8m0_half_table[blk[(size_t)r * stride]];
+    }
+}
+
 /* One activation group's 4 bytes (elements 4j..4j+3 of block b), broadcast. */
 __attribute__((target(VNNI512), always_inline)) static inline __m512i q8_bcast4(const uint8_t *xq, size_t b, int j)
 {
@@ -882,7 +926,10 @@ __attribute__((target(VNNI512))) static void qgemm_packed_vnni(uint32_t type, co
     size_t tb = Q_Q8_BYTES(n);
     for (uint32_t r = 0; r < rows; r += QTILE_ROWS) {
         uint32_t nr = rows - r < QTILE_ROWS ? rows - r : QTILE_ROWS;
-        tile_pack(type, W + (size_t)r * stride, stride, nr, n, tile);
+        if (type == GGML_MXFP4 && nr == QTILE_ROWS)
+            tile_pack_mxfp4_16(W + (size_t)r * stride, stride, n, tile);
+        else
+            tile_pack(type, W + (size_t)r * stride, stride, nr, n, tile);
         /* The next tile's rows come from memory while this one is used:
          * ask for them now (packing from memory waited on it). */
         if (r + QTILE_ROWS < rows) {
