@@ -522,6 +522,14 @@ static double qdot_tol(double mag, size_t n)
     return SUM_TOL * mag + (double)(n / 32 + 1) * 0x1p-133;
 }
 
+/* The AMX product's bound (kernels_amx.h): activations and Q8_0 weights
+ * in two bf16 pieces (2^-16 each, 2^-16 more for the lo x lo product left
+ * out), and f32 sums over up to 2n products instead of n / 32 blocks. */
+static double amx_tol(double mag, size_t n)
+{
+    return (3 * 0x1p-16 + 2.0 * (double)n * 0x1p-24) * mag + 0x1p-120;
+}
+
 /* Rows of weights with extreme integers: Q8_0 all -128 or 127, MXFP4
  * codes all 7 or 15 (+-12 doubled); with x = +-1 (q = +-127) they test
  * the limits of the 16-bit products of the AVX2 kernels. */
@@ -607,7 +615,7 @@ static void test_qgemm(kern_level top)
 {
     const uint32_t types[] = {GGML_MXFP4, GGML_MXFP4_OLLAMA, GGML_Q8_0};
     const uint32_t rowsv[] = {0, 1, 3, 15, 16, 17, 33};
-    const uint32_t Tv[] = {0, 1, 3, 4, 5, 9};
+    const uint32_t Tv[] = {0, 1, 3, 4, 5, 9, 17, 40};
     const size_t nv[] = {32, 96, 160, 2880};
     const float sentinel = 777.25f;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
@@ -623,10 +631,17 @@ static void test_qgemm(kern_level top)
                         float *x = xmalloc(n * sizeof *x);
                         float *Y0 = xmalloc(T * ldy * sizeof *Y0 + 1), *Yr = xmalloc(T * ldy * sizeof *Yr + 1);
                         float *Yl = xmalloc(T * ldy * sizeof *Yl + 1);
-                        size_t ss = kern_qgemm_scratch(n);
+                        size_t ss = kern_qgemm_scratch(n, T);
                         void *scratch = aligned_alloc(64, (ss + 63) / 64 * 64 + 64);
                         for (uint32_t r = 0; r < rows; r++)
                             fill_row(t, W + r * stride, n, (int)(r % 5) + 1);
+                        /* MXFP4 scales the AMX tiles treat apart: e = 0 (weights count as 0) in
+                         * the first group of 32 rows, e = 1 (below bf16's range: the group goes
+                         * to the VNNI kernel) in the second */
+                        if (t == GGML_MXFP4 && rows >= 3)
+                            W[1 * stride] = 0;
+                        if (t == GGML_MXFP4 && rows >= 33)
+                            W[32 * stride + 17] = 1;
                         for (uint32_t k = 0; k < T; k++) {
                             fill_x(x, n, (int)(k % 5));
                             q_quant_q8_row(x, XQ + k * ldxq, n, terms);
@@ -636,10 +651,14 @@ static void test_qgemm(kern_level top)
                                 Y0[k * ldy + r] = r < rows ? rndf() : sentinel;
                         memcpy(Yr, Y0, T * ldy * sizeof *Yr);
                         kern_qgemm_for(t, KERN_SCALAR)(W, stride, rows, XQ, ldxq, T, n, Yr, ldy, scratch, terms);
-                        for (int l = KERN_SCALAR; l <= (int)top; l++) {
+                        /* levels, then the AMX variant where there is one */
+                        for (int l = KERN_SCALAR; l <= (int)top + 1; l++) {
+                            kern_qgemm_fn f = l <= (int)top ? kern_qgemm_for(t, (kern_level)l) : kern_qgemm_amx(t);
+                            if (!f)
+                                break;
+                            bool amx = l > (int)top;
                             memcpy(Yl, Y0, T * ldy * sizeof *Yl);
-                            kern_qgemm_for(t, (kern_level)l)(W, stride, rows, XQ, ldxq, T, n, Yl, ldy, scratch,
-                                                             terms);
+                            f(W, stride, rows, XQ, ldxq, T, n, Yl, ldy, scratch, terms);
                             int bad = 0;
                             for (uint32_t k = 0; k < T; k++)
                                 for (size_t r = 0; r < ldy; r++) {
@@ -651,7 +670,8 @@ static void test_qgemm(kern_level top)
                                     double mag;
                                     double exact = Y0[k * ldy + r] +
                                                    qdot_exact(t, W + r * stride, XQ + k * ldxq, n, terms, &mag);
-                                    double tol = qdot_tol(mag + fabs(Y0[k * ldy + r]), n);
+                                    double tol = amx ? amx_tol(mag + fabs(Y0[k * ldy + r]), n)
+                                                     : qdot_tol(mag + fabs(Y0[k * ldy + r]), n);
                                     if (fabs(got - exact) > tol || fabs(got - Yr[k * ldy + r]) > tol) {
                                         if (!bad)
                                             fprintf(stderr, "Y[%u][%zu] = %g, exact %g, scalar %g\n", k, r, got,
@@ -660,7 +680,8 @@ static void test_qgemm(kern_level top)
                                     }
                                 }
                             CHECK_MSG(bad == 0, "%s qgemm %s rows %u T %u n %zu terms %d: %d elements wrong",
-                                      kern_level_name((kern_level)l), type_name(t), rows, T, n, terms, bad);
+                                      amx ? "amx" : kern_level_name((kern_level)l), type_name(t), rows, T, n, terms,
+                                      bad);
                         }
                         free(W);
                         free(XQ);
@@ -695,7 +716,7 @@ static int level_with_env(const char *value)
             ok = ok && kern_dot(types[i]) == kern_dot_for(types[i], l) &&
                  kern_dequant(types[i]) == kern_dequant_for(types[i], l) &&
                  kern_qdot(types[i]) == kern_qdot_for(types[i], l) &&
-                 kern_qgemm(types[i]) == kern_qgemm_for(types[i], l);
+                 kern_qgemm(types[i]) == (kern_qgemm_amx(types[i]) ? kern_qgemm_amx(types[i]) : kern_qgemm_for(types[i], l));
         ok = ok && kern_quant_q8() == kern_quant_q8_for(l);
         _exit(ok ? (int)l : 100);
     }
@@ -788,6 +809,8 @@ int main(void)
     kern_level top = kern_init();
     CHECK((int)top == cpu);
     printf("kernel level: %s (every level up to it compared with scalar)\n", kern_level_name(top));
+    printf("AMX tiles: %s\n", kern_has_amx() ? "on this CPU, their batched product compared with the reference"
+                                              : "not on this CPU (or RELIEF_NO_AMX): not tested here");
 
     test_dot(top);
     test_dequant(top);

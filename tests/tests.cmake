@@ -168,6 +168,11 @@ target_link_libraries(test_fastpath PRIVATE reliefllm)
 add_test(NAME llm_fastpath COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)
 add_test(NAME llm_fastpath_scalar COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)
 set_tests_properties(llm_fastpath_scalar PROPERTIES ENVIRONMENT "RELIEF_SCALAR=1")
+# On a CPU with AMX tiles the default run multiplies batches on them; this
+# one holds the VNNI kernels to the same contract there (elsewhere it
+# repeats the default run).
+add_test(NAME llm_fastpath_noamx COMMAND test_fastpath ${RELIEF_TESTDATA}/oracle/tiny)
+set_tests_properties(llm_fastpath_noamx PROPERTIES ENVIRONMENT "RELIEF_NO_AMX=1")
 set_tests_properties(llm_cli PROPERTIES ENVIRONMENT "RELIEF_EXACT=1")
 
 # The CLI's model text on a terminal (streams for --budget; Ctrl-C ends the

@@ -126,7 +126,7 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32
     c->fast = c->terms > 0;
     if (ok && c->fast) {
         size_t q_max = c->terms * Q_Q8_BYTES(maxc), q_e = c->terms * Q_Q8_BYTES(H > I ? H : I);
-        c->qscratch_size = (kern_qgemm_scratch(maxc) + 63) / 64 * 64;
+        c->qscratch_size = (kern_qgemm_scratch(maxc, B) + 63) / 64 * 64;
         c->xq = aligned_alloc(64, q_max);
         c->gq = aligned_alloc(64, T * c->terms * Q_Q8_BYTES(I));
         c->bxq = aligned_alloc(64, B * q_max);

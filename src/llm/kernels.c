@@ -13,6 +13,7 @@
  */
 #include "kernels.h"
 #include "gguf.h"
+#include "kernels_amx.h"
 #include "quant.h"
 
 #include <cpuid.h>
@@ -706,9 +707,17 @@ QGEMM_BY_ROWS(qgemm_q8_0_avxvnni, qdot_q8_0_avxvnni)
  * matrix have weight 0 and scale 0. */
 #define QTILE_ROWS 16
 
-size_t kern_qgemm_scratch(size_t n)
+static size_t vnni_scratch(size_t n)
 {
-    return n / 32 * (QTILE_ROWS * 32 + QTILE_ROWS * sizeof(float));
+    return (n / 32 * (QTILE_ROWS * 32 + QTILE_ROWS * sizeof(float)) + 63) / 64 * 64;
+}
+
+static bool has_amx; /* AMX tiles for the batched product (kern_init) */
+
+size_t kern_qgemm_scratch(size_t n, uint32_t max_tokens)
+{
+    kern_init();
+    return vnni_scratch(n) + (has_amx ? amx_scratch(n, max_tokens) : 0);
 }
 
 /* Weights of 4 rows, one block each (32 bytes of w + 128), into the tile's
@@ -994,6 +1003,31 @@ static void qgemm_q8_0_vnni512(const uint8_t *W, size_t stride, uint32_t rows, c
     qgemm_packed_vnni(GGML_Q8_0, W, stride, rows, XQ, ldxq, T, n, Y, ldy, scratch, terms);
 }
 
+/* On AMX, batches of at least AMX_MIN_TOKENS tokens go to the tiles
+ * (kernels_amx.c); fewer, and the rare row groups the tiles cannot hold,
+ * to the VNNI kernel. The AMX part of scratch follows the VNNI part. */
+#define AMX_MIN_TOKENS 2
+
+static void qgemm_mxfp4_amx(const uint8_t *W, size_t stride, uint32_t rows, const uint8_t *XQ, size_t ldxq,
+                            uint32_t T, size_t n, float *Y, size_t ldy, void *scratch, int terms)
+{
+    if (T < AMX_MIN_TOKENS)
+        qgemm_mxfp4_vnni512(W, stride, rows, XQ, ldxq, T, n, Y, ldy, scratch, terms);
+    else
+        amx_qgemm(GGML_MXFP4, W, stride, rows, XQ, ldxq, T, n, Y, ldy, (uint8_t *)scratch + vnni_scratch(n), terms,
+                  qgemm_mxfp4_vnni512, scratch);
+}
+
+static void qgemm_q8_0_amx(const uint8_t *W, size_t stride, uint32_t rows, const uint8_t *XQ, size_t ldxq,
+                           uint32_t T, size_t n, float *Y, size_t ldy, void *scratch, int terms)
+{
+    if (T < AMX_MIN_TOKENS)
+        qgemm_q8_0_vnni512(W, stride, rows, XQ, ldxq, T, n, Y, ldy, scratch, terms);
+    else
+        amx_qgemm(GGML_Q8_0, W, stride, rows, XQ, ldxq, T, n, Y, ldy, (uint8_t *)scratch + vnni_scratch(n), terms,
+                  qgemm_q8_0_vnni512, scratch);
+}
+
 /* ---- dispatch ---- */
 
 static float dot_scalar_mxfp4(const uint8_t *r, const float *x, size_t n) { return q_dot_row(GGML_MXFP4, r, x, n); }
@@ -1037,6 +1071,8 @@ kern_level kern_init(void)
         level = KERN_SCALAR;
     has_vnni512 = level == KERN_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
     has_avxvnni = level >= KERN_AVX2 && cpu_has_avxvnni();
+    const char *no_amx = getenv("RELIEF_NO_AMX");
+    has_amx = has_vnni512 && !(no_amx && *no_amx && strcmp(no_amx, "0")) && amx_available();
     initialised = true;
     return level;
 }
@@ -1284,7 +1320,22 @@ kern_qgemm_fn kern_qgemm_for(uint32_t type, kern_level l)
     return NULL;
 }
 
+kern_qgemm_fn kern_qgemm_amx(uint32_t type)
+{
+    kern_init();
+    if (!has_amx)
+        return NULL;
+    return type == GGML_MXFP4 ? qgemm_mxfp4_amx : type == GGML_Q8_0 ? qgemm_q8_0_amx : NULL;
+}
+
+bool kern_has_amx(void)
+{
+    kern_init();
+    return has_amx;
+}
+
 kern_qgemm_fn kern_qgemm(uint32_t type)
 {
-    return kern_qgemm_for(type, kern_init());
+    kern_qgemm_fn amx = kern_qgemm_amx(type);
+    return amx ? amx : kern_qgemm_for(type, kern_init());
 }

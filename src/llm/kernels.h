@@ -91,14 +91,24 @@ kern_qdot_fn kern_qdot_avx2(uint32_t type);
 
 /* Batched: Y[t*ldy + r] += dot(W + r*stride, XQ + t*ldxq) for r < rows,
  * t < T (n columns), each token quantized with `terms` terms. ldxq: bytes
- * between quantized tokens (4-byte multiple). scratch: kern_qgemm_scratch(n) bytes, 64-byte aligned, owned
- * by the caller and used by one thread at a time. The VNNI kernel repacks
- * 16 rows at a time into scratch and reuses them for every token; the
- * others call the row kernel per (row, token). */
+ * between quantized tokens (4-byte multiple). scratch:
+ * kern_qgemm_scratch(n', max_tokens) bytes for some n' >= n and
+ * max_tokens >= T, 64-byte aligned, owned by the caller and used by one
+ * thread at a time. The VNNI kernel repacks 16 rows at a time into scratch
+ * and reuses them for every token; on AMX (kern_qgemm only) batches of 2
+ * tokens or more are multiplied in bf16 pieces on tiles (kernels_amx.h:
+ * within a few 2^-16 of sum |w x| of the integer result); the others call
+ * the row kernel per (row, token). Cannot fail. */
 typedef void (*kern_qgemm_fn)(const uint8_t *W, size_t stride, uint32_t rows, const uint8_t *XQ, size_t ldxq,
                               uint32_t T, size_t n, float *Y, size_t ldy, void *scratch, int terms);
 kern_qgemm_fn kern_qgemm(uint32_t type); /* NULL: no fast path for the type */
+/* At an explicit level, never AMX (tests). */
 kern_qgemm_fn kern_qgemm_for(uint32_t type, kern_level l);
-size_t kern_qgemm_scratch(size_t n);
+/* The AMX variant that kern_qgemm returns on this CPU, or NULL when the CPU
+ * or the OS lacks AMX (tiles, BF16), RELIEF_NO_AMX is set, or the type has
+ * none (tests, bench). */
+kern_qgemm_fn kern_qgemm_amx(uint32_t type);
+bool kern_has_amx(void); /* kern_qgemm uses AMX tiles */
+size_t kern_qgemm_scratch(size_t n, uint32_t max_tokens);
 
 #endif
