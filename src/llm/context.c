@@ -64,6 +64,7 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32
     c->pool = pool_new(n_threads > 256 ? 256 : (int)n_threads);
     c->nth = pool_size(c->pool);
     size_t kvd = (size_t)h->n_head_kv * h->head_dim;
+    c->kv_stride = kvd + 16;
     c->k = calloc(h->n_layer, sizeof *c->k);
     c->v = calloc(h->n_layer, sizeof *c->v);
     c->kv_cap = calloc(h->n_layer, sizeof *c->kv_cap);
@@ -74,8 +75,8 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32
         if (m->layers[l].sliding && h->sliding_window + LLM_MAX_BATCH - 1 < n_ctx)
             cap_l = h->sliding_window + LLM_MAX_BATCH - 1;
         c->kv_cap[l] = cap_l;
-        c->k[l] = malloc((size_t)cap_l * kvd * sizeof(float));
-        c->v[l] = malloc((size_t)cap_l * kvd * sizeof(float));
+        c->k[l] = malloc((size_t)cap_l * c->kv_stride * sizeof(float));
+        c->v[l] = malloc((size_t)cap_l * c->kv_stride * sizeof(float));
         ok = c->k[l] && c->v[l];
     }
     size_t H = h->n_embd, QD = (size_t)h->n_head * h->head_dim, I = h->n_ff_expert;
@@ -238,7 +239,7 @@ int llm_state_save(const relief_llm_ctx *c, uint32_t n_pos, bool half, void *buf
     bool fits = true;
     for (uint32_t l = 0; l < h->n_layer; l++)
         for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
-            size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
+            size_t slot = (size_t)(j % c->kv_cap[l]) * c->kv_stride;
             const float *kv[2] = {c->k[l] + slot, c->v[l] + slot};
             for (int i = 0; i < 2; i++, o += kvd * width) {
                 if (half)
@@ -261,7 +262,7 @@ int llm_state_load(relief_llm_ctx *c, uint32_t n_pos, bool half, const void *buf
     const char *in = buf;
     for (uint32_t l = 0; l < h->n_layer; l++)
         for (uint32_t j = state_first(c, l, n_pos); j < n_pos; j++) {
-            size_t slot = (size_t)(j % c->kv_cap[l]) * kvd;
+            size_t slot = (size_t)(j % c->kv_cap[l]) * c->kv_stride;
             assert(j < c->n_ctx && j % c->kv_cap[l] < c->kv_cap[l]);
             float *kv[2] = {c->k[l] + slot, c->v[l] + slot};
             for (int i = 0; i < 2; i++, in += kvd * width) {

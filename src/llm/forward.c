@@ -185,35 +185,40 @@ static void attention_heads_at(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint
     const relief_model_info *h = &c->m->info;
     const llm_layer *ly = &c->m->layers[l];
     uint32_t d = h->head_dim, G = h->n_head / h->n_head_kv, cap = c->kv_cap[l];
-    size_t kvd = (size_t)h->n_head_kv * d;
     uint32_t first = 0;
     if (ly->sliding && pos + 1 > h->sliding_window)
         first = pos + 1 - h->sliding_window; /* keys j with pos - W < j <= pos */
     float scale = 1.0f / sqrtf((float)d);
-    kern_vdot_fn vdot = kern_vdot();
-    kern_vaxpy_fn vaxpy = kern_vaxpy();
+    kern_scores_fn score = kern_scores();
+    kern_mix_fn mix = kern_mix();
+    uint32_t n = pos - first + 1;
     for (uint32_t hd = h0; hd < h1; hd++) {
         const float *q = qbase + (size_t)hd * d;
         uint32_t g = hd / G;
-        float mx = ly->sinks[hd];
-        for (uint32_t j = first; j <= pos; j++) {
-            const float *k = c->k[l] + (size_t)(j % cap) * kvd + (size_t)g * d;
-            float s = vdot(q, k, d) * scale;
-            scores[j - first] = s;
-            if (s > mx)
-                mx = s;
+        const float *kg = c->k[l] + (size_t)g * d, *vg = c->v[l] + (size_t)g * d;
+        /* keys first..pos sit at ring slots j % cap: at most two runs */
+        for (uint32_t j = first; j <= pos;) {
+            uint32_t slot = j % cap, len = pos - j + 1 < cap - slot ? pos - j + 1 : cap - slot;
+            score(q, kg + (size_t)slot * c->kv_stride, c->kv_stride, len, d, scale, scores + (j - first));
+            j += len;
         }
+        float mx = ly->sinks[hd];
+        for (uint32_t i = 0; i < n; i++)
+            mx = scores[i] > mx ? scores[i] : mx;
         float z = expf(ly->sinks[hd] - mx);
-        for (uint32_t j = first; j <= pos; j++) {
-            float e = expf(scores[j - first] - mx);
-            scores[j - first] = e;
+        for (uint32_t i = 0; i < n; i++) {
+            float e = expf(scores[i] - mx);
+            scores[i] = e;
             z += e;
         }
+        for (uint32_t i = 0; i < n; i++)
+            scores[i] /= z;
         float *o = obase + (size_t)hd * d;
         memset(o, 0, d * sizeof *o);
-        for (uint32_t j = first; j <= pos; j++) {
-            const float *v = c->v[l] + (size_t)(j % cap) * kvd + (size_t)g * d;
-            vaxpy(o, scores[j - first] / z, v, d);
+        for (uint32_t j = first; j <= pos;) {
+            uint32_t slot = j % cap, len = pos - j + 1 < cap - slot ? pos - j + 1 : cap - slot;
+            mix(o, scores + (j - first), vg + (size_t)slot * c->kv_stride, c->kv_stride, len, d);
+            j += len;
         }
     }
 }
@@ -355,7 +360,7 @@ static void attention_block(relief_llm_ctx *c, uint32_t l, uint32_t pos)
         rope_head(c->q + (size_t)hd * d, c->rope_cos, c->rope_sin, half);
     for (uint32_t g = 0; g < h->n_head_kv; g++)
         rope_head(c->kb + (size_t)g * d, c->rope_cos, c->rope_sin, half);
-    size_t slot = (size_t)(pos % c->kv_cap[l]) * kvd;
+    size_t slot = (size_t)(pos % c->kv_cap[l]) * c->kv_stride;
     memcpy(c->k[l] + slot, c->kb, kvd * sizeof(float));
     memcpy(c->v[l] + slot, c->vb, kvd * sizeof(float));
     jb.kind = JOB_HEADS;
@@ -602,11 +607,14 @@ static void run_bjob(void *arg, int ith, int nth)
         break;
     }
     case BJOB_HEADS: {
-        /* Work items are (token, head) pairs. */
+        /* Work items are (head, token) pairs, head by head: a KV group's
+         * keys and values (8 heads share them) stay in cache for all the
+         * tokens (token by token, every token streamed the whole layer's
+         * cache, 4.9 MB at 1,200 positions on gpt-oss-20b, from L3). */
         share(T * h->n_head, ith, nth, &lo, &hi);
         float *scores = c->bscores + (size_t)ith * (c->n_ctx + 1);
         for (uint32_t it = lo; it < hi; it++) {
-            uint32_t t = it / h->n_head, hd = it % h->n_head;
+            uint32_t hd = it / T, t = it % T;
             attention_heads_at(c, jb->l, jb->p0 + t, hd, hd + 1, scores, c->bq + t * QD, c->batt + t * QD);
         }
         break;
@@ -708,7 +716,7 @@ static relief_llm_status forward_batch(relief_llm_ctx *c, const int32_t *tokens,
                 rope_head(c->bq + t * QD + (size_t)hd * d, c->rope_cos, c->rope_sin, half);
             for (uint32_t g = 0; g < h->n_head_kv; g++)
                 rope_head(c->bk + t * KD + (size_t)g * d, c->rope_cos, c->rope_sin, half);
-            size_t slot = (size_t)((p0 + t) % c->kv_cap[l]) * KD;
+            size_t slot = (size_t)((p0 + t) % c->kv_cap[l]) * c->kv_stride;
             memcpy(c->k[l] + slot, c->bk + t * KD, KD * sizeof(float));
             memcpy(c->v[l] + slot, c->bv + t * KD, KD * sizeof(float));
         }

@@ -1192,6 +1192,129 @@ kern_vaxpy_fn kern_vaxpy(void)
     return kern_vaxpy_for(kern_init());
 }
 
+/* ---- attention over many keys ----
+ * Scores: 16 keys at a time, one vector accumulator per key, then the 16
+ * accumulators summed lane-wise into one vector of 16 scores (45 shuffles
+ * and adds instead of a horizontal sum per key, and no call per key).
+ * Mixing: the output stays in registers across the keys. */
+
+/* acc[k] (16 lanes each) -> lane k of the result = sum of acc[k]'s lanes. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 sum16(const __m512 acc[16])
+{
+    __m512 r[8], u[4];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) /* per 128-bit chunk: a0+a2, b0+b2, a1+a3, b1+b3 */
+        r[i] = _mm512_add_ps(_mm512_unpacklo_ps(acc[2 * i], acc[2 * i + 1]),
+                             _mm512_unpackhi_ps(acc[2 * i], acc[2 * i + 1]));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* per chunk: keys 4i..4i+3, partial over the chunk */
+        __m512d a = _mm512_castps_pd(r[2 * i]), b = _mm512_castps_pd(r[2 * i + 1]);
+        u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    /* the four chunks of each u[i] summed, u[i]'s total into chunk i */
+    __m512 w01 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                               _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 w23 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                               _mm512_shuffle_f32x4(u[2], u[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w01, w23, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(w01, w23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+static void scores_scalar(const float *q, const float *K, size_t ldk, uint32_t n, size_t d, float scale, float *out)
+{
+    for (uint32_t j = 0; j < n; j++)
+        out[j] = vdot_scalar(q, K + (size_t)j * ldk, d) * scale;
+}
+
+static void mix_scalar(float *o, const float *p, const float *V, size_t ldv, uint32_t n, size_t d)
+{
+    for (uint32_t j = 0; j < n; j++)
+        vaxpy_scalar(o, p[j], V + (size_t)j * ldv, d);
+}
+
+/* The accumulators must stay in registers: every loop over them below has
+ * a constant trip count and is unrolled (left as loops, gcc kept them in
+ * memory and each multiply-add waited on a store). */
+__attribute__((target("avx512f"))) static void scores_avx512(const float *q, const float *K, size_t ldk, uint32_t n,
+                                                              size_t d, float scale, float *out)
+{
+    if (d % 16) {
+        for (uint32_t j = 0; j < n; j++)
+            out[j] = vdot_avx512(q, K + (size_t)j * ldk, d) * scale;
+        return;
+    }
+    uint32_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const float *k0 = K + (size_t)j * ldk;
+        __m512 acc[16];
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++)
+            acc[k] = _mm512_setzero_ps();
+        for (size_t i = 0; i < d; i += 16) {
+            __m512 qv = _mm512_loadu_ps(q + i);
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++)
+                acc[k] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k0 + (size_t)k * ldk + i), acc[k]);
+        }
+        _mm512_storeu_ps(out + j, _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale)));
+    }
+    for (; j < n; j++)
+        out[j] = vdot_avx512(q, K + (size_t)j * ldk, d) * scale;
+}
+
+__attribute__((target("avx512f"))) static void mix_avx512(float *o, const float *p, const float *V, size_t ldv,
+                                                           uint32_t n, size_t d)
+{
+    if (d % 16) {
+        for (uint32_t j = 0; j < n; j++)
+            vaxpy_avx512(o, p[j], V + (size_t)j * ldv, d);
+        return;
+    }
+    size_t i0 = 0;
+    for (; i0 + 64 <= d; i0 += 64) { /* 64 outputs in 4 registers */
+        __m512 a0 = _mm512_loadu_ps(o + i0), a1 = _mm512_loadu_ps(o + i0 + 16);
+        __m512 a2 = _mm512_loadu_ps(o + i0 + 32), a3 = _mm512_loadu_ps(o + i0 + 48);
+        for (uint32_t j = 0; j < n; j++) {
+            __m512 pj = _mm512_set1_ps(p[j]);
+            const float *v = V + (size_t)j * ldv + i0;
+            a0 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v), a0);
+            a1 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v + 16), a1);
+            a2 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v + 32), a2);
+            a3 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v + 48), a3);
+        }
+        _mm512_storeu_ps(o + i0, a0);
+        _mm512_storeu_ps(o + i0 + 16, a1);
+        _mm512_storeu_ps(o + i0 + 32, a2);
+        _mm512_storeu_ps(o + i0 + 48, a3);
+    }
+    for (; i0 < d; i0 += 16) {
+        __m512 a = _mm512_loadu_ps(o + i0);
+        for (uint32_t j = 0; j < n; j++)
+            a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(V + (size_t)j * ldv + i0), a);
+        _mm512_storeu_ps(o + i0, a);
+    }
+}
+
+kern_scores_fn kern_scores_for(kern_level l)
+{
+    return l == KERN_AVX512 ? scores_avx512 : scores_scalar;
+}
+
+kern_mix_fn kern_mix_for(kern_level l)
+{
+    return l == KERN_AVX512 ? mix_avx512 : mix_scalar;
+}
+
+kern_scores_fn kern_scores(void)
+{
+    return kern_scores_for(kern_init());
+}
+
+kern_mix_fn kern_mix(void)
+{
+    return kern_mix_for(kern_init());
+}
+
 /* ---- f16 conversion (KV snapshots) ---- */
 
 static bool to_f16_scalar(const float *x, uint16_t *h, size_t n)

@@ -51,6 +51,17 @@ kern_vdot_fn kern_vdot(void);
 kern_vaxpy_fn kern_vaxpy(void);
 kern_vdot_fn kern_vdot_for(kern_level l);   /* at an explicit level (tests) */
 kern_vaxpy_fn kern_vaxpy_for(kern_level l);
+/* Attention over n keys (rows of d floats, ldk / ldv floats apart):
+ * scores out[j] = scale * (q . K[j]); mix o[i] += sum_j p[j] * V[j][i].
+ * The order of the sums differs from the vdot/vaxpy loops (f32 rounding
+ * only). Cannot fail. */
+typedef void (*kern_scores_fn)(const float *q, const float *K, size_t ldk, uint32_t n, size_t d, float scale,
+                               float *out);
+typedef void (*kern_mix_fn)(float *o, const float *p, const float *V, size_t ldv, uint32_t n, size_t d);
+kern_scores_fn kern_scores(void);
+kern_mix_fn kern_mix(void);
+kern_scores_fn kern_scores_for(kern_level l); /* at an explicit level (tests) */
+kern_mix_fn kern_mix_for(kern_level l);
 
 /* f16 conversion for KV snapshots. to_f16 rounds to nearest even and
  * returns false when some value has no finite f16 (|x| > 65504, inf, NaN:

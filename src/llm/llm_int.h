@@ -22,7 +22,10 @@ struct relief_llm_ctx {
     /* Shapes: H = n_embd, QD = n_head * head_dim, KVD = n_head_kv * head_dim,
      * I = n_ff_expert, E = n_expert, K = n_expert_used, T = nth threads,
      * B = LLM_MAX_BATCH; [a][b] is row-major, b contiguous. */
-    float **k, **v;         /* per layer: [kv_cap][KVD], keys rotated */
+    float **k, **v;         /* per layer: [kv_cap][kv_stride], keys rotated; KVD used per row */
+    size_t kv_stride;       /* floats between positions: KVD + 16, so that one KV head's rows
+                             * (2 KiB apart without it on gpt-oss) do not all fall in 1/8 of
+                             * the cache's sets and evict each other */
     uint32_t *kv_cap;       /* [n_layer]: n_ctx, or the ring size on sliding layers */
     /* One token (decode). */
     float *x;               /* [H] the residual stream */
