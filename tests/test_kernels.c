@@ -588,6 +588,69 @@ static void test_attention(kern_level top)
                 }
                 CHECK_MSG(bad == 0, "%s mix n %u d %zu: %d wrong", kern_level_name((kern_level)l), n, d, bad);
             }
+            /* several queries: K transposed (d rows of n, ldkt apart), p rows */
+            for (int nq = 1; nq <= KERN_MULTI; nq++) {
+                size_t ldkt = n + 5, ldo = n + 1;
+                float *Kt = xmalloc((d * ldkt + 1) * sizeof *Kt), *qs = xmalloc(nq * d * sizeof *qs);
+                float *outs = xmalloc((nq * ldo + 1) * sizeof *outs), *ps = xmalloc((nq * n + 1) * sizeof *ps);
+                float *os = xmalloc((nq * (d + 1) + 1) * sizeof *os);
+                const float *qv[KERN_MULTI], *pv[KERN_MULTI];
+                float *ov[KERN_MULTI];
+                for (size_t i = 0; i < d * ldkt; i++)
+                    Kt[i] = rndf() * 3;
+                for (size_t i = 0; i < nq * d; i++)
+                    qs[i] = rndf();
+                for (size_t i = 0; i < nq * n; i++)
+                    ps[i] = fabsf(rndf());
+                for (int h = 0; h < nq; h++) {
+                    qv[h] = qs + h * d;
+                    pv[h] = ps + h * n;
+                    ov[h] = os + h * (d + 1);
+                }
+                for (int l = KERN_SCALAR; l <= (int)top; l++) {
+                    for (size_t i = 0; i <= nq * ldo; i++)
+                        outs[i] = sentinel;
+                    kern_scores_multi_for((kern_level)l)(qv, nq, Kt, ldkt, n, d, 0.25f, outs, ldo);
+                    int bad = outs[nq * ldo] != sentinel;
+                    for (int h = 0; h < nq; h++) {
+                        bad += n < ldo && outs[h * ldo + n] != sentinel;
+                        for (uint32_t j = 0; j < n; j++) {
+                            double want = 0, mag = 0;
+                            for (size_t i = 0; i < d; i++) {
+                                want += (double)qv[h][i] * Kt[i * ldkt + j];
+                                mag += fabs((double)qv[h][i] * Kt[i * ldkt + j]);
+                            }
+                            bad += fabs(outs[h * ldo + j] - 0.25 * want) > 0.25 * SUM_TOL * mag + 1e-30;
+                        }
+                    }
+                    CHECK_MSG(bad == 0, "%s scores_multi %d n %u d %zu: %d wrong", kern_level_name((kern_level)l), nq,
+                              n, d, bad);
+                    for (int h = 0; h < nq; h++) {
+                        memcpy(ov[h], o0, d * sizeof *o0);
+                        ov[h][d] = sentinel;
+                    }
+                    kern_mix_multi_for((kern_level)l)(ov, nq, pv, V, ld, n, d);
+                    bad = 0;
+                    for (int h = 0; h < nq; h++) {
+                        bad += ov[h][d] != sentinel;
+                        for (size_t i = 0; i < d; i++) {
+                            double want = o0[i], mag = fabs(o0[i]);
+                            for (uint32_t j = 0; j < n; j++) {
+                                want += (double)pv[h][j] * V[j * ld + i];
+                                mag += fabs((double)pv[h][j] * V[j * ld + i]);
+                            }
+                            bad += fabs(ov[h][i] - want) > SUM_TOL * mag + 1e-30;
+                        }
+                    }
+                    CHECK_MSG(bad == 0, "%s mix_multi %d n %u d %zu: %d wrong", kern_level_name((kern_level)l), nq, n,
+                              d, bad);
+                }
+                free(Kt);
+                free(qs);
+                free(outs);
+                free(ps);
+                free(os);
+            }
             free(q);
             free(K);
             free(V);

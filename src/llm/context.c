@@ -117,8 +117,12 @@ relief_llm_ctx *relief_llm_ctx_new(const relief_model *m, uint32_t n_ctx, uint32
     c->ecount = malloc(E * sizeof(uint32_t));
     c->wtile = malloc(T * 4 * maxc * sizeof(float));
     c->bscores = malloc(T * ((size_t)n_ctx + 1) * sizeof(float));
+    c->ld_multi = ((size_t)n_ctx + 15) / 16 * 16 + 16;
+    c->bkt = malloc(T * h->head_dim * c->ld_multi * sizeof(float));
+    c->bprob = malloc(T * KERN_MULTI * c->ld_multi * sizeof(float));
     ok = ok && c->bx && c->bxn && c->bq && c->bk && c->bv && c->batt && c->by && c->bacc && c->brouter &&
-         c->bgather && c->bgate && c->bup && c->btop && c->bw && c->elist && c->ecount && c->wtile && c->bscores;
+         c->bgather && c->bgate && c->bup && c->btop && c->bw && c->elist && c->ecount && c->wtile && c->bscores &&
+         c->bkt && c->bprob;
     ok = ok && c->pool && c->x && c->xn && c->q && c->kb && c->vb && c->attn && c->scores && c->router && c->gate && c->up &&
          c->y && c->acc && c->rope_cos && c->rope_sin && c->logits && c->recent;
     /* The fast path by default: two terms (8-bit activations and an 8-bit
@@ -171,7 +175,7 @@ void relief_llm_ctx_free(relief_llm_ctx *c)
     free(c->logits);
     free(c->recent);
     float *bufs[] = {c->bx, c->bxn, c->bq, c->bk, c->bv, c->batt, c->by, c->bacc, c->brouter, c->bgather,
-                     c->bgate, c->bup, c->bw, c->wtile, c->bscores};
+                     c->bgate, c->bup, c->bw, c->wtile, c->bscores, c->bkt, c->bprob};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(c->xq);

@@ -223,6 +223,58 @@ static void attention_heads_at(relief_llm_ctx *c, uint32_t l, uint32_t pos, uint
     }
 }
 
+/* Batched attention of KV group g on a layer without a sliding window,
+ * for the batch's T tokens at positions p0..p0+T-1 (their keys and values
+ * already in the cache): the group's keys are transposed once, and its
+ * heads go KERN_MULTI at a time through kern_scores_multi/kern_mix_multi,
+ * which load each key's values once for all of them (head by head, the
+ * cached keys were read from L2 once per head and token). Same results as
+ * attention_heads_at up to the order of f32 sums. */
+static void attention_group_batch(relief_llm_ctx *c, uint32_t l, uint32_t p0, uint32_t T, uint32_t g, int ith)
+{
+    const relief_model_info *h = &c->m->info;
+    const llm_layer *ly = &c->m->layers[l];
+    uint32_t d = h->head_dim, G = h->n_head / h->n_head_kv, P = p0 + T;
+    size_t QD = (size_t)h->n_head * d, ld = c->ld_multi;
+    assert(!ly->sliding && c->kv_cap[l] >= P && P <= ld);
+    float *kt = c->bkt + (size_t)ith * d * ld, *prob = c->bprob + (size_t)ith * KERN_MULTI * ld;
+    const float *kg = c->k[l] + (size_t)g * d, *vg = c->v[l] + (size_t)g * d;
+    for (uint32_t j = 0; j < P; j++)
+        for (uint32_t i = 0; i < d; i++)
+            kt[(size_t)i * ld + j] = kg[(size_t)j * c->kv_stride + i];
+    float scale = 1.0f / sqrtf((float)d);
+    kern_scores_multi_fn score = kern_scores_multi();
+    kern_mix_multi_fn mix = kern_mix_multi();
+    for (uint32_t t = 0; t < T; t++) {
+        uint32_t n = p0 + t + 1; /* keys 0..p0+t */
+        for (uint32_t h0 = g * G; h0 < (g + 1) * G; h0 += KERN_MULTI) {
+            int nh = (int)((g + 1) * G - h0 < KERN_MULTI ? (g + 1) * G - h0 : KERN_MULTI);
+            const float *qv[KERN_MULTI], *pv[KERN_MULTI];
+            float *ov[KERN_MULTI];
+            for (int k = 0; k < nh; k++) {
+                qv[k] = c->bq + (size_t)t * QD + (size_t)(h0 + (uint32_t)k) * d;
+                ov[k] = c->batt + (size_t)t * QD + (size_t)(h0 + (uint32_t)k) * d;
+                pv[k] = prob + (size_t)k * ld;
+            }
+            score(qv, nh, kt, ld, n, d, scale, prob, ld);
+            for (int k = 0; k < nh; k++) {
+                float *s = prob + (size_t)k * ld, sink = ly->sinks[h0 + (uint32_t)k], mx = sink;
+                for (uint32_t j = 0; j < n; j++)
+                    mx = s[j] > mx ? s[j] : mx;
+                float z = expf(sink - mx);
+                for (uint32_t j = 0; j < n; j++) {
+                    s[j] = expf(s[j] - mx);
+                    z += s[j];
+                }
+                for (uint32_t j = 0; j < n; j++)
+                    s[j] /= z;
+                memset(ov[k], 0, d * sizeof(float));
+            }
+            mix(ov, nh, pv, vg, c->kv_stride, n, d);
+        }
+    }
+}
+
 /* One clamped-SwiGLU expert: y = W_d (swiglu(W_g x + b_g, W_u x + b_u)) + b_d,
  * rows [r0, r1) of the down projection (all of gate/up when full). */
 static void swiglu(float *gate, const float *up, uint32_t n)
@@ -607,6 +659,12 @@ static void run_bjob(void *arg, int ith, int nth)
         break;
     }
     case BJOB_HEADS: {
+        if (!ly->sliding && c->kv_cap[jb->l] >= jb->p0 + T) { /* KV groups, all tokens each */
+            share(h->n_head_kv, ith, nth, &lo, &hi);
+            for (uint32_t g = lo; g < hi; g++)
+                attention_group_batch(c, jb->l, jb->p0, T, g, ith);
+            break;
+        }
         /* Work items are (head, token) pairs, head by head: a KV group's
          * keys and values (8 heads share them) stay in cache for all the
          * tokens (token by token, every token streamed the whole layer's

@@ -16,6 +16,7 @@
 #include "kernels_amx.h"
 #include "quant.h"
 
+#include <assert.h>
 #include <cpuid.h>
 #include <float.h>
 #include <immintrin.h>
@@ -1302,6 +1303,114 @@ __attribute__((target("avx512f"))) static void mix_avx512(float *o, const float 
             a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(V + (size_t)j * ldv + i0), a);
         _mm512_storeu_ps(o + i0, a);
     }
+}
+
+/* Several queries at once against keys stored transposed (Kt: d rows of
+ * the keys' values, ldkt apart), and their mixing over the same values:
+ * each key's values are loaded once for up to KERN_MULTI queries (a
+ * batch's heads of one KV group share them). */
+static void scores_multi_scalar(const float *const *q, int nq, const float *Kt, size_t ldkt, uint32_t n, size_t d,
+                                float scale, float *out, size_t ldo)
+{
+    for (int h = 0; h < nq; h++)
+        for (uint32_t j = 0; j < n; j++) {
+            float s = 0;
+            for (size_t i = 0; i < d; i++)
+                s += q[h][i] * Kt[i * ldkt + j];
+            out[(size_t)h * ldo + j] = s * scale;
+        }
+}
+
+static void mix_multi_scalar(float *const *o, int no, const float *const *p, const float *V, size_t ldv, uint32_t n,
+                             size_t d)
+{
+    for (int h = 0; h < no; h++)
+        mix_scalar(o[h], p[h], V, ldv, n, d);
+}
+
+__attribute__((target("avx512f"))) static void scores_multi_avx512(const float *const *q, int nq, const float *Kt,
+                                                                    size_t ldkt, uint32_t n, size_t d, float scale,
+                                                                    float *out, size_t ldo)
+{
+    assert(nq >= 1 && nq <= KERN_MULTI);
+    /* missing queries repeat the first; their results are not stored */
+    const float *q0 = q[0], *q1 = nq > 1 ? q[1] : q0, *q2 = nq > 2 ? q[2] : q0, *q3 = nq > 3 ? q[3] : q0;
+    __m512 vs = _mm512_set1_ps(scale);
+    for (uint32_t j0 = 0; j0 < n; j0 += 16) {
+        __mmask16 m = (__mmask16)(n - j0 >= 16 ? 0xffff : (1u << (n - j0)) - 1);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *kt = Kt + j0;
+        for (size_t i = 0; i < d; i++) {
+            __m512 kv = _mm512_maskz_loadu_ps(m, kt + i * ldkt);
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(q0[i]), kv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(q1[i]), kv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(q2[i]), kv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(q3[i]), kv, a3);
+        }
+        __m512 a[4] = {a0, a1, a2, a3};
+        for (int h = 0; h < nq; h++)
+            _mm512_mask_storeu_ps(out + (size_t)h * ldo + j0, m, _mm512_mul_ps(a[h], vs));
+    }
+}
+
+__attribute__((target("avx512f"))) static void mix_multi_avx512(float *const *o, int no, const float *const *p,
+                                                                 const float *V, size_t ldv, uint32_t n, size_t d)
+{
+    assert(no >= 1 && no <= KERN_MULTI);
+    if (d % 16) {
+        for (int h = 0; h < no; h++)
+            mix_avx512(o[h], p[h], V, ldv, n, d);
+        return;
+    }
+    const float *p0 = p[0], *p1 = no > 1 ? p[1] : p0, *p2 = no > 2 ? p[2] : p0, *p3 = no > 3 ? p[3] : p0;
+    for (size_t i0 = 0; i0 < d; i0 += 32) { /* 32 outputs of 4 queries: 8 registers */
+        bool two = i0 + 32 <= d;
+        __m512 a[4][2];
+        for (int h = 0; h < 4; h++) {
+            const float *oh = o[h < no ? h : 0] + i0;
+            a[h][0] = _mm512_loadu_ps(oh);
+            a[h][1] = two ? _mm512_loadu_ps(oh + 16) : _mm512_setzero_ps();
+        }
+        for (uint32_t j = 0; j < n; j++) {
+            const float *v = V + (size_t)j * ldv + i0;
+            __m512 v0 = _mm512_loadu_ps(v), v1 = two ? _mm512_loadu_ps(v + 16) : _mm512_setzero_ps();
+            __m512 w0 = _mm512_set1_ps(p0[j]), w1 = _mm512_set1_ps(p1[j]), w2 = _mm512_set1_ps(p2[j]),
+                   w3 = _mm512_set1_ps(p3[j]);
+            a[0][0] = _mm512_fmadd_ps(w0, v0, a[0][0]);
+            a[0][1] = _mm512_fmadd_ps(w0, v1, a[0][1]);
+            a[1][0] = _mm512_fmadd_ps(w1, v0, a[1][0]);
+            a[1][1] = _mm512_fmadd_ps(w1, v1, a[1][1]);
+            a[2][0] = _mm512_fmadd_ps(w2, v0, a[2][0]);
+            a[2][1] = _mm512_fmadd_ps(w2, v1, a[2][1]);
+            a[3][0] = _mm512_fmadd_ps(w3, v0, a[3][0]);
+            a[3][1] = _mm512_fmadd_ps(w3, v1, a[3][1]);
+        }
+        for (int h = 0; h < no; h++) {
+            _mm512_storeu_ps(o[h] + i0, a[h][0]);
+            if (two)
+                _mm512_storeu_ps(o[h] + i0 + 16, a[h][1]);
+        }
+    }
+}
+
+kern_scores_multi_fn kern_scores_multi_for(kern_level l)
+{
+    return l == KERN_AVX512 ? scores_multi_avx512 : scores_multi_scalar;
+}
+
+kern_mix_multi_fn kern_mix_multi_for(kern_level l)
+{
+    return l == KERN_AVX512 ? mix_multi_avx512 : mix_multi_scalar;
+}
+
+kern_scores_multi_fn kern_scores_multi(void)
+{
+    return kern_scores_multi_for(kern_init());
+}
+
+kern_mix_multi_fn kern_mix_multi(void)
+{
+    return kern_mix_multi_for(kern_init());
 }
 
 kern_scores_fn kern_scores_for(kern_level l)

@@ -62,6 +62,19 @@ kern_scores_fn kern_scores(void);
 kern_mix_fn kern_mix(void);
 kern_scores_fn kern_scores_for(kern_level l); /* at an explicit level (tests) */
 kern_mix_fn kern_mix_for(kern_level l);
+/* Up to KERN_MULTI queries at once. scores_multi: out[h*ldo + j] = scale *
+ * sum_i q[h][i] * Kt[i*ldkt + j] for j < n (the keys transposed: d rows of
+ * n values, ldkt apart); mix_multi: o[h][i] += sum_j p[h][j] * V[j*ldv + i].
+ * Cannot fail. */
+#define KERN_MULTI 4
+typedef void (*kern_scores_multi_fn)(const float *const *q, int nq, const float *Kt, size_t ldkt, uint32_t n,
+                                     size_t d, float scale, float *out, size_t ldo);
+typedef void (*kern_mix_multi_fn)(float *const *o, int no, const float *const *p, const float *V, size_t ldv,
+                                  uint32_t n, size_t d);
+kern_scores_multi_fn kern_scores_multi(void);
+kern_mix_multi_fn kern_mix_multi(void);
+kern_scores_multi_fn kern_scores_multi_for(kern_level l);
+kern_mix_multi_fn kern_mix_multi_for(kern_level l);
 
 /* f16 conversion for KV snapshots. to_f16 rounds to nearest even and
  * returns false when some value has no finite f16 (|x| > 65504, inf, NaN:

@@ -54,6 +54,9 @@ struct relief_llm_ctx {
     uint32_t *ecount;       /* [E] */
     float *wtile;           /* [T][4][max(H, QD, I)] per thread: 4 decoded weight rows */
     float *bscores;         /* [T][n_ctx + 1] per thread: attention scores */
+    size_t ld_multi;        /* n_ctx rounded up to 16, + 16 */
+    float *bkt;             /* [T][head_dim][ld_multi] per thread: one KV group's keys transposed */
+    float *bprob;           /* [T][KERN_MULTI][ld_multi] per thread: scores of several heads */
     int32_t *recent;        /* [LLM_MAX_RECENT] generated/prompt tokens for the repetition penalty */
     /* The fast path (kernels.h): products of Q8_0 and MXFP4 matrices take
      * their input quantized to 8 bits (terms x Q_Q8_BYTES per vector,
