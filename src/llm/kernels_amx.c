@@ -42,6 +42,29 @@ typedef struct {
     uint8_t rows[16];
 } amx_config;
 
+/* For each MXFP4 scale byte e, the 32 bf16 words vpermw looks codes up in:
+ * the doubled E2M1 values (0, 1, 2, 3, 4, 6, 8, 12 and their negatives)
+ * times 2^(e - 128), twice, so that bit 4 of an index does not matter
+ * (the nibbles need no masking). e = 0 is all zeros (quant.h: such
+ * weights count as 0); e = 1 and e > 252 fall outside bf16's normal
+ * range and are marked in scale_bad instead. */
+static _Alignas(64) uint16_t scaled_lut[256][32];
+static uint8_t scale_bad[256];
+
+static void init_tables(void)
+{
+    static const uint16_t unit[16] = {0, 0x3F80, 0x4000, 0x4040, 0x4080, 0x40C0, 0x4100, 0x4140,
+                                      0x8000, 0xBF80, 0xC000, 0xC040, 0xC080, 0xC0C0, 0xC100, 0xC140};
+    for (int e = 0; e < 256; e++) {
+        scale_bad[e] = e == 1 || e > 252;
+        for (int i = 0; i < 32; i++) {
+            uint16_t u = unit[i % 16];
+            bool zero = (u & 0x7fff) == 0 || e == 0 || scale_bad[e];
+            scaled_lut[e][i] = zero ? (uint16_t)(e == 0 || scale_bad[e] ? 0 : u) : (uint16_t)(u + (e - 128) * 128);
+        }
+    }
+}
+
 bool amx_available(void)
 {
     static int known = -1;
@@ -59,6 +82,8 @@ bool amx_available(void)
     if (cpu)
         granted = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
 #endif
+    if (cpu && granted)
+        init_tables();
     known = cpu && granted;
     return known;
 }
@@ -109,18 +134,8 @@ __attribute__((target(AMX_TARGET), always_inline)) static inline void split_bf16
 __attribute__((target(AMX_TARGET))) static bool convert_weights(uint32_t type, const uint8_t *W, size_t stride,
                                                                 uint32_t nr, size_t nb, uint8_t *wbuf)
 {
-    /* bf16 bits of the doubled E2M1 values (0, 1, 2, 3, 4, 6, 8, 12 and
-     * their negatives), twice (vpermw indexes 32 words); a block's scale
-     * 2^(e - 128) is added to the exponent field of the non-zero ones. */
-    const __m512i lut = _mm512_set_epi16(
-        (short)0xC140, (short)0xC100, (short)0xC0C0, (short)0xC080, (short)0xC040, (short)0xC000, (short)0xBF80,
-        (short)0x8000, 0x4140, 0x4100, 0x40C0, 0x4080, 0x4040, 0x4000, 0x3F80, 0, (short)0xC140, (short)0xC100,
-        (short)0xC0C0, (short)0xC080, (short)0xC040, (short)0xC000, (short)0xBF80, (short)0x8000, 0x4140, 0x4100,
-        0x40C0, 0x4080, 0x4040, 0x4000, 0x3F80, 0);
-    const __mmask32 nonzero = 0xFEFEFEFEu; /* codes 0 and 8 are +0 and -0 */
-    const __m512i m4 = _mm512_set1_epi16(0x0f);
     int pieces = type == GGML_Q8_0 ? 2 : 1;
-    bool ok = true;
+    unsigned bad = 0;
     for (uint32_t r = 0; r < ROWS_PER_PASS; r++) {
         int i = (int)(r / 16);
         size_t m = r % 16;
@@ -139,19 +154,12 @@ __attribute__((target(AMX_TARGET))) static bool convert_weights(uint32_t type, c
                  * waiting (5.3 -> 8.7 GB/s converting from memory) */
                 _mm_prefetch((const char *)(blk + AMX_PREFETCH), _MM_HINT_T0);
                 unsigned e = blk[0];
-                __m512i out;
-                if (e == 0) { /* weights below 2^-126 count as 0 (quant.h) */
-                    out = _mm512_setzero_si512();
-                } else {
-                    ok &= e != 1 && e <= 252;
-                    __m128i raw = _mm_loadu_si128((const __m128i *)(blk + 1));
-                    /* elements 0-15 are the low nibbles, 16-31 the high ones */
-                    __m512i idx =
-                        _mm512_and_si512(_mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw)), m4);
-                    __m512i scaled =
-                        _mm512_mask_add_epi16(lut, nonzero, lut, _mm512_set1_epi16((short)(((int)e - 128) * 128)));
-                    out = _mm512_permutexvar_epi16(idx, scaled); /* exact: at most 2 significant bits */
-                }
+                bad |= scale_bad[e];
+                __m128i raw = _mm_loadu_si128((const __m128i *)(blk + 1));
+                /* elements 0-15 are the low nibbles, 16-31 the high ones; the
+                 * index's bit 4 (from the next nibble) is ignored by the table */
+                __m512i idx = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw));
+                __m512i out = _mm512_permutexvar_epi16(idx, _mm512_load_si512((const void *)scaled_lut[e]));
                 _mm512_storeu_si512((void *)(o + b * 64), out);
             }
         } else {
@@ -173,7 +181,7 @@ __attribute__((target(AMX_TARGET))) static bool convert_weights(uint32_t type, c
             }
         }
     }
-    return ok;
+    return !bad;
 }
 
 /* The T tokens' activations (quant.h layout, terms terms) into the B tiles:
